@@ -1,0 +1,54 @@
+# gonfct — the two set-up commands are `make demo` and `make test`.
+GO      ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+export CGO_ENABLED ?= 0
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build test unit hosttest vmtest bench demo lint fmt deps fuzz clean
+
+all: build
+
+build: bin/gonfct
+
+bin/gonfct: FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/gonfct
+
+FORCE:
+
+deps:
+	scripts/deps
+
+# Everything: unit tests, tests on this kernel in network namespaces (root),
+# and tests on Debian's 6.1 kernel in a VM (cthelper, NFQUEUE glue).
+test: deps lint unit hosttest vmtest
+
+unit:
+	$(GO) test -count=1 ./...
+
+# Host tier: each test makes its own network namespace on this kernel.
+hosttest: build
+	$(GO) test -count=1 -p 1 -tags hosttest ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags hosttest ./...
+	$(GO) vet -tags vmtest ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# Fuzz every fuzz target for a short while (FUZZTIME=1m for longer).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin .cache/vmtest/bin
+
+-include mk/*.mk

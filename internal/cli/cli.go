@@ -1,0 +1,147 @@
+// Package cli holds what every gonfct command shares: the IO streams and
+// global flags (Env), usage errors (exit status 2) versus runtime errors
+// (exit status 1), and the one place an error becomes a one-line message.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gonfct/gonfct/internal/output"
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/spf13/cobra"
+)
+
+// Env is what a command gets from the root: streams, the global flags and
+// how to reach the kernel. Tests fill it with buffers and a fake Dial.
+type Env struct {
+	In       io.Reader
+	Out, Err io.Writer
+
+	// NetNS is the --netns flag: the network namespace to work in.
+	NetNS string
+	// Output is the -o flag, unchecked; use Writer to get a checked one.
+	Output string
+
+	// Dial opens a netfilter socket; nil means ctnl.Dial in NetNS.
+	Dial func() (*ctnl.Conn, error)
+}
+
+// Conn opens a netfilter socket in the chosen namespace.
+func (e *Env) Conn() (*ctnl.Conn, error) {
+	if e.Dial != nil {
+		return e.Dial()
+	}
+	return ctnl.Dial(ctnl.DialOptions{NetNS: e.NetNS})
+}
+
+// Writer checks -o and returns the writer every command prints through.
+func (e *Env) Writer(mode output.Mode, columns []string, extra ...output.Format) (*output.Writer, error) {
+	s := e.Output
+	if s == "" {
+		s = string(output.Text)
+	}
+	f, err := output.ParseFormat(s, extra...)
+	if err != nil {
+		return nil, Usage(err)
+	}
+	return output.NewWriter(e.Out, f, mode, columns...), nil
+}
+
+// UsageError is a mistake in the command line: exit status 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usage marks err as a usage error.
+func Usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &UsageError{Err: err}
+}
+
+// Usagef builds a usage error.
+func Usagef(format string, args ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, args...)}
+}
+
+// Exit status values.
+const (
+	ExitOK      = 0
+	ExitRuntime = 1
+	ExitUsage   = 2
+)
+
+// ExitCode maps an error to the process exit status.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	var ce *ExitError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return ExitRuntime
+}
+
+// ExitError ends a command with a chosen status after it has said what it
+// had to (for instance `helper test --expect N` that found a different N).
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Message is the one line printed for err on stderr.
+func Message(err error) string {
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	var ue *UsageError
+	if errors.As(err, &ue) && !strings.Contains(msg, "--help") {
+		msg += " (see --help)"
+	}
+	return "gonfct: " + msg
+}
+
+// ExactArgs is cobra.ExactArgs with a usage error that names the command's
+// synopsis.
+func ExactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return Usagef("%s takes %d argument(s), got %d: usage: %s", cmd.CommandPath(), n, len(args), cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+// RangeArgs is cobra.RangeArgs with a usage error.
+func RangeArgs(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < min || len(args) > max {
+			return Usagef("%s takes %d to %d arguments, got %d: usage: %s", cmd.CommandPath(), min, max, len(args), cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+// NoArgs refuses positional arguments with a usage error.
+func NoArgs(cmd *cobra.Command, args []string) error {
+	if len(args) != 0 {
+		return Usagef("%s takes no arguments, got %q: usage: %s", cmd.CommandPath(), args, cmd.UseLine())
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+//go:build hosttest
+
+package ctnl_test
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/gonfct/gonfct/internal/nstest"
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/netfilter"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	ctMsgGet  = 1 // IPCTNL_MSG_CT_GET
+	ctaTuple  = 1 // CTA_TUPLE_ORIG
+	ctaStatus = 3 // CTA_STATUS
+)
+
+// A real ctnetlink GET (one NLM_F_MULTI message, no DONE, then an ACK) and
+// a real dump, both read through our own receive path.
+func TestQueryRealKernel(t *testing.T) {
+	ns := nstest.New(t)
+	ns.MustRun("conntrack", "-I", "-p", "tcp", "-s", "10.1.1.1", "-d", "10.1.1.2", "--sport", "1000", "--dport", "21",
+		"--state", "ESTABLISHED", "-t", "100")
+	ns.MustRun("conntrack", "-I", "-p", "udp", "-s", "10.1.1.1", "-d", "10.1.1.3", "--sport", "1001", "--dport", "69", "-t", "100")
+	c := ns.Dial()
+
+	tu := ctnl.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: unix.IPPROTO_TCP, SrcPort: 1000, DstPort: 21}
+	e := ctnl.NewEncoder(nil)
+	tu.Encode(e, ctaTuple)
+	n := 0
+	err := c.Query(ctnl.Request{Op: "get conntrack", Subsys: netfilter.NFSubsysCTNetlink, Type: ctMsgGet,
+		Family: netfilter.ProtoIPv4, Attrs: e.Bytes()}, func(m ctnl.Message) error {
+		s := ctnl.NewScanner(m.Attrs)
+		for s.Next() {
+			if s.Type() == ctaTuple {
+				got, err := ctnl.DecodeTuple(s.Data())
+				if err != nil {
+					return err
+				}
+				if got != tu {
+					t.Errorf("GET answered %v, want %v", got, tu)
+				}
+			}
+		}
+		n++
+		return s.Err()
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("GET: %d messages, %v", n, err)
+	}
+
+	n = 0
+	err = c.Query(ctnl.Request{Op: "dump conntracks", Subsys: netfilter.NFSubsysCTNetlink, Type: ctMsgGet,
+		Flags: netlink.Dump}, func(ctnl.Message) error { n++; return nil })
+	if err != nil || n != 2 {
+		t.Fatalf("dump: %d conntracks, %v", n, err)
+	}
+
+	tu.DstPort = 22
+	e.Reset()
+	tu.Encode(e, ctaTuple)
+	err = c.Do(ctnl.Request{Op: "get conntrack", Subsys: netfilter.NFSubsysCTNetlink, Type: ctMsgGet, Family: netfilter.ProtoIPv4, Attrs: e.Bytes()})
+	if !errors.Is(err, ctnl.ErrNotFound) {
+		t.Fatalf("GET of a missing conntrack: %v, want ErrNotFound", err)
+	}
+}
+
+func TestReceiveBuffer(t *testing.T) {
+	ns := nstest.New(t)
+	c := ns.Dial()
+	got, forced, err := c.SetReceiveBuffer(8 << 20)
+	if err != nil || !forced || got < 8<<20 {
+		t.Fatalf("SetReceiveBuffer(8 MiB) = %d, forced %v, %v", got, forced, err)
+	}
+	if d, err := c.Drops(); err != nil || d != 0 {
+		t.Fatalf("Drops on a fresh socket = %d, %v", d, err)
+	}
+}

@@ -1,0 +1,361 @@
+package ctnl
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ctnetlink tuple attributes (uapi/linux/netfilter/nfnetlink_conntrack.h).
+const (
+	ctaTupleIP    = 1 // CTA_TUPLE_IP
+	ctaTupleProto = 2 // CTA_TUPLE_PROTO
+	ctaTupleZone  = 3 // CTA_TUPLE_ZONE
+
+	ctaIPv4Src = 1 // CTA_IP_V4_SRC
+	ctaIPv4Dst = 2 // CTA_IP_V4_DST
+	ctaIPv6Src = 3 // CTA_IP_V6_SRC
+	ctaIPv6Dst = 4 // CTA_IP_V6_DST
+
+	ctaProtoNum      = 1 // CTA_PROTO_NUM
+	ctaProtoSrcPort  = 2 // CTA_PROTO_SRC_PORT
+	ctaProtoDstPort  = 3 // CTA_PROTO_DST_PORT
+	ctaProtoICMPID   = 4 // CTA_PROTO_ICMP_ID
+	ctaProtoICMPType = 5 // CTA_PROTO_ICMP_TYPE
+	ctaProtoICMPCode = 6 // CTA_PROTO_ICMP_CODE
+	ctaProtoICMP6ID  = 7 // CTA_PROTO_ICMPV6_ID
+	ctaProtoICMP6Typ = 8 // CTA_PROTO_ICMPV6_TYPE
+	ctaProtoICMP6Cod = 9 // CTA_PROTO_ICMPV6_CODE
+)
+
+// Tuple is one direction of a connection as ctnetlink sees it. Ports are
+// host byte order. For ICMP, ICMPID/Type/Code replace the ports.
+type Tuple struct {
+	Src, Dst         netip.Addr
+	Proto            uint8
+	SrcPort, DstPort uint16
+	ICMPID           uint16
+	ICMPType         uint8
+	ICMPCode         uint8
+	Zone             uint16 // CTA_TUPLE_ZONE; encoded only when HasZone
+	HasZone          bool
+}
+
+// Family is AF_INET or AF_INET6, from the addresses (AF_INET if unset).
+func (t Tuple) Family() uint8 {
+	if t.Src.Is6() || t.Dst.Is6() {
+		return unix.AF_INET6
+	}
+	return unix.AF_INET
+}
+
+func isICMP(p uint8) bool { return p == unix.IPPROTO_ICMP || p == unix.IPPROTO_ICMPV6 }
+
+// HasPorts reports whether the protocol carries ports in ctnetlink.
+func HasPorts(p uint8) bool {
+	switch p {
+	case unix.IPPROTO_TCP, unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE, unix.IPPROTO_SCTP, unix.IPPROTO_DCCP:
+		return true
+	}
+	return false
+}
+
+// Encode appends the tuple as a nested attribute of type typ (CTA_TUPLE_ORIG,
+// CTA_EXPECT_MASTER, ...).
+func (t Tuple) Encode(e *Encoder, typ uint16) {
+	n := e.Nest(typ)
+	ip := e.Nest(ctaTupleIP)
+	if t.Family() == unix.AF_INET6 {
+		s, d := t.Src.As16(), t.Dst.As16()
+		e.Put(ctaIPv6Src, s[:])
+		e.Put(ctaIPv6Dst, d[:])
+	} else {
+		s, d := t.Src.Unmap(), t.Dst.Unmap()
+		if !s.IsValid() {
+			s = netip.IPv4Unspecified()
+		}
+		if !d.IsValid() {
+			d = netip.IPv4Unspecified()
+		}
+		s4, d4 := s.As4(), d.As4()
+		e.Put(ctaIPv4Src, s4[:])
+		e.Put(ctaIPv4Dst, d4[:])
+	}
+	e.End(ip)
+	p := e.Nest(ctaTupleProto)
+	e.Uint8(ctaProtoNum, t.Proto)
+	switch t.Proto {
+	case unix.IPPROTO_ICMP:
+		e.Uint16(ctaProtoICMPID, t.ICMPID)
+		e.Uint8(ctaProtoICMPType, t.ICMPType)
+		e.Uint8(ctaProtoICMPCode, t.ICMPCode)
+	case unix.IPPROTO_ICMPV6:
+		e.Uint16(ctaProtoICMP6ID, t.ICMPID)
+		e.Uint8(ctaProtoICMP6Typ, t.ICMPType)
+		e.Uint8(ctaProtoICMP6Cod, t.ICMPCode)
+	default:
+		if HasPorts(t.Proto) {
+			e.Uint16(ctaProtoSrcPort, t.SrcPort)
+			e.Uint16(ctaProtoDstPort, t.DstPort)
+		}
+	}
+	e.End(p)
+	if t.HasZone {
+		e.Uint16(ctaTupleZone, t.Zone)
+	}
+	e.End(n)
+}
+
+// DecodeTuple reads the payload of a tuple attribute.
+func DecodeTuple(b []byte) (Tuple, error) {
+	var t Tuple
+	s := NewScanner(b)
+	for s.Next() {
+		switch s.Type() {
+		case ctaTupleIP:
+			ip := s.Nested()
+			for ip.Next() {
+				d := ip.Data()
+				switch ip.Type() {
+				case ctaIPv4Src, ctaIPv4Dst:
+					if len(d) != 4 {
+						return t, ErrShortAttribute
+					}
+					a := netip.AddrFrom4([4]byte(d))
+					if ip.Type() == ctaIPv4Src {
+						t.Src = a
+					} else {
+						t.Dst = a
+					}
+				case ctaIPv6Src, ctaIPv6Dst:
+					if len(d) != 16 {
+						return t, ErrShortAttribute
+					}
+					a := netip.AddrFrom16([16]byte(d))
+					if ip.Type() == ctaIPv6Src {
+						t.Src = a
+					} else {
+						t.Dst = a
+					}
+				}
+			}
+			if err := ip.Err(); err != nil {
+				return t, err
+			}
+		case ctaTupleProto:
+			p := s.Nested()
+			for p.Next() {
+				switch p.Type() {
+				case ctaProtoNum:
+					t.Proto = p.Uint8()
+				case ctaProtoSrcPort:
+					t.SrcPort = p.Uint16()
+				case ctaProtoDstPort:
+					t.DstPort = p.Uint16()
+				case ctaProtoICMPID, ctaProtoICMP6ID:
+					t.ICMPID = p.Uint16()
+				case ctaProtoICMPType, ctaProtoICMP6Typ:
+					t.ICMPType = p.Uint8()
+				case ctaProtoICMPCode, ctaProtoICMP6Cod:
+					t.ICMPCode = p.Uint8()
+				}
+			}
+			if err := p.Err(); err != nil {
+				return t, err
+			}
+		case ctaTupleZone:
+			t.Zone, t.HasZone = s.Uint16(), true
+		}
+	}
+	return t, s.Err()
+}
+
+// AppendText appends the tuple as conntrack(8) prints it:
+// "src=A dst=B sport=P dport=Q" (or "type=T code=C id=I" for ICMP).
+func (t Tuple) AppendText(b []byte) []byte {
+	b = append(b, "src="...)
+	b = t.Src.AppendTo(b)
+	b = append(b, " dst="...)
+	b = t.Dst.AppendTo(b)
+	switch {
+	case isICMP(t.Proto):
+		b = append(b, " type="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
+		b = append(b, " code="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPCode), 10)
+		b = append(b, " id="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPID), 10)
+	case HasPorts(t.Proto):
+		b = append(b, " sport="...)
+		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
+		b = append(b, " dport="...)
+		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
+	}
+	return b
+}
+
+func (t Tuple) String() string {
+	return ProtoName(t.Proto) + " " + string(t.AppendText(nil))
+}
+
+// ParseTuple reads a tuple from command-line words, in either form:
+//
+//	PROTO SRC DST [SPORT DPORT]                    tcp 10.0.0.1 10.0.0.2 40000 21
+//	proto=P src=A dst=B [sport=N dport=N]          as conntrack prints it
+//
+// ICMP takes type=T code=C id=I in the key form, or TYPE CODE ID as words.
+func ParseTuple(words []string) (Tuple, error) {
+	var t Tuple
+	if len(words) == 1 {
+		words = strings.Fields(words[0])
+	}
+	if len(words) == 0 {
+		return t, fmt.Errorf("empty tuple: give PROTO SRC DST [SPORT DPORT]")
+	}
+	if strings.Contains(words[0], "=") {
+		return parseKeyTuple(words)
+	}
+	p, err := ParseProto(words[0])
+	if err != nil {
+		return t, err
+	}
+	t.Proto = p
+	if len(words) < 3 {
+		return t, fmt.Errorf("tuple %q: want PROTO SRC DST [SPORT DPORT]", strings.Join(words, " "))
+	}
+	if t.Src, err = ParseAddr(words[1]); err != nil {
+		return t, err
+	}
+	if t.Dst, err = ParseAddr(words[2]); err != nil {
+		return t, err
+	}
+	if t.Src.Is4() != t.Dst.Is4() {
+		return t, fmt.Errorf("tuple %q mixes IPv4 and IPv6 addresses", strings.Join(words, " "))
+	}
+	rest := words[3:]
+	switch {
+	case isICMP(p):
+		if len(rest) != 0 && len(rest) != 3 {
+			return t, fmt.Errorf("icmp tuple: want TYPE CODE ID after the addresses")
+		}
+		if len(rest) == 3 {
+			ty, err1 := parseUint(rest[0], 8, "icmp type")
+			co, err2 := parseUint(rest[1], 8, "icmp code")
+			id, err3 := parseUint(rest[2], 16, "icmp id")
+			if err := firstErr(err1, err2, err3); err != nil {
+				return t, err
+			}
+			t.ICMPType, t.ICMPCode, t.ICMPID = uint8(ty), uint8(co), uint16(id)
+		}
+	case HasPorts(p):
+		if len(rest) != 2 {
+			return t, fmt.Errorf("%s tuple %q: want PROTO SRC DST SPORT DPORT", ProtoName(p), strings.Join(words, " "))
+		}
+		sp, err1 := ParsePort(rest[0])
+		dp, err2 := ParsePort(rest[1])
+		if err := firstErr(err1, err2); err != nil {
+			return t, err
+		}
+		t.SrcPort, t.DstPort = sp, dp
+	default:
+		if len(rest) != 0 {
+			return t, fmt.Errorf("protocol %s has no ports", ProtoName(p))
+		}
+	}
+	return t, nil
+}
+
+func parseKeyTuple(words []string) (Tuple, error) {
+	var (
+		t    Tuple
+		seen = map[string]bool{}
+	)
+	for _, w := range words {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok {
+			return t, fmt.Errorf("tuple word %q: want key=value (proto, src, dst, sport, dport, type, code, id)", w)
+		}
+		if seen[k] {
+			return t, fmt.Errorf("tuple key %q given twice", k)
+		}
+		seen[k] = true
+		var err error
+		var n uint64
+		switch k {
+		case "proto":
+			t.Proto, err = ParseProto(v)
+		case "src":
+			t.Src, err = ParseAddr(v)
+		case "dst":
+			t.Dst, err = ParseAddr(v)
+		case "sport":
+			t.SrcPort, err = ParsePort(v)
+		case "dport":
+			t.DstPort, err = ParsePort(v)
+		case "type":
+			n, err = parseUint(v, 8, "icmp type")
+			t.ICMPType = uint8(n)
+		case "code":
+			n, err = parseUint(v, 8, "icmp code")
+			t.ICMPCode = uint8(n)
+		case "id":
+			n, err = parseUint(v, 16, "icmp id")
+			t.ICMPID = uint16(n)
+		default:
+			return t, fmt.Errorf("unknown tuple key %q (want proto, src, dst, sport, dport, type, code, id)", k)
+		}
+		if err != nil {
+			return t, err
+		}
+	}
+	for _, k := range []string{"proto", "src", "dst"} {
+		if !seen[k] {
+			return t, fmt.Errorf("tuple lacks %s=", k)
+		}
+	}
+	if HasPorts(t.Proto) && (!seen["sport"] || !seen["dport"]) {
+		return t, fmt.Errorf("%s tuple lacks sport= or dport=", ProtoName(t.Proto))
+	}
+	if t.Src.Is4() != t.Dst.Is4() {
+		return t, fmt.Errorf("tuple mixes IPv4 and IPv6 addresses")
+	}
+	return t, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func parseUint(s string, bits int, what string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 0, bits)
+	if err != nil {
+		return 0, fmt.Errorf("bad %s %q: want a number below %d", what, s, uint64(1)<<bits)
+	}
+	return n, nil
+}
+
+// ParsePort reads a port number 0..65535 (decimal or 0x hex).
+func ParsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(s, 0, 16)
+	if err != nil {
+		return 0, fmt.Errorf("bad port %q: want a number from 0 to 65535", s)
+	}
+	return uint16(n), nil
+}
+
+// ParseAddr reads an IPv4 or IPv6 address.
+func ParseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return a, fmt.Errorf("bad address %q: want an IPv4 or IPv6 address", s)
+	}
+	return a.Unmap(), nil
+}

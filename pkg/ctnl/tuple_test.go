@@ -1,0 +1,75 @@
+package ctnl
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseTuple(t *testing.T) {
+	a := netip.MustParseAddr
+	tests := []struct {
+		in      string
+		want    Tuple
+		wantErr string
+	}{
+		{in: "tcp 10.0.0.1 10.0.0.2 40000 21", want: Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21}},
+		{in: "proto=udp src=fd00::1 dst=fd00::2 sport=1 dport=69", want: Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 1, DstPort: 69}},
+		{in: "icmp 1.1.1.1 2.2.2.2 8 0 77", want: Tuple{Src: a("1.1.1.1"), Dst: a("2.2.2.2"), Proto: 1, ICMPType: 8, ICMPID: 77}},
+		{in: "gre 1.1.1.1 2.2.2.2", want: Tuple{Src: a("1.1.1.1"), Dst: a("2.2.2.2"), Proto: 47}},
+		{in: "tcp 10.0.0.1 10.0.0.2 40000", wantErr: "want PROTO SRC DST SPORT DPORT"},
+		{in: "tcp 10.0.0.1 fd00::2 1 2", wantErr: "mixes IPv4 and IPv6"},
+		{in: "tcp 10.0.0.1 10.0.0.2 1 70000", wantErr: "bad port"},
+		{in: "foo 10.0.0.1 10.0.0.2 1 2", wantErr: "unknown protocol"},
+		{in: "tcp 10.0.0.300 10.0.0.2 1 2", wantErr: "bad address"},
+		{in: "proto=tcp src=1.1.1.1 dst=2.2.2.2", wantErr: "lacks sport"},
+		{in: "proto=tcp src=1.1.1.1 bogus=1", wantErr: "unknown tuple key"},
+	}
+	for _, tt := range tests {
+		got, err := ParseTuple(strings.Fields(tt.in))
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: error %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.in, err)
+			continue
+		}
+		if d := cmp.Diff(tt.want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); d != "" {
+			t.Errorf("%q: (-want +got)\n%s", tt.in, d)
+		}
+	}
+}
+
+func TestTupleRoundTrip(t *testing.T) {
+	for _, tu := range []Tuple{
+		{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: 1234, DstPort: 21},
+		{Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: 17, SrcPort: 5, DstPort: 69, Zone: 3, HasZone: true},
+		{Src: netip.MustParseAddr("1.2.3.4"), Dst: netip.MustParseAddr("5.6.7.8"), Proto: 1, ICMPType: 8, ICMPID: 9},
+	} {
+		e := NewEncoder(nil)
+		tu.Encode(e, 1)
+		s := NewScanner(e.Bytes())
+		if !s.Next() || s.Type() != 1 {
+			t.Fatal("no outer attribute")
+		}
+		got, err := DecodeTuple(s.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tu {
+			t.Errorf("round trip: got %+v, want %+v", got, tu)
+		}
+	}
+}
+
+func TestTupleText(t *testing.T) {
+	tu, _ := ParseTuple([]string{"tcp", "10.0.0.1", "10.0.0.2", "40000", "21"})
+	if got := string(tu.AppendText(nil)); got != "src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=21" {
+		t.Fatalf("text = %q", got)
+	}
+}
