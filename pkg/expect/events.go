@@ -135,7 +135,7 @@ func (w *Watcher) Run(ctx context.Context, fn func(*Event) error) error {
 		case err != nil:
 			return err
 		}
-		if w.pendingResync && w.queued() == 0 {
+		if w.pendingResync && w.Pending() == 0 {
 			// Resynchronise once the backlog is read: the queue holds
 			// events older than any dump made now.
 			if err := w.recover(fn); err != nil {
@@ -162,8 +162,9 @@ func (w *Watcher) All(ctx context.Context) iter.Seq2[*Event, error] {
 	}
 }
 
-// queued is the number of bytes waiting in the event socket.
-func (w *Watcher) queued() int {
+// Pending is the number of bytes of events waiting in the socket: 0 when
+// the reader has caught up (a good moment to flush output).
+func (w *Watcher) Pending() int {
 	raw, err := w.events.Netlink().SyscallConn()
 	if err != nil {
 		return 0
