@@ -225,11 +225,11 @@ func (w *Watcher) inZone(e *Expectation, t EventType) (bool, error) {
 		}
 		return true, nil
 	}
-	if t == EventDestroy && w.known != nil {
-		// With Resync every selected expectation is known by ID.
+	if t == EventDestroy {
+		// Gone from the table: only an ID seen before tells its zone.
 		return false, nil
 	}
-	ok, err := masterInZone(w.query, e.Master, w.opts.Filter.Zone)
+	ok, err := inZone(w.query, e, w.opts.Filter.Zone)
 	if ok && t == EventNew {
 		w.zoneIDs[e.ID] = struct{}{}
 	}

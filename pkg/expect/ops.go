@@ -61,6 +61,9 @@ func Dump(c *ctnl.Conn, opts ListOptions, fn func(*Expectation) error) error {
 		req.Attrs = enc.Bytes()
 		req.Family = family(m.Family())
 		req.Hints = ctnl.Hints{unix.ENOENT: "no such master conntrack"}
+		// For a master without a helper the kernel starts no dump and,
+		// unless asked for an acknowledgement, answers nothing at all.
+		req.Flags |= netlink.Acknowledge
 	}
 	var (
 		d Decoder
