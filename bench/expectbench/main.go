@@ -19,6 +19,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -279,6 +280,7 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 	}
 	want := creates + max(0, creates-len(masters))
 	gon := startListener("gonfct", "netns", "exec", ns, gonfct, "expect", "watch", "--count", fmt.Sprint(want), "--timeout", "120s")
+	small := startListener("gonfct-small", "netns", "exec", ns, gonfct, "expect", "watch", "-b", "64K", "--timeout", "120s", "-o", "json")
 	ctE := startListener("conntrack", "netns", "exec", ns, "conntrack", "-E", "expect")
 	time.Sleep(time.Second) // both subscribed
 
@@ -303,6 +305,8 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 	time.Sleep(2 * time.Second) // let both drain
 	_ = ctE.cmd.Process.Signal(syscall.SIGINT)
 	_ = ctE.cmd.Wait()
+	_ = small.cmd.Process.Signal(syscall.SIGINT)
+	_ = small.cmd.Wait()
 	done := make(chan error, 1)
 	go func() { done <- gon.cmd.Wait() }()
 	select {
@@ -318,8 +322,49 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 	fmt.Println("|---|---|---|---|")
 	gl := strings.Count(gon.stderr.String(), "WARNING")
 	fmt.Printf("| `gonfct expect watch` (8 MiB buffer) | %d | %d | %d |\n", lines(&gon.stdout), want, gl)
-	cl := strings.Count(ctE.stderr.String(), "ENOBUFS")
-	fmt.Printf("| `conntrack -E expect` | %d | %d | %d ENOBUFS warnings |\n", lines(&ctE.stdout), want, cl)
-	fmt.Printf("\ngonfct stderr: %q\nconntrack stderr (first line): %q\n", strings.TrimSpace(gon.stderr.String()),
-		strings.SplitN(ctE.stderr.String(), "\n", 2)[0])
+	sl := strings.Count(small.stderr.String(), "WARNING")
+	// Replaying what the small-buffer watcher printed (events and resync
+	// events) must give the table as it is.
+	view := map[uint32]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(small.stdout.Bytes()))
+	for sc.Scan() {
+		var ev struct {
+			Event string `json:"event"`
+			ID    uint32 `json:"id"`
+		}
+		check(json.Unmarshal(sc.Bytes(), &ev))
+		if ev.Event == "new" {
+			view[ev.ID] = true
+		} else {
+			delete(view, ev.ID)
+		}
+	}
+	table := map[uint32]bool{}
+	check(expect.List(c, expect.Filter{}, func(e *expect.Expectation) error { table[e.ID] = true; return nil }))
+	consistent := len(view) == len(table)
+	missing, extra := 0, 0
+	for id := range table {
+		if !view[id] {
+			missing++
+		}
+	}
+	for id := range view {
+		if !table[id] {
+			extra++
+		}
+	}
+	consistent = missing == 0 && extra == 0
+	if !consistent {
+		fmt.Printf("small-buffer watcher: %d in the table never reported, %d reported but gone\n", missing, extra)
+	}
+	fmt.Printf("| `gonfct expect watch -b 64K` | %d (incl. resync events) | %d | %d (each: exact drop count, resync); replayed events = table (%d): %v |\n",
+		lines(&small.stdout), want, sl, len(table), consistent)
+	ctState := "kept running"
+	if strings.Contains(ctE.stderr.String(), "No buffer space") {
+		ctState = fmt.Sprintf("exited (status %d) on ENOBUFS: %q", ctE.cmd.ProcessState.ExitCode(),
+			strings.TrimSpace(strings.SplitN(ctE.stderr.String(), "\n", 2)[0]))
+	}
+	fmt.Printf("| `conntrack -E expect` | %d | %d | none; %s |\n", lines(&ctE.stdout), want, ctState)
+	fmt.Printf("\ngonfct stderr: %q\ngonfct -b 64K stderr (first line): %q\n", strings.TrimSpace(gon.stderr.String()),
+		strings.SplitN(small.stderr.String(), "\n", 2)[0])
 }
