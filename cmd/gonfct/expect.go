@@ -33,6 +33,8 @@ What the kernel does, and where people trip:
   - listings cover IPv4 and IPv6 (conntrack -L expect shows IPv4 unless
     given -f ipv6); dumps carry no zone, so --zone looks up the masters.`
 
+func init() { commandGroups = append(commandGroups, newExpectCmd) }
+
 func newExpectCmd(env *cli.Env) *cobra.Command {
 	cmds := map[string]*cobra.Command{
 		"-L": newCmdExpectList(env, nil),
