@@ -46,20 +46,20 @@ func newMasterCT(t testing.TB, ns *nstest.NS, words, helper string) ctnl.Tuple {
 	return orig
 }
 
-type result struct {
+type expectResult struct {
 	code     int
 	out, err string
 }
 
-func gonfct(ns *nstest.NS, args ...string) result {
+func expectRun(ns *nstest.NS, args ...string) expectResult {
 	var out, errb bytes.Buffer
 	code := run(append([]string{"--netns", ns.Name}, args...), strings.NewReader(""), &out, &errb)
-	return result{code, out.String(), errb.String()}
+	return expectResult{code, out.String(), errb.String()}
 }
 
-func mustGonfct(t *testing.T, ns *nstest.NS, args ...string) result {
+func mustExpectRun(t *testing.T, ns *nstest.NS, args ...string) expectResult {
 	t.Helper()
-	r := gonfct(ns, args...)
+	r := expectRun(ns, args...)
 	if r.code != 0 {
 		t.Fatalf("gonfct %q: exit %d, stderr %q", args, r.code, r.err)
 	}
@@ -67,7 +67,7 @@ func mustGonfct(t *testing.T, ns *nstest.NS, args ...string) result {
 }
 
 // noTimeout drops the leading seconds-left field of listing lines.
-func noTimeout(out string) []string {
+func expectNoTimeout(out string) []string {
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		if l == "" {
@@ -88,28 +88,28 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 	newMasterCT(t, ns, "udp 10.0.0.1 10.0.0.3 5060 5060", "sip")
 	newMasterCT(t, ns, "tcp 10.0.0.1 10.0.0.9 1 80", "")
 
-	mustGonfct(t, ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000",
+	mustExpectRun(t, ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000",
 		"--mask", "src=10.0.0.2 sport=0", "--flags", "permanent")
-	mustGonfct(t, ns, "expect", "-I", "--master", "tcp 10.0.0.1 10.0.0.4 40000 21", "--tuple", "tcp 10.0.0.4 10.0.0.1 0 50001",
+	mustExpectRun(t, ns, "expect", "-I", "--master", "tcp 10.0.0.1 10.0.0.4 40000 21", "--tuple", "tcp 10.0.0.4 10.0.0.1 0 50001",
 		"--expectfn", "nat-follow-master", "--nat-dir", "reply", "--nat-tuple", "192.0.2.1 1234")
-	mustGonfct(t, ns, "expect", "add", "--master", "tcp fd00::1 fd00::2 40001 21", "--tuple", "tcp fd00::2 fd00::1 0 50002",
+	mustExpectRun(t, ns, "expect", "add", "--master", "tcp fd00::1 fd00::2 40001 21", "--tuple", "tcp fd00::2 fd00::1 0 50002",
 		"--mask", "src=:: sport=0")
-	mustGonfct(t, ns, "expect", "add", "--master", "udp 10.0.0.1 10.0.0.3 5060 5060", "--tuple", "udp 10.0.0.3 10.0.0.1 0 5004",
+	mustExpectRun(t, ns, "expect", "add", "--master", "udp 10.0.0.1 10.0.0.3 5060 5060", "--tuple", "udp 10.0.0.3 10.0.0.1 0 5004",
 		"--mask", "src=10.0.0.3 sport=0", "--class", "2", "--helper", "sip")
 
 	// The kernel's reasons, said plainly.
-	r := gonfct(ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.9 1 80", "--tuple", "tcp 10.0.0.9 10.0.0.1 0 50003")
+	r := expectRun(ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.9 1 80", "--tuple", "tcp 10.0.0.9 10.0.0.1 0 50003")
 	if r.code != 1 || !strings.Contains(r.err, "master conntrack has no helper; inject it with `gonfct ct add --helper`") ||
 		strings.Count(r.err, "\n") != 1 {
 		t.Errorf("add to a master without helper: exit %d, %q", r.code, r.err)
 	}
-	r = gonfct(ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50009", "--class", "1")
+	r = expectRun(ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50009", "--class", "1")
 	if r.code != 1 || !strings.Contains(r.err, "EINVAL") || !strings.Contains(r.err, "class") {
 		t.Errorf("class beyond ftp's: exit %d, %q", r.code, r.err)
 	}
 
 	// list: conntrack -L expect's lines, for both families.
-	r = mustGonfct(t, ns, "expect", "list")
+	r = mustExpectRun(t, ns, "expect", "list")
 	if r.err != "4 expectations have been shown.\n" {
 		t.Errorf("list stderr %q", r.err)
 	}
@@ -121,7 +121,7 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 		}
 		theirs += string(out)
 	}
-	if ours, want := noTimeout(r.out), noTimeout(theirs); !slices.Equal(ours, want) {
+	if ours, want := expectNoTimeout(r.out), expectNoTimeout(theirs); !slices.Equal(ours, want) {
 		t.Errorf("list vs conntrack -L expect:\nours:   %q\ntheirs: %q", ours, want)
 	}
 	// Filters.
@@ -139,18 +139,18 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 		{[]string{"--zone", "0"}, 4},
 		{[]string{"--zone", "1"}, 0},
 	} {
-		r := mustGonfct(t, ns, append([]string{"expect", "count"}, tt.args...)...)
+		r := mustExpectRun(t, ns, append([]string{"expect", "count"}, tt.args...)...)
 		if r.out != fmt.Sprintf("%d\n", tt.want) {
 			t.Errorf("count %q = %q, want %d", tt.args, r.out, tt.want)
 		}
-		r = mustGonfct(t, ns, append([]string{"expect", "list"}, tt.args...)...)
+		r = mustExpectRun(t, ns, append([]string{"expect", "list"}, tt.args...)...)
 		if n := strings.Count(r.out, "\n"); n != tt.want {
 			t.Errorf("list %q printed %d lines, want %d", tt.args, n, tt.want)
 		}
 	}
 
 	// JSON.
-	r = mustGonfct(t, ns, "-o", "json", "expect", "list")
+	r = mustExpectRun(t, ns, "-o", "json", "expect", "list")
 	var objs []map[string]any
 	if err := json.Unmarshal([]byte(r.out), &objs); err != nil || len(objs) != 4 {
 		t.Fatalf("list -o json: %v, %q", err, r.out)
@@ -172,68 +172,68 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 			t.Errorf("flags/helper in JSON: %v", o)
 		}
 	}
-	r = mustGonfct(t, ns, "-o", "table", "expect", "list")
+	r = mustExpectRun(t, ns, "-o", "table", "expect", "list")
 	if !strings.Contains(r.out, "TIMEOUT") || !strings.Contains(r.out, "10.0.0.2:0 -> 10.0.0.1:50000") {
 		t.Errorf("table: %q", r.out)
 	}
 
 	// get.
-	r = mustGonfct(t, ns, "expect", "get", "proto=udp", "src=10.0.0.3", "dst=10.0.0.1", "sport=0", "dport=5004")
+	r = mustExpectRun(t, ns, "expect", "get", "proto=udp", "src=10.0.0.3", "dst=10.0.0.1", "sport=0", "dport=5004")
 	if !strings.Contains(r.out, "class=2 helper=sip") || strings.Count(r.out, "\n") != 1 {
 		t.Errorf("get: %q", r.out)
 	}
-	r = mustGonfct(t, ns, "-o", "json", "expect", "get", "tcp", "fd00::2", "fd00::1", "0", "50002")
+	r = mustExpectRun(t, ns, "-o", "json", "expect", "get", "tcp", "fd00::2", "fd00::1", "0", "50002")
 	var one map[string]any
 	if err := json.Unmarshal([]byte(r.out), &one); err != nil || one["family"] != "ipv6" {
 		t.Errorf("get -o json: %v, %q", err, r.out)
 	}
-	r = gonfct(ns, "expect", "get", "tcp", "10.0.0.2", "10.0.0.1", "0", "1")
+	r = expectRun(ns, "expect", "get", "tcp", "10.0.0.2", "10.0.0.1", "0", "1")
 	if r.code != 1 || !strings.Contains(r.err, "no such expectation") {
 		t.Errorf("get of a missing one: exit %d, %q", r.code, r.err)
 	}
 
 	// stats: one line per possible CPU, as conntrack -S expect.
-	r = mustGonfct(t, ns, "expect", "stats")
+	r = mustExpectRun(t, ns, "expect", "stats")
 	if n := strings.Count(r.out, "expect_create="); n < runtime.NumCPU() {
 		t.Errorf("stats: %d lines for %d CPUs: %q", n, runtime.NumCPU(), r.out)
 	}
 
 	// delete, each way.
-	r = mustGonfct(t, ns, "expect", "delete", "--id", fmt.Sprint(uint32(ids["50002"])))
+	r = mustExpectRun(t, ns, "expect", "delete", "--id", fmt.Sprint(uint32(ids["50002"])))
 	if r.err != "1 expectations have been deleted.\n" {
 		t.Errorf("delete --id: %q", r.err)
 	}
-	mustGonfct(t, ns, "expect", "delete", "tcp", "10.0.0.2", "10.0.0.1", "0", "50000")
-	r = gonfct(ns, "expect", "delete", "tcp", "10.0.0.2", "10.0.0.1", "0", "50000")
+	mustExpectRun(t, ns, "expect", "delete", "tcp", "10.0.0.2", "10.0.0.1", "0", "50000")
+	r = expectRun(ns, "expect", "delete", "tcp", "10.0.0.2", "10.0.0.1", "0", "50000")
 	if r.code != 1 || !strings.Contains(r.err, "ENOENT") {
 		t.Errorf("second delete: exit %d, %q", r.code, r.err)
 	}
-	mustGonfct(t, ns, "expect", "delete", "--master", "tcp 10.0.0.1 10.0.0.4 40000 21")
-	r = mustGonfct(t, ns, "expect", "delete", "--helper", "sip")
+	mustExpectRun(t, ns, "expect", "delete", "--master", "tcp 10.0.0.1 10.0.0.4 40000 21")
+	r = mustExpectRun(t, ns, "expect", "delete", "--helper", "sip")
 	if r.err != "1 expectations have been deleted.\n" {
 		t.Errorf("delete --helper: %q", r.err)
 	}
-	if r := mustGonfct(t, ns, "expect", "count"); r.out != "0\n" {
+	if r := mustExpectRun(t, ns, "expect", "count"); r.out != "0\n" {
 		t.Errorf("after deleting each: %q left", r.out)
 	}
 
 	// flush, whole and by helper.
 	add := func() {
-		mustGonfct(t, ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000")
-		mustGonfct(t, ns, "expect", "add", "--master", "udp 10.0.0.1 10.0.0.3 5060 5060", "--tuple", "udp 10.0.0.3 10.0.0.1 0 5004")
+		mustExpectRun(t, ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000")
+		mustExpectRun(t, ns, "expect", "add", "--master", "udp 10.0.0.1 10.0.0.3 5060 5060", "--tuple", "udp 10.0.0.3 10.0.0.1 0 5004")
 	}
 	add()
-	r = mustGonfct(t, ns, "expect", "flush", "--helper", "ftp")
-	if c := mustGonfct(t, ns, "expect", "count"); c.out != "1\n" || r.err != "1 expectations have been deleted.\n" {
+	r = mustExpectRun(t, ns, "expect", "flush", "--helper", "ftp")
+	if c := mustExpectRun(t, ns, "expect", "count"); c.out != "1\n" || r.err != "1 expectations have been deleted.\n" {
 		t.Errorf("flush --helper ftp: %q, %q left", r.err, c.out)
 	}
-	r = mustGonfct(t, ns, "expect", "-F")
-	if c := mustGonfct(t, ns, "expect", "count"); c.out != "0\n" || r.err != "expectation table has been emptied.\n" {
+	r = mustExpectRun(t, ns, "expect", "-F")
+	if c := mustExpectRun(t, ns, "expect", "count"); c.out != "0\n" || r.err != "expectation table has been emptied.\n" {
 		t.Errorf("flush: %q, %q left", r.err, c.out)
 	}
 	add()
-	mustGonfct(t, ns, "expect", "flush", "-p", "udp")
-	if c := mustGonfct(t, ns, "expect", "list"); !strings.Contains(c.out, "helper=ftp") || strings.Count(c.out, "\n") != 1 {
+	mustExpectRun(t, ns, "expect", "flush", "-p", "udp")
+	if c := mustExpectRun(t, ns, "expect", "list"); !strings.Contains(c.out, "helper=ftp") || strings.Count(c.out, "\n") != 1 {
 		t.Errorf("flush -p udp left %q", c.out)
 	}
 }
@@ -245,11 +245,11 @@ func TestExpectWatchCommand(t *testing.T) {
 
 	type watchRun struct {
 		args []string
-		done chan result
+		done chan expectResult
 	}
 	start := func(args ...string) watchRun {
-		w := watchRun{args: args, done: make(chan result, 1)}
-		go func() { w.done <- gonfct(ns, args...) }()
+		w := watchRun{args: args, done: make(chan expectResult, 1)}
+		go func() { w.done <- expectRun(ns, args...) }()
 		return w
 	}
 	jsonAll := start("-o", "json", "expect", "watch", "--count", "4")
@@ -257,11 +257,11 @@ func TestExpectWatchCommand(t *testing.T) {
 	newOnly := start("expect", "watch", "-e", "new", "--count", "1")
 	time.Sleep(500 * time.Millisecond)
 
-	mustGonfct(t, ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000")
-	mustGonfct(t, ns, "expect", "add", "--master", "udp 10.0.0.1 10.0.0.3 5060 5060", "--tuple", "udp 10.0.0.3 10.0.0.1 0 5004")
-	mustGonfct(t, ns, "expect", "flush")
+	mustExpectRun(t, ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000")
+	mustExpectRun(t, ns, "expect", "add", "--master", "udp 10.0.0.1 10.0.0.3 5060 5060", "--tuple", "udp 10.0.0.3 10.0.0.1 0 5004")
+	mustExpectRun(t, ns, "expect", "flush")
 
-	wait := func(w watchRun) result {
+	wait := func(w watchRun) expectResult {
 		select {
 		case r := <-w.done:
 			if r.code != 0 {
@@ -271,7 +271,7 @@ func TestExpectWatchCommand(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%q did not end", w.args)
 		}
-		return result{}
+		return expectResult{}
 	}
 	r := wait(jsonAll)
 	var types []string
