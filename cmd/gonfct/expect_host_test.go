@@ -6,10 +6,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,5 +300,27 @@ func TestExpectWatchCommand(t *testing.T) {
 	r = wait(newOnly)
 	if !strings.HasPrefix(r.out, "    [NEW] ") || strings.Count(r.out, "\n") != 1 {
 		t.Errorf("-e new --count 1 printed %q", r.out)
+	}
+}
+
+// Ctrl-C ends watch cleanly: exit 0, output flushed, the summary said.
+func TestExpectWatchInterrupt(t *testing.T) {
+	ns := nstest.New(t)
+	newMasterCT(t, ns, "tcp 10.0.0.1 10.0.0.2 40000 21", "ftp")
+	done := make(chan expectResult, 1)
+	go func() { done <- expectRun(ns, "expect", "watch") }()
+	time.Sleep(500 * time.Millisecond) // subscribed, SIGINT handler installed
+	mustExpectRun(t, ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000")
+	time.Sleep(200 * time.Millisecond)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.code != 0 || !strings.HasPrefix(r.out, "    [NEW] ") || r.err != "1 expectation events have been shown.\n" {
+			t.Errorf("after SIGINT: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch did not end on SIGINT")
 	}
 }

@@ -162,3 +162,17 @@ func TestFilterMatch(t *testing.T) {
 		t.Errorf("MasterTuple = %v, %v; want %v", m, ok, e.Master)
 	}
 }
+
+func FuzzParseMask(f *testing.F) {
+	tu := ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
+	for _, s := range []string{"src=0.0.0.0 sport=0", "255.255.255.0 255.255.255.255 0 65535", "proto=tcp dst=1.2.3.4", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMask(s, tu)
+		if err == nil && (m.Proto != tu.Proto || !m.Src.Is4()) {
+			t.Errorf("ParseMask(%q) = %v: protocol or family differs from the tuple's", s, m)
+		}
+		_, _ = ParseNATTuple(s, tu)
+	})
+}
