@@ -52,7 +52,8 @@ func main() {
 		fail("needs root (network namespaces, SO_RCVBUFFORCE)")
 	}
 	ns := newNS()
-	defer func() { _ = exec.Command("ip", "netns", "del", ns).Run() }()
+	cleanup = func() { _ = exec.Command("ip", "netns", "del", ns).Run() }
+	defer cleanup()
 	c, err := ctnl.Dial(ctnl.DialOptions{NetNS: ns})
 	check(err)
 	defer c.Close()
@@ -67,8 +68,12 @@ func main() {
 	}
 }
 
+// cleanup removes the namespace; fail runs it too, as os.Exit skips defers.
+var cleanup = func() {}
+
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "expectbench: "+format+"\n", args...)
+	cleanup()
 	os.Exit(1)
 }
 
