@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 	"unsafe"
@@ -143,14 +144,7 @@ func validDelim(c byte) bool { return c >= 33 && c <= 126 && !isDigit(c) }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
+func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
 
 // slotSize is each rewrite's share of Result.Scratch: enough for the
 // longest text, "|2|" + 39 bytes of IPv6 + "|65535|" = 49.
