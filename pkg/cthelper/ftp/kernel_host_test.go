@@ -24,13 +24,14 @@ import (
 
 // The kernel's own FTP helper is the reference: real sessions (curl and
 // pyftpdlib) cross a router namespace where nf_conntrack_ftp is attached,
-// with and without masquerading. The router's traffic on both sides is
+// without NAT, with the client masqueraded, and with the server behind
+// DNAT (the client connects to the router's address). The router's traffic on both sides is
 // recorded and replayed through this parser, which must ask for the same
 // expectations the kernel created (conntrack -E expect) and, under NAT,
 // rewrite each line into exactly the bytes the kernel sent on.
 func TestAgainstKernelHelper(t *testing.T) {
-	for _, nat := range []bool{false, true} {
-		t.Run(fmt.Sprintf("masquerade=%v", nat), func(t *testing.T) { kernelCrossCheck(t, nat) })
+	for _, mode := range []string{"none", "masquerade", "dnat"} {
+		t.Run(mode, func(t *testing.T) { kernelCrossCheck(t, mode) })
 	}
 }
 
@@ -40,7 +41,8 @@ type kernelExpect struct {
 	masterSport uint16
 }
 
-func kernelCrossCheck(t *testing.T, nat bool) {
+func kernelCrossCheck(t *testing.T, mode string) {
+	nat := mode != "none"
 	cli, rtr, srv := nstest.New(t), nstest.New(t), nstest.New(t)
 	link := func(a *nstest.NS, an string, b *nstest.NS, bn string) {
 		out, err := exec.Command("ip", "link", "add", an, "netns", a.Name, "type", "veth", "peer", "name", bn, "netns", b.Name).CombinedOutput()
@@ -74,8 +76,15 @@ func kernelCrossCheck(t *testing.T, nat bool) {
   ct helper ftph { type "ftp" protocol tcp; }
   chain pre { type filter hook prerouting priority filter; tcp dport 21 ct helper set "ftph"; }
 `
-	if nat {
+	switch mode {
+	case "masquerade":
 		rules += `  chain post { type nat hook postrouting priority srcnat; oifname "r1" masquerade; }
+`
+	case "dnat":
+		rules += `  chain prenat { type nat hook prerouting priority dstnat;
+    iifname "r0" meta nfproto ipv4 tcp dport 21 dnat ip to 10.57.0.2
+    iifname "r0" meta nfproto ipv6 tcp dport 21 dnat ip6 to fd57::2
+  }
 `
 	}
 	rules += "}\n"
@@ -96,13 +105,17 @@ func kernelCrossCheck(t *testing.T, nat bool) {
 	waitFor(t, srv, "ss", []string{"-ltn"}, ":21 ")
 	time.Sleep(time.Second) // tcpdump is listening once it has opened its files
 
+	server4, server6 := "10.57.0.2", "[fd57::2]"
+	if mode == "dnat" {
+		server4, server6 = "10.56.0.1", "[fd56::1]"
+	}
 	for _, args := range [][]string{
-		{"ftp://10.57.0.2/f.txt"},
-		{"--disable-epsv", "ftp://10.57.0.2/f.txt"},
-		{"-P", "10.56.0.2", "ftp://10.57.0.2/f.txt"},
-		{"-P", "10.56.0.2", "--disable-eprt", "ftp://10.57.0.2/f.txt"},
-		{"-g", "ftp://[fd57::2]/f.txt"},
-		{"-g", "-P", "fd56::2", "ftp://[fd57::2]/f.txt"},
+		{"ftp://" + server4 + "/f.txt"},
+		{"--disable-epsv", "ftp://" + server4 + "/f.txt"},
+		{"-P", "10.56.0.2", "ftp://" + server4 + "/f.txt"},
+		{"-P", "10.56.0.2", "--disable-eprt", "ftp://" + server4 + "/f.txt"},
+		{"-g", "ftp://" + server6 + "/f.txt"},
+		{"-g", "-P", "fd56::2", "ftp://" + server6 + "/f.txt"},
 	} {
 		out, err := cli.Run("curl", append([]string{"-sS", "--max-time", "5"}, args...)...)
 		if nat && len(args) > 2 && args[1] == "-P" && strings.HasPrefix(args[2], "fd56") {
@@ -145,7 +158,7 @@ func kernelCrossCheck(t *testing.T, nat bool) {
 	if len(cs) == 0 || len(ss) == 0 {
 		t.Fatalf("tcpdump recorded nothing: %s\n%s", dumpC.Stdout, dumpS.Stdout)
 	}
-	mine := crossReplay(t, cs, ss, nat)
+	mine := crossReplay(t, cs, ss, mode)
 	if len(mine) != len(kernel) {
 		t.Fatalf("parser made %d expectations, the kernel %d", len(mine), len(kernel))
 	}
@@ -158,7 +171,8 @@ func kernelCrossCheck(t *testing.T, nat bool) {
 
 // crossReplay feeds the two captures of the router through the parser and
 // checks every rewrite against what the kernel forwarded.
-func crossReplay(t *testing.T, cside, sside []segment, nat bool) []kernelExpect {
+func crossReplay(t *testing.T, cside, sside []segment, mode string) []kernelExpect {
+	nat := mode != "none"
 	// Connections in the order their SYNs appear, on each side.
 	type side struct {
 		client netip.AddrPort
@@ -193,11 +207,12 @@ func crossReplay(t *testing.T, cside, sside []segment, nat bool) []kernelExpect 
 	var out []kernelExpect
 	for i := range cc {
 		c, s := cc[i], sc[i]
-		server := s.orig[0][0].dst
-		orig := ctnl.Tuple{Src: c.client.Addr(), Dst: server.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: c.client.Port(), DstPort: 21}
-		reply := ctnl.Tuple{Src: server.Addr(), Dst: s.client.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: s.client.Port()}
-		if nat == (s.client == c.client) {
-			t.Fatalf("connection %d: client %s seen as %s with masquerade=%v", i, c.client, s.client, nat)
+		// The client's view (c side) is the original tuple, the server's
+		// (s side) the reply tuple.
+		orig := ctnl.Tuple{Src: c.client.Addr(), Dst: c.orig[0][0].dst.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: c.client.Port(), DstPort: 21}
+		reply := ctnl.Tuple{Src: s.orig[0][0].dst.Addr(), Dst: s.client.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: s.client.Port()}
+		if (mode == "masquerade") == (s.client == c.client) || (mode == "dnat") == (orig.Dst == reply.Src) {
+			t.Fatalf("connection %d: %v / %v is not what NAT mode %s makes", i, orig, reply, mode)
 		}
 		if len(c.orig[0]) != len(s.orig[0]) || len(c.orig[1]) != len(s.orig[1]) {
 			t.Fatalf("connection %d: segment counts differ between the sides", i)
