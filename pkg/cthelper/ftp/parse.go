@@ -152,6 +152,10 @@ const slotSize = 64
 
 // render writes the text that replaces an announcement for addr and port
 // into buf (which has room for slotSize bytes, so nothing allocates).
+// IPv6 addresses are written in the RFC 5952 form (fd57::1), not in full
+// as the kernel's nf_nat_ftp does (fd57:0000:...:0001): servers such as
+// pyftpdlib compare the EPRT address with the control connection's peer
+// as text and refuse the full form.
 func render(buf []byte, k kind, delim byte, addr netip.Addr, port uint16) []byte {
 	switch k {
 	case kindPORT, kindPASV:
