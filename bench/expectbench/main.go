@@ -26,12 +26,15 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gonfct/gonfct/bench/result"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/mdlayher/netlink"
@@ -46,6 +49,8 @@ func main() {
 		events  = flag.Int("events", 50000, "expectation events in the watch burst")
 		skipLst = flag.Bool("no-list", false, "skip the list benchmark")
 		skipW   = flag.Bool("no-watch", false, "skip the watch benchmark")
+		wruns   = flag.Int("watch-runs", 5, "bursts in the watch benchmark")
+		outDir  = flag.String("results", result.Dir(), "directory the result cases (JSON) are written to")
 	)
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -58,15 +63,27 @@ func main() {
 	check(err)
 	defer c.Close()
 
-	fmt.Printf("kernel %s, %s, %s\n\n", uname(), strings.TrimSpace(out("conntrack", "--version")), strings.TrimSpace(out(*gonfct, "--version")))
+	versions = map[string]string{
+		"conntrack": strings.TrimSpace(out("conntrack", "--version")),
+		"gonfct":    strings.TrimSpace(out(*gonfct, "--version")),
+		"go":        runtime.Version(),
+	}
+	fmt.Printf("kernel %s, %s, %s\n\n", uname(), versions["conntrack"], versions["gonfct"])
 	masters := makeMasters(c, *n)
 	if !*skipLst {
-		benchList(c, ns, *gonfct, masters, *runs)
+		lc := benchList(c, ns, *gonfct, masters, *runs)
+		check(lc.Write(*outDir))
+		fmt.Printf("wrote %s/%s.json: %s (%s)\n\n", *outDir, lc.ID, lc.Verdict, lc.Reason)
 	}
 	if !*skipW {
-		benchWatch(c, ns, *gonfct, masters, *events)
+		wc := benchWatch(c, ns, *gonfct, masters, *events, *wruns)
+		check(wc.Write(*outDir))
+		fmt.Printf("wrote %s/%s.json: %s (%s)\n", *outDir, wc.ID, wc.Verdict, wc.Reason)
 	}
 }
+
+// versions of the tools measured, for the result cases.
+var versions map[string]string
 
 // cleanup removes the namespace; fail runs it too, as os.Exit skips defers.
 var cleanup = func() {}
@@ -150,27 +167,25 @@ func expectation(m ctnl.Tuple, port uint16) *expect.Expectation {
 	return &expect.Expectation{Master: m, Tuple: t, Mask: mask}
 }
 
-type sample struct {
-	wall time.Duration
-}
-
 // peakRSS runs the command once under /usr/bin/time in the namespace and
 // returns its peak resident set in KiB (not in the timed runs: time's own
 // fork would blur them).
-func peakRSS(ns string, args ...string) string {
+func peakRSS(ns string, args ...string) float64 {
 	f, err := os.CreateTemp("", "expectbench-rss")
 	check(err)
 	f.Close()
 	defer os.Remove(f.Name())
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "/usr/bin/time", "-f", "%M", "-o", f.Name()}, args...)...)
-	if err := cmd.Run(); err != nil {
-		return "?"
-	}
+	check(cmd.Run())
 	b, _ := os.ReadFile(f.Name())
-	return strings.TrimSpace(string(b)) + " KiB"
+	v, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+	check(err)
+	return v
 }
 
-func timeRun(name string, args ...string) sample {
+// timeRun runs the command with its output to /dev/null and returns its
+// wall time in milliseconds.
+func timeRun(name string, args ...string) float64 {
 	cmd := exec.Command(name, args...)
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	check(err)
@@ -178,19 +193,12 @@ func timeRun(name string, args ...string) sample {
 	cmd.Stdout, cmd.Stderr = devnull, devnull
 	start := time.Now()
 	check(cmd.Run())
-	return sample{time.Since(start)}
+	return float64(time.Since(start).Microseconds()) / 1000
 }
 
-func stats(s []sample) (med, lo, hi time.Duration) {
-	w := make([]time.Duration, len(s))
-	for i, x := range s {
-		w[i] = x.wall
-	}
-	slices.Sort(w)
-	return w[len(w)/2], w[0], w[len(w)-1]
-}
+const reproduce = "sudo make bench-expect"
 
-func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, runs int) {
+func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, runs int) *result.Case {
 	for _, m := range masters {
 		check(expect.Create(c, expectation(m, 50000)))
 	}
@@ -221,36 +229,44 @@ func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, runs int) 
 	}
 	gon := []string{"netns", "exec", ns, gonfct, "expect", "list"}
 	ct := []string{"netns", "exec", ns, "conntrack", "-L", "expect"}
-	var gs, cs []sample
+	gw := result.Row{Tool: "gonfct expect list", Metric: "wall time", Unit: "ms"}
+	cw := result.Row{Tool: "conntrack -L expect", Anchor: true, Metric: "wall time", Unit: "ms"}
+	gr := result.Row{Tool: "gonfct expect list", Metric: "peak RSS", Unit: "KiB"}
+	cr := result.Row{Tool: "conntrack -L expect", Anchor: true, Metric: "peak RSS", Unit: "KiB"}
 	timeRun("ip", gon...) // warm caches
 	timeRun("ip", ct...)
 	for range runs {
-		gs = append(gs, timeRun("ip", gon...))
-		cs = append(cs, timeRun("ip", ct...))
+		gw.Runs = append(gw.Runs, timeRun("ip", gon...))
+		cw.Runs = append(cw.Runs, timeRun("ip", ct...))
 	}
-	gm, gl, gh := stats(gs)
-	cm, cl, ch := stats(cs)
-	gr, cr := peakRSS(ns, gon[3:]...), peakRSS(ns, ct[3:]...)
-	fmt.Printf("### list: %d expectations, %d runs each, interleaved, stdout to /dev/null, both through `ip netns exec`\n\n", len(masters), runs)
-	fmt.Println("| command | median | min | max | peak RSS |")
-	fmt.Println("|---|---|---|---|---|")
-	fmt.Printf("| `gonfct expect list` | %s | %s | %s | %s |\n", ms(gm), ms(gl), ms(gh), gr)
-	fmt.Printf("| `conntrack -L expect` | %s | %s | %s | %s |\n", ms(cm), ms(cl), ms(ch), cr)
-	fmt.Printf("\nratio gonfct/conntrack: %.2fx (medians), %.2fx (minimums); load average %s\n\n",
-		float64(gm)/float64(cm), float64(gl)/float64(cl), loadavg())
+	for range min(runs, 5) {
+		gr.Runs = append(gr.Runs, peakRSS(ns, gon[3:]...))
+		cr.Runs = append(cr.Runs, peakRSS(ns, ct[3:]...))
+	}
 	check(expect.Flush(c))
-}
-
-func loadavg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
+	return &result.Case{
+		ID:      fmt.Sprintf("expect-list-%d", len(masters)),
+		Section: "Expectations (host network namespace)",
+		Order:   10,
+		Title:   fmt.Sprintf("`gonfct expect list` vs `conntrack -L expect`, %d expectations", len(masters)),
+		Measured: fmt.Sprintf("`bench/expectbench` builds its own network namespace with "+
+			"`net.netfilter.nf_conntrack_events=1` and %d TCP master conntracks with the kernel ftp helper "+
+			"(created by raw ctnetlink, one expectation each: ftp allows one per master; "+
+			"the default `nf_conntrack_expect_max` of this kernel holds them, the benchmark checks the count). "+
+			"It first checks that both commands print the same %d lines (timeouts apart), then runs both "+
+			"through `ip netns exec` on the same table, interleaved, %d timed runs each after one warm-up, "+
+			"stdout to /dev/null; peak RSS from `/usr/bin/time -f %%M`, in separate runs.\n\n"+
+			"The dump is decoded straight from the receive buffer with `ctnl.Scanner` and formatted with "+
+			"append functions into the output buffer: no allocation per expectation "+
+			"(`TestDecodeFormatAllocs`), memory independent of the table size (the peak RSS is the Go runtime's).",
+			len(masters), len(masters), runs),
+		Reproduce: reproduce + fmt.Sprintf(" EXPECTBENCH_FLAGS='-n %d -runs %d -no-watch'", len(masters), runs),
+		Env:       result.NewEnv(versions),
+		Rows:      []result.Row{gw, cw, gr, cr},
+		Target: &result.Target{Text: "at most 1.0x conntrack's wall time", Metric: "wall time", On: "ratio",
+			Op: "<=", Threshold: 1.0},
 	}
-	return strings.Join(f[:3], " ")
 }
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 type listener struct {
 	name   string
@@ -266,6 +282,11 @@ func startListener(name string, args ...string) *listener {
 	return l
 }
 
+// cpuMS is the user and system time the listener used, in milliseconds.
+func (l *listener) cpuMS() float64 {
+	return float64((l.cmd.ProcessState.UserTime() + l.cmd.ProcessState.SystemTime()).Microseconds()) / 1000
+}
+
 func lines(b *bytes.Buffer) int {
 	n := 0
 	sc := bufio.NewScanner(bytes.NewReader(b.Bytes()))
@@ -276,7 +297,91 @@ func lines(b *bytes.Buffer) int {
 	return n
 }
 
-func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events int) {
+// burst is one run of the watch benchmark.
+type burst struct {
+	want              int
+	dur               time.Duration
+	gonLines, gonWarn int
+	gonCPU            float64
+	smallLines        int
+	smallWarn         int
+	smallConsistent   bool
+	smallCPU          float64
+	ctLines           int
+	ctCPU             float64
+	ctExit            string
+}
+
+func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events, runs int) *result.Case {
+	var bs []burst
+	for i := range runs {
+		check(expect.Flush(c))
+		b := watchBurst(c, ns, gonfct, masters, events)
+		fmt.Printf("burst %d: %d events in %s: gonfct %d (%d warnings), gonfct -b 64K %d lines (%d warnings, replay = table: %v), conntrack -E expect %d (%s)\n",
+			i+1, b.want, b.dur.Round(time.Millisecond), b.gonLines, b.gonWarn, b.smallLines, b.smallWarn, b.smallConsistent, b.ctLines, b.ctExit)
+		bs = append(bs, b)
+	}
+	row := func(tool string, anchor bool, metric, unit string, f func(b burst) float64) result.Row {
+		r := result.Row{Tool: tool, Anchor: anchor, Metric: metric, Unit: unit}
+		for _, b := range bs {
+			r.Runs = append(r.Runs, f(b))
+		}
+		return r
+	}
+	const g, s, ct = "gonfct expect watch", "gonfct expect watch -b 64K", "conntrack -E expect"
+	rows := []result.Row{
+		row(g, false, "events delivered", "events", func(b burst) float64 { return float64(b.gonLines) }),
+		row(ct, true, "events delivered", "events", func(b burst) float64 { return float64(b.ctLines) }),
+		row(g, false, "events lost", "events", func(b burst) float64 { return float64(b.want - b.gonLines) }),
+		row(ct, true, "events lost", "events", func(b burst) float64 { return float64(b.want - b.ctLines) }),
+		row(g, false, "CPU (user+sys)", "ms", func(b burst) float64 { return b.gonCPU }),
+		row(ct, true, "CPU (user+sys)", "ms", func(b burst) float64 { return b.ctCPU }),
+		row(s, false, "lines printed (events + resync)", "lines", func(b burst) float64 { return float64(b.smallLines) }),
+		row(s, false, "overflows reported", "reports", func(b burst) float64 { return float64(b.smallWarn) }),
+		row("burst", false, "burst rate", "events/s", func(b burst) float64 { return float64(b.want) / b.dur.Seconds() }),
+	}
+	consistent, ctExits := 0, 0
+	var ctExit string
+	for _, b := range bs {
+		if b.smallConsistent {
+			consistent++
+		}
+		if b.ctExit != "kept running" {
+			ctExits++
+			ctExit = b.ctExit
+		}
+	}
+	want := bs[0].want
+	creates := (events + len(masters)) / 2
+	notes := fmt.Sprintf("`conntrack -E expect` %s in %d of %d bursts%s. "+
+		"The `-b 64K` gonfct watcher (buffer too small on purpose) reported every overflow on stderr with the exact "+
+		"number of dropped events (SO_MEMINFO) and resynced; replaying its output gave exactly the expectations "+
+		"in the table in %d of %d bursts: it never loses state silently.",
+		map[bool]string{true: "gave up", false: "kept running"}[ctExits > 0], ctExits, len(bs),
+		map[bool]string{true: " (" + ctExit + ")", false: ""}[ctExits > 0], consistent, len(bs))
+	return &result.Case{
+		ID:      "expect-watch-burst",
+		Section: "Expectations (host network namespace)",
+		Order:   20,
+		Title:   fmt.Sprintf("`gonfct expect watch` vs `conntrack -E expect`, burst of %d events", want),
+		Measured: fmt.Sprintf("Same namespace and masters as the list case. `gonfct expect watch` (default 8 MiB "+
+			"buffer, SO_RCVBUFFORCE), `gonfct expect watch -b 64K` and `conntrack -E expect` (default buffer; it "+
+			"has no `-b` for expectations) listen side by side while two goroutines create %d expectations "+
+			"round robin over the %d masters as fast as the kernel takes them; every create after the first "+
+			"%d evicts the master's previous expectation, so a burst is %d NEW and %d DESTROY events. "+
+			"Events delivered = lines printed; lost = burst size - delivered; CPU = the listener's user+system "+
+			"time from wait4 rusage over the whole burst. The table is flushed before each of the %d bursts.",
+			creates, len(masters), len(masters), creates, want-creates, len(bs)),
+		Reproduce: reproduce + fmt.Sprintf(" EXPECTBENCH_FLAGS='-events %d -watch-runs %d -no-list'", events, runs),
+		Env:       result.NewEnv(versions),
+		Rows:      rows,
+		Target: &result.Target{Text: "zero events lost where `conntrack -E expect` loses", Metric: "events lost",
+			Tool: g, On: "value", Op: "<=", Threshold: 0},
+		Notes: notes,
+	}
+}
+
+func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events int) burst {
 	// events = creates + evictions: the first len(masters) creates make one
 	// NEW each, every later one a NEW and the DESTROY of the one it evicts.
 	creates := (events + len(masters)) / 2
@@ -287,7 +392,7 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 	gon := startListener("gonfct", "netns", "exec", ns, gonfct, "expect", "watch", "--count", fmt.Sprint(want), "--timeout", "120s")
 	small := startListener("gonfct-small", "netns", "exec", ns, gonfct, "expect", "watch", "-b", "64K", "--timeout", "120s", "-o", "json")
 	ctE := startListener("conntrack", "netns", "exec", ns, "conntrack", "-E", "expect")
-	time.Sleep(time.Second) // both subscribed
+	time.Sleep(time.Second) // all subscribed
 
 	start := time.Now()
 	const workers = 2
@@ -306,8 +411,8 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 		}()
 	}
 	wg.Wait()
-	burst := time.Since(start)
-	time.Sleep(2 * time.Second) // let both drain
+	dur := time.Since(start)
+	time.Sleep(2 * time.Second) // let all drain
 	_ = ctE.cmd.Process.Signal(syscall.SIGINT)
 	_ = ctE.cmd.Wait()
 	_ = small.cmd.Process.Signal(syscall.SIGINT)
@@ -321,13 +426,10 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 		<-done
 	}
 
-	fmt.Printf("### watch: burst of %d expectation events (%d creates over %d ftp masters, each evicting the previous) in %s (%.0f events/s)\n\n",
-		want, creates, len(masters), burst.Round(time.Millisecond), float64(want)/burst.Seconds())
-	fmt.Println("| listener | events printed | of | loss reports |")
-	fmt.Println("|---|---|---|---|")
-	gl := strings.Count(gon.stderr.String(), "WARNING")
-	fmt.Printf("| `gonfct expect watch` (8 MiB buffer) | %d | %d | %d |\n", lines(&gon.stdout), want, gl)
-	sl := strings.Count(small.stderr.String(), "WARNING")
+	b := burst{want: want, dur: dur,
+		gonLines: lines(&gon.stdout), gonWarn: strings.Count(gon.stderr.String(), "WARNING"), gonCPU: gon.cpuMS(),
+		smallLines: lines(&small.stdout), smallWarn: strings.Count(small.stderr.String(), "WARNING"), smallCPU: small.cpuMS(),
+		ctLines: lines(&ctE.stdout), ctCPU: ctE.cpuMS(), ctExit: "kept running"}
 	// Replaying what the small-buffer watcher printed (events and resync
 	// events) must give the table as it is.
 	view := map[uint32]bool{}
@@ -346,7 +448,6 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 	}
 	table := map[uint32]bool{}
 	check(expect.List(c, expect.Filter{}, func(e *expect.Expectation) error { table[e.ID] = true; return nil }))
-	consistent := len(view) == len(table)
 	missing, extra := 0, 0
 	for id := range table {
 		if !view[id] {
@@ -358,18 +459,13 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 			extra++
 		}
 	}
-	consistent = missing == 0 && extra == 0
-	if !consistent {
+	b.smallConsistent = missing == 0 && extra == 0
+	if !b.smallConsistent {
 		fmt.Printf("small-buffer watcher: %d in the table never reported, %d reported but gone\n", missing, extra)
 	}
-	fmt.Printf("| `gonfct expect watch -b 64K` | %d (incl. resync events) | %d | %d (each: exact drop count, resync); replayed events = table (%d): %v |\n",
-		lines(&small.stdout), want, sl, len(table), consistent)
-	ctState := "kept running"
 	if strings.Contains(ctE.stderr.String(), "No buffer space") {
-		ctState = fmt.Sprintf("exited (status %d) on ENOBUFS: %q", ctE.cmd.ProcessState.ExitCode(),
+		b.ctExit = fmt.Sprintf("exited with status %d on ENOBUFS: `%s`", ctE.cmd.ProcessState.ExitCode(),
 			strings.TrimSpace(strings.SplitN(ctE.stderr.String(), "\n", 2)[0]))
 	}
-	fmt.Printf("| `conntrack -E expect` | %d | %d | none; %s |\n", lines(&ctE.stdout), want, ctState)
-	fmt.Printf("\ngonfct stderr: %q\ngonfct -b 64K stderr (first line): %q\n", strings.TrimSpace(gon.stderr.String()),
-		strings.SplitN(small.stderr.String(), "\n", 2)[0])
+	return b
 }

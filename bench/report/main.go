@@ -1,0 +1,491 @@
+// Command report merges the benchmark cases in bench/results/ into
+// bench/results.json and renders docs/performance.md from them, with the
+// Go microbenchmarks (bench/micro.txt) and their benchstat comparison
+// against the previous run (bench/micro.benchstat.txt).
+//
+//	report render [-results DIR] [-json FILE] [-md FILE] [-micro FILE] [-benchstat FILE]
+//	report add -id ID -section S -title T -how TEXT -reproduce CMD \
+//	    -row 'tool|metric|unit|v1 v2 ...' -anchor-row 'tool|metric|unit|v1 ...' \
+//	    [-target TEXT -target-metric M -target-on ratio|value -target-op '<=' -target-threshold X] ...
+//
+// add is for benchmark scripts that are not Go programs: it writes one
+// case in the common schema (bench/result) to the results directory.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gonfct/gonfct/bench/result"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "render":
+		err = render(os.Args[2:])
+	case "add":
+		err = add(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: report render [flags] | report add [flags] (report <cmd> -h for flags)")
+	os.Exit(2)
+}
+
+type rowsFlag struct {
+	rows   *[]result.Row
+	anchor bool
+}
+
+func (f rowsFlag) String() string { return "" }
+
+// Set parses "tool|metric|unit|v1 v2 ...|note" (note optional).
+func (f rowsFlag) Set(s string) error {
+	p := strings.Split(s, "|")
+	if len(p) < 4 || len(p) > 5 {
+		return fmt.Errorf("row %q: want tool|metric|unit|runs[|note]", s)
+	}
+	r := result.Row{Tool: p[0], Anchor: f.anchor, Metric: p[1], Unit: p[2]}
+	for _, w := range strings.Fields(p[3]) {
+		v, err := strconv.ParseFloat(w, 64)
+		if err != nil {
+			return fmt.Errorf("row %q: run %q is not a number", s, w)
+		}
+		r.Runs = append(r.Runs, v)
+	}
+	if len(p) == 5 {
+		r.Note = p[4]
+	}
+	*f.rows = append(*f.rows, r)
+	return nil
+}
+
+type versionsFlag map[string]string
+
+func (v versionsFlag) String() string { return "" }
+func (v versionsFlag) Set(s string) error {
+	k, val, ok := strings.Cut(s, "=")
+	if !ok {
+		return fmt.Errorf("version %q: want tool=version", s)
+	}
+	v[k] = val
+	return nil
+}
+
+func add(args []string) error {
+	fs := flag.NewFlagSet("add", flag.ExitOnError)
+	var c result.Case
+	var t result.Target
+	versions := versionsFlag{}
+	dir := fs.String("results", result.Dir(), "results directory")
+	fs.StringVar(&c.ID, "id", "", "case id (file name)")
+	fs.StringVar(&c.Section, "section", "", "section heading")
+	fs.IntVar(&c.Order, "order", 0, "position in the section")
+	fs.StringVar(&c.Title, "title", "", "title (Markdown)")
+	fs.StringVar(&c.Measured, "how", "", "how it was measured (Markdown)")
+	fs.StringVar(&c.Reproduce, "reproduce", "", "command that reproduces it")
+	fs.StringVar(&c.Notes, "notes", "", "notes under the table (Markdown)")
+	fs.Var(rowsFlag{&c.Rows, false}, "row", "gonfct row: tool|metric|unit|runs[|note] (repeatable)")
+	fs.Var(rowsFlag{&c.Rows, true}, "anchor-row", "anchor row: tool|metric|unit|runs[|note] (repeatable)")
+	fs.Var(versions, "version", "tool=version (repeatable)")
+	fs.StringVar(&t.Text, "target", "", "target text; no target without it")
+	fs.StringVar(&t.Metric, "target-metric", "", "metric the target is on")
+	fs.StringVar(&t.On, "target-on", "ratio", "ratio (gonfct/anchor medians) or value (gonfct median)")
+	fs.StringVar(&t.Tool, "target-tool", "", "gonfct row the target is on (default: first)")
+	fs.StringVar(&t.Op, "target-op", "<=", "<= or >=")
+	fs.Float64Var(&t.Threshold, "target-threshold", 1, "threshold")
+	fs.StringVar(&t.WhyMissed, "why-missed", "", "why the target is missed, if it is")
+	_ = fs.Parse(args)
+	if c.ID == "" || c.Title == "" || c.Section == "" {
+		return fmt.Errorf("add: -id, -section and -title are needed")
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("add: unexpected arguments %q", fs.Args())
+	}
+	if t.Text != "" {
+		if t.Metric == "" || (t.Op != "<=" && t.Op != ">=") || (t.On != "ratio" && t.On != "value") {
+			return fmt.Errorf("add: a target needs -target-metric, -target-on ratio|value, -target-op <=|>=")
+		}
+		c.Target = &t
+	}
+	c.Env = result.NewEnv(versions)
+	if err := c.Write(*dir); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s/%s.json: %s", *dir, c.ID, c.Verdict)
+	if c.Reason != "" {
+		fmt.Printf(" (%s)", c.Reason)
+	}
+	fmt.Println()
+	return nil
+}
+
+// expected lists every case the issue asks for, so that a case nobody
+// measured shows up as such instead of disappearing.
+var expected = []result.Case{
+	{ID: "ct-list-10000", Section: sectionCT, Order: 10, Title: "`gonfct ct list` vs `conntrack -L`, 10,000 flows",
+		Target: &result.Target{Text: "at most 1.0x conntrack's wall time", Metric: "wall time", On: "ratio", Op: "<=", Threshold: 1}},
+	{ID: "ct-list-100000", Section: sectionCT, Order: 11, Title: "`gonfct ct list` vs `conntrack -L`, 100,000 flows",
+		Target: &result.Target{Text: "at most 1.0x conntrack's wall time", Metric: "wall time", On: "ratio", Op: "<=", Threshold: 1}},
+	{ID: "ct-list-1000000", Section: sectionCT, Order: 12, Title: "`gonfct ct list` vs `conntrack -L`, 1,000,000 flows",
+		Target: &result.Target{Text: "at most 1.0x conntrack's wall time", Metric: "wall time", On: "ratio", Op: "<=", Threshold: 1}},
+	{ID: "ct-list-rss-flat", Section: sectionCT, Order: 13, Title: "`gonfct ct list` peak RSS from 10,000 to 1,000,000 flows",
+		Target: &result.Target{Text: "flat (streaming): RSS at 1,000,000 flows at most 1.5x RSS at 10,000", Metric: "RSS growth", On: "value", Op: "<=", Threshold: 1.5}},
+	{ID: "ct-watch-burst", Section: sectionCT, Order: 20, Title: "`gonfct ct watch` vs `conntrack -E` under a conntrack event burst",
+		Target: &result.Target{Text: "zero events lost where `conntrack -E` loses", Metric: "events lost", On: "value", Op: "<=", Threshold: 0}},
+	{ID: "expect-list-4000", Section: sectionExpect, Order: 10, Title: "`gonfct expect list` vs `conntrack -L expect`, 4000 expectations",
+		Target: &result.Target{Text: "at most 1.0x conntrack's wall time", Metric: "wall time", On: "ratio", Op: "<=", Threshold: 1}},
+	{ID: "expect-watch-burst", Section: sectionExpect, Order: 20, Title: "`gonfct expect watch` vs `conntrack -E expect` under a burst",
+		Target: &result.Target{Text: "zero events lost where `conntrack -E expect` loses", Metric: "events lost", On: "value", Op: "<=", Threshold: 0}},
+	{ID: "engine-ftp-conntrackd", Section: sectionVM, Order: 10, Title: "`gonfct run` vs `conntrackd` helper mode, FTP load",
+		Target: &result.Target{Text: "at least 2x conntrackd's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 2}},
+	{ID: "engine-rpc-conntrackd", Section: sectionVM, Order: 20, Title: "`gonfct run` vs `conntrackd` helper mode, RPC load",
+		Target: &result.Target{Text: "at least 2x conntrackd's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 2}},
+	{ID: "engine-ftp-kernel", Section: sectionVM, Order: 30, Title: "`gonfct run` vs the in-kernel ftp helper (upper bound)",
+		Target: &result.Target{Text: "within 3x of the in-kernel helper's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 1.0 / 3}},
+}
+
+const (
+	sectionCT     = "Conntracks (host network namespace)"
+	sectionExpect = "Expectations (host network namespace)"
+	sectionVM     = "Helper engine (VM, Debian 6.1 kernel)"
+)
+
+var sectionOrder = []string{sectionCT, sectionExpect, sectionVM}
+
+// notMeasured says why a case has no file, by id prefix.
+var notMeasured = map[string]string{
+	"ct-":     "the conntrack benchmark (`make bench-ct`) did not write this case",
+	"expect-": "the expectation benchmark (`make bench-expect`) did not write this case",
+	"engine-": "the helper-engine benchmark (`make bench-engine`, VM) did not write this case: it is not on main yet",
+}
+
+func render(args []string) error {
+	fs := flag.NewFlagSet("render", flag.ExitOnError)
+	dir := fs.String("results", result.Dir(), "results directory")
+	jsonOut := fs.String("json", "bench/results.json", "merged results")
+	mdOut := fs.String("md", "docs/performance.md", "Markdown report")
+	micro := fs.String("micro", "bench/micro.txt", "go test -bench output")
+	stat := fs.String("benchstat", "bench/micro.benchstat.txt", "benchstat of the previous run against this one")
+	loadNote := fs.String("load", "", "load average during the whole run, for the header")
+	_ = fs.Parse(args)
+
+	cases, err := result.Read(*dir)
+	if err != nil {
+		return err
+	}
+	cases = derive(cases)
+	have := map[string]bool{}
+	for _, c := range cases {
+		have[c.ID] = true
+	}
+	for _, e := range expected {
+		if !have[e.ID] {
+			for p, why := range notMeasured {
+				if strings.HasPrefix(e.ID, p) {
+					e.Reason = why
+				}
+			}
+			e.Finalize()
+			cases = append(cases, e)
+		}
+	}
+	rank := func(s string) int {
+		if i := slices.Index(sectionOrder, s); i >= 0 {
+			return i
+		}
+		return len(sectionOrder)
+	}
+	slices.SortFunc(cases, func(a, b result.Case) int {
+		return cmp.Or(cmp.Compare(rank(a.Section), rank(b.Section)), cmp.Compare(a.Section, b.Section),
+			cmp.Compare(a.Order, b.Order), cmp.Compare(a.ID, b.ID))
+	})
+	benches, err := readMicro(*micro)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	statText, _ := os.ReadFile(*stat)
+
+	merged := struct {
+		Note  string        `json:"note"`
+		Cases []result.Case `json:"cases"`
+		Micro []microBench  `json:"micro"`
+	}{"Generated by bench/report from bench/results/*.json and bench/micro.txt (make bench); do not edit.", cases, benches}
+	b, err := json.MarshalIndent(merged, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	md := markdown(cases, benches, string(statText), *loadNote)
+	return os.WriteFile(*mdOut, []byte(md), 0o644)
+}
+
+// derive adds the cases computed from others: ct list RSS across sizes.
+func derive(cases []result.Case) []result.Case {
+	find := func(id string) *result.Case {
+		for i := range cases {
+			if cases[i].ID == id {
+				return &cases[i]
+			}
+		}
+		return nil
+	}
+	small, big := find("ct-list-10000"), find("ct-list-1000000")
+	if small == nil || big == nil {
+		return cases
+	}
+	var rows []result.Row
+	var g [2]float64
+	for i, c := range []*result.Case{small, big} {
+		for _, r := range c.Rows {
+			if r.Metric != "peak RSS" {
+				continue
+			}
+			size := strings.TrimPrefix(c.ID, "ct-list-")
+			r.Metric = "peak RSS, " + size + " flows"
+			rows = append(rows, r)
+			if !r.Anchor {
+				g[i] = r.Median
+			}
+		}
+	}
+	if g[0] == 0 {
+		return cases
+	}
+	rows = append(rows, result.Row{Tool: "gonfct ct list", Metric: "RSS growth", Unit: "x", Runs: []float64{g[1] / g[0]},
+		Note: "median at 1,000,000 / median at 10,000"})
+	d := result.Case{ID: "ct-list-rss-flat", Section: sectionCT, Order: 13,
+		Title: "`gonfct ct list` peak RSS from 10,000 to 1,000,000 flows",
+		Measured: "Derived by `bench/report` from the peak RSS rows of the 10,000 and 1,000,000 flow `ct list` cases " +
+			"(`/usr/bin/time -f %M`, one per timed run).",
+		Reproduce: "sudo make bench-ct-sizes",
+		Env:       big.Env,
+		Rows:      rows,
+		Target: &result.Target{Text: "flat (streaming): RSS at 1,000,000 flows at most 1.5x RSS at 10,000", Metric: "RSS growth",
+			On: "value", Op: "<=", Threshold: 1.5},
+	}
+	d.Finalize()
+	return append(cases, d)
+}
+
+type microBench struct {
+	Pkg    string    `json:"package"`
+	Name   string    `json:"name"`
+	NsOp   []float64 `json:"ns_per_op"`
+	BOp    []float64 `json:"bytes_per_op"`
+	Allocs []float64 `json:"allocs_per_op"`
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+// readMicro parses go test -bench -benchmem output.
+func readMicro(path string) ([]microBench, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []microBench
+	idx := map[string]int{}
+	pkg := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := sc.Text()
+		if p, ok := strings.CutPrefix(l, "pkg: "); ok {
+			pkg = strings.TrimPrefix(strings.TrimSpace(p), "github.com/gonfct/gonfct/")
+			continue
+		}
+		m := benchLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		key := pkg + " " + m[1]
+		i, ok := idx[key]
+		if !ok {
+			i = len(out)
+			idx[key] = i
+			out = append(out, microBench{Pkg: pkg, Name: m[1]})
+		}
+		f := strings.Fields(m[2])
+		for j := 0; j+1 < len(f); j += 2 {
+			v, err := strconv.ParseFloat(f[j], 64)
+			if err != nil {
+				continue
+			}
+			switch f[j+1] {
+			case "ns/op":
+				out[i].NsOp = append(out[i].NsOp, v)
+			case "B/op":
+				out[i].BOp = append(out[i].BOp, v)
+			case "allocs/op":
+				out[i].Allocs = append(out[i].Allocs, v)
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+func median(v []float64) float64 {
+	r := result.Row{Runs: v}
+	r.Summarize()
+	return r.Median
+}
+
+func markdown(cases []result.Case, benches []microBench, stat, load string) string {
+	var w bytes.Buffer
+	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
+	p("# Performance\n\n")
+	p("<!-- Generated by bench/report (make bench) from bench/results/*.json and bench/micro.txt; do not edit by hand: change the benchmark's how-measured text instead. -->\n\n")
+	p("Every case measures gonfct against the conntrack-tools program it replaces (the anchor) in the same run, on the same data. ")
+	p("Rows give the median, minimum and maximum over the runs and the spread ((max - min) / median); ")
+	p("the ratio is gonfct's median over the anchor's. `make bench` reproduces all of it (root, about 25 minutes); ")
+	p("each case names its own make target. Machine-readable: `bench/results.json`.\n\n")
+	if load != "" {
+		p("%s\n\n", load)
+	}
+	p("## Targets\n\n| case | target | measured | verdict |\n|---|---|---|---|\n")
+	for _, c := range cases {
+		if c.Target == nil {
+			continue
+		}
+		meas := "-"
+		if c.Value != nil {
+			meas = result.Num(*c.Value)
+			if c.Target.On == "ratio" {
+				meas += "x"
+			} else {
+				meas += " " + c.Target.Metric
+			}
+		}
+		verdict := c.Verdict
+		switch c.Verdict {
+		case result.Met:
+			verdict = "**met**"
+		case result.Missed:
+			verdict = "**missed**: " + c.Reason
+		case result.NotMeasured:
+			verdict = "not measured: " + c.Reason
+		}
+		p("| [%s](#%s) | %s | %s | %s |\n", c.ID, c.ID, c.Target.Text, meas, verdict)
+	}
+	p("\n")
+	section := ""
+	for _, c := range cases {
+		if c.Section != section {
+			section = c.Section
+			p("## %s\n\n", section)
+		}
+		p("<a id=\"%s\"></a>\n### %s\n\n", c.ID, c.Title)
+		if c.Target != nil {
+			p("Target: %s. ", c.Target.Text)
+			switch c.Verdict {
+			case result.Met:
+				p("**Met** (%s).\n\n", c.Reason)
+			case result.Missed:
+				p("**Missed**: %s.\n\n", c.Reason)
+			default:
+				p("**Not measured**: %s.\n\n", c.Reason)
+			}
+		}
+		if len(c.Rows) > 0 {
+			p("| tool | metric | median | min | max | spread | runs |\n|---|---|---|---|---|---|---|\n")
+			for _, r := range c.Rows {
+				tool := "`" + r.Tool + "`"
+				if r.Anchor {
+					tool += " (anchor)"
+				}
+				unit := " " + r.Unit
+				spread := fmt.Sprintf("%.0f%%", r.Spread*100)
+				if len(r.Runs) < 2 {
+					spread = "-"
+				}
+				note := ""
+				if r.Note != "" {
+					note = " (" + r.Note + ")"
+				}
+				p("| %s | %s%s | %s%s | %s | %s | %s | %d |\n", tool, r.Metric, note, result.Num(r.Median), unit,
+					result.Num(r.Min), result.Num(r.Max), spread, len(r.Runs))
+			}
+			p("\n")
+			var ratios []string
+			seen := map[string]bool{}
+			for _, r := range c.Rows {
+				if seen[r.Metric] {
+					continue
+				}
+				seen[r.Metric] = true
+				if v, ok := c.Ratio(r.Metric); ok {
+					ratios = append(ratios, fmt.Sprintf("%s %sx", r.Metric, result.Num(v)))
+				}
+			}
+			if len(ratios) > 0 {
+				p("Ratio gonfct/anchor (medians): %s.\n\n", strings.Join(ratios, ", "))
+			}
+		}
+		if c.Notes != "" {
+			p("%s\n\n", c.Notes)
+		}
+		if c.Measured != "" {
+			p("**How measured.** %s\n\n", c.Measured)
+		}
+		if c.Env.When != "" {
+			var vs []string
+			for _, k := range slices.Sorted(maps.Keys(c.Env.Versions)) {
+				vs = append(vs, c.Env.Versions[k])
+			}
+			extra := ""
+			if len(vs) > 0 {
+				extra = "; " + strings.Join(vs, ", ")
+			}
+			p("Measured %s, Linux %s, %d CPUs, load average %s at the end of the case (the machine is shared with other work)%s.\n\n",
+				c.Env.When, c.Env.Kernel, c.Env.CPUs, c.Env.LoadAvg, extra)
+		}
+		if c.Reproduce != "" {
+			p("Reproduce: `%s`\n\n", c.Reproduce)
+		}
+	}
+	p("## Go microbenchmarks\n\n")
+	p("`make bench-micro` runs `go test -run '^$' -bench . -benchmem -count 5` over every package with benchmarks ")
+	p("(parsers, netlink encoders and decoders) and keeps the raw output in `bench/micro.txt`; the previous run's ")
+	p("is copied to `bench/micro.prev.txt` first and compared with benchstat (`bench/micro.benchstat.txt`). Medians of the 5 counts:\n\n")
+	if len(benches) == 0 {
+		p("Not measured: no bench/micro.txt.\n\n")
+	} else {
+		p("| package | benchmark | ns/op | B/op | allocs/op |\n|---|---|---|---|---|\n")
+		for _, b := range benches {
+			p("| %s | %s | %s | %s | %s |\n", b.Pkg, strings.TrimPrefix(b.Name, "Benchmark"), result.Num(median(b.NsOp)),
+				result.Num(median(b.BOp)), result.Num(math.Round(median(b.Allocs))))
+		}
+		p("\n")
+	}
+	if strings.TrimSpace(stat) != "" {
+		p("benchstat, previous run (old) against this one (new):\n\n```\n%s\n```\n", strings.TrimRight(stat, "\n"))
+	} else {
+		p("No previous run to compare with benchstat.\n")
+	}
+	return w.String()
+}

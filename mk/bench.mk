@@ -1,0 +1,81 @@
+# mk/bench.mk — `make bench`: every benchmark side by side with its
+# conntrack-tools anchor, then the report (docs/performance.md and
+# bench/results.json, both generated). Root; about 25 minutes on 2 cores.
+# `make bench-quick` runs the same with small sizes into .cache/bench-quick
+# (for development; the committed report is left alone). Never part of
+# `make test`.
+#
+# Each benchmark writes its cases (bench/result schema) to $(BENCH_RESULTS)
+# and stays runnable alone through its own target; `make bench-report`
+# renders whatever cases are there.
+
+BENCH_RESULTS ?= bench/results
+BENCH_MD      ?= docs/performance.md
+BENCH_JSON    ?= bench/results.json
+MICRO_OUT     ?= bench/micro.txt
+MICRO_COUNT   ?= 5
+MICRO_TIME    ?= 300ms
+# golang.org/x/perf has no tags; this is the proxy's newest pseudo-version
+# at the time of writing.
+BENCHSTAT_VERSION ?= v0.0.0-20260908200009-22c9c6c9d4da
+CTWATCHBENCH_FLAGS ?=
+EXPECTBENCH_FLAGS  ?=
+# Table sizes of the ct list benchmark (bench-ct-sizes).
+CT_SIZES ?= 10000 100000 1000000
+CT_RUNS  ?= 5
+
+# The engine benchmark (VM) joins `make bench` once its make file is here.
+BENCH_ENGINE := $(if $(wildcard $(VMTEST_ROOT)/mk/bench-engine.mk),bench-engine)
+BENCH_STEPS  := bench-expect bench-ct-sizes bench-ct-watch $(BENCH_ENGINE) bench-micro
+
+.PHONY: bench bench-quick bench-report bench-micro bench-ct-watch bench-steps bin/benchreport
+
+bench bench-quick bench-report bench-micro bench-ct-watch bench-steps $(BENCH_STEPS): export GONFCT_BENCH_RESULTS = $(BENCH_RESULTS)
+
+bin/benchreport:
+	$(GO) build -o $@ ./bench/report
+
+# Every step runs even when one fails (its cases then show as not
+# measured); the failures are listed in the report and make bench fails.
+bench-steps: build bin/benchreport
+	@mkdir -p $(BENCH_RESULTS)
+	rm -f $(BENCH_RESULTS)/*.json $(BENCH_RESULTS)/failed
+	cut -d' ' -f1-3 /proc/loadavg > $(BENCH_RESULTS)/loadavg-start
+	date -u +%s > $(BENCH_RESULTS)/started
+	@for step in $(BENCH_STEPS); do \
+	  echo "== $$step"; \
+	  $(MAKE) --no-print-directory $$step || echo $$step >> $(BENCH_RESULTS)/failed; \
+	done
+
+bench: bench-steps
+	$(MAKE) --no-print-directory bench-report
+	@if [ -s $(BENCH_RESULTS)/failed ]; then echo "bench: failed steps: $$(cat $(BENCH_RESULTS)/failed)"; exit 1; fi
+
+QUICK := .cache/bench-quick
+bench-quick:
+	@mkdir -p $(QUICK)
+	$(MAKE) --no-print-directory bench BENCH_RESULTS=$(QUICK)/results BENCH_MD=$(QUICK)/performance.md \
+	  BENCH_JSON=$(QUICK)/results.json MICRO_OUT=$(QUICK)/micro.txt MICRO_TIME=20ms \
+	  CT_SIZES='2000 20000' CT_RUNS=5 EXPECTBENCH_FLAGS='-n 500 -events 4000' CTWATCHBENCH_FLAGS='-flows 2000'
+
+bench-report: bin/benchreport
+	bin/benchreport render -results $(BENCH_RESULTS) -json $(BENCH_JSON) -md $(BENCH_MD) \
+	  -micro $(MICRO_OUT) -benchstat $(basename $(MICRO_OUT)).benchstat.txt
+
+# Go microbenchmarks of every package that has some; the previous run's
+# output is kept as micro.prev.txt and compared with benchstat.
+bench-micro:
+	@pkgs=$$(grep -rl --include='*_test.go' '^func Benchmark' pkg internal cmd bench 2>/dev/null | xargs -n1 dirname | sort -u | sed 's|^|./|'); \
+	echo "packages: $$pkgs"; \
+	if [ -s $(MICRO_OUT) ]; then cp $(MICRO_OUT) $(basename $(MICRO_OUT)).prev.txt; fi; \
+	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) -benchtime $(MICRO_TIME) $$pkgs > $(MICRO_OUT).new \
+	  || { cat $(MICRO_OUT).new; exit 1; }; \
+	mv $(MICRO_OUT).new $(MICRO_OUT)
+	@if [ -s $(basename $(MICRO_OUT)).prev.txt ]; then \
+	  $(GO) run golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION) $(basename $(MICRO_OUT)).prev.txt $(MICRO_OUT) \
+	    > $(basename $(MICRO_OUT)).benchstat.txt; \
+	else rm -f $(basename $(MICRO_OUT)).benchstat.txt; fi
+
+# gonfct ct watch vs conntrack -E under a conntrack event burst.
+bench-ct-watch: build
+	$(GO) run ./bench/ctwatchbench -gonfct bin/gonfct $(CTWATCHBENCH_FLAGS)
