@@ -16,6 +16,7 @@ var version = "dev"
 // shared Env. A new group is one line here.
 var commandGroups = []func(*cli.Env) *cobra.Command{
 	newExpectCmd,
+	newCtCmd,
 }
 
 func newRootCmd(env *cli.Env) *cobra.Command {
