@@ -88,12 +88,20 @@ func Watch(ctx context.Context, c *ctnl.Conn, opts WatchOptions) error {
 		}
 		return opts.OnEvent(EventOf(m.Header), &fl)
 	}
+	// finalLoss reports drops the kernel counted after the last ENOBUFS: a
+	// socket stays "congested" (no new ENOBUFS) until its queue drains.
+	finalLoss := func() {
+		if drops, err := c.Drops(); err == nil && drops > lastDrops && opts.OnLoss != nil {
+			opts.OnLoss(drops - lastDrops)
+		}
+	}
 	for {
 		err := c.Receive(ctx, handle)
 		switch {
 		case err == nil:
 			continue
 		case errors.Is(err, ErrStop) || ctx.Err() != nil:
+			finalLoss()
 			return nil
 		case errors.Is(err, ctnl.ErrLostEvents):
 			drops, derr := c.Drops()
@@ -108,6 +116,7 @@ func Watch(ctx context.Context, c *ctnl.Conn, opts WatchOptions) error {
 			if opts.Resync != nil {
 				err := opts.Resync.List(filter, func(f *Flow) error { return opts.OnEvent(EventResync, f) })
 				if errors.Is(err, ErrStop) {
+					finalLoss()
 					return nil
 				}
 				if err != nil {
