@@ -511,7 +511,9 @@ rules: a helper can only be set when the conntrack is created (update cannot
 add or change it: EOPNOTSUPP / EBUSY), the name must be a helper registered
 for the conntrack's family and protocol (kernel helpers such as ftp, tftp, sip,
 or user-space ones from 'gonfct helper add'; else EOPNOTSUPP), and private data
-(--helper-info) is kept only by user-space helpers, up to 32 bytes.`,
+(--helper-info) is kept only by user-space helpers, up to 32 bytes. The kernel
+drops private data given at creation (it offers it to the helper before
+attaching the helper), so gonfct sends it again in an update right after.`,
 		Example: `  gonfct ct add tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 3600 --state ESTABLISHED --status assured,seen-reply --helper ftp
   gonfct ct add udp 10.0.0.1 10.0.0.2 5000 69 -t 60 --reply "udp 10.0.0.2 192.0.2.1 69 5000" --mark 7 --zone 3`,
 		Args: cobra.MinimumNArgs(1),

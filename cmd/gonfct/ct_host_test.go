@@ -24,38 +24,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-type ctResult struct {
-	out, err string
-	code     int
-}
-
-// gonfct runs the real command line in the test's namespace.
-func gonfct(t *testing.T, ns *nstest.NS, stdin string, args ...string) ctResult {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := run(append([]string{"--netns", ns.Name}, args...), strings.NewReader(stdin), &out, &errb)
-	return ctResult{out.String(), errb.String(), code}
-}
-
-func mustGonfct(t *testing.T, ns *nstest.NS, stdin string, args ...string) ctResult {
-	t.Helper()
-	r := gonfct(t, ns, stdin, args...)
-	if r.code != 0 {
-		t.Fatalf("gonfct %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.out, r.err)
-	}
-	return r
-}
-
-func ctCount(t *testing.T, ns *nstest.NS) int {
-	t.Helper()
-	out := strings.TrimSpace(ns.MustRun("conntrack", "-C"))
-	n, err := strconv.Atoi(out)
-	if err != nil {
-		t.Fatalf("conntrack -C: %q", out)
-	}
-	return n
-}
-
 // The first scenario: a conntrack injected with helper ftp shows
 // helper=ftp to gonfct and to conntrack(8), and accepts an expectation.
 func TestCtAddWithHelperFTPThenExpectation(t *testing.T) {

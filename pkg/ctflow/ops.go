@@ -129,8 +129,21 @@ func (cl *Client) Create(f *Flow) error {
 			hints[unix.EOPNOTSUPP] = "this kernel lacks conntrack zones (CONFIG_NF_CONNTRACK_ZONES)"
 		}
 	}
-	return cl.c.Do(cl.request("add conntrack "+f.Orig.String(), msgNew, f.Family,
-		netlink.Create|netlink.Excl, hints))
+	if err := cl.c.Do(cl.request("add conntrack "+f.Orig.String(), msgNew, f.Family,
+		netlink.Create|netlink.Excl, hints)); err != nil {
+		return err
+	}
+	if !f.Has(HasHelper|HasHelperInfo) || f.infoLen == 0 {
+		return nil
+	}
+	// ctnetlink_create_conntrack hands CTA_HELP_INFO to the helper before
+	// it attaches the helper, so nfnl_cthelper_from_nlattr refuses it and
+	// the kernel drops the private data without a word. Once attached, an
+	// update with the same helper stores it.
+	u := Flow{Family: f.Family, Orig: f.Orig, Zone: f.Zone, Set: f.Set & HasZone}
+	_ = u.SetHelper(f.Helper())
+	_ = u.SetHelperInfo(f.HelperInfo())
+	return cl.Update(&u, 0)
 }
 
 // Update changes an existing conntrack (see EncodeUpdate for what f must
