@@ -1113,7 +1113,7 @@ func ctRestoreRun(opts *ctRestoreOptions) error {
 	// Everything is checked before the first write.
 	for _, e := range entries {
 		if e.Err != nil && !opts.cont {
-			return cli.Usagef("save file conntracks[%d]: %v (nothing was restored; --continue skips bad entries)", e.Index, e.Err)
+			return cli.Usagef("save file conntracks[%d] (line %d): %v (nothing was restored; --continue skips bad entries)", e.Index, e.Line, e.Err)
 		}
 	}
 	for _, e := range exps {

@@ -285,7 +285,7 @@ func TestCtBadInput(t *testing.T) {
 		{"corrupt", strings.Replace(good, `"mark":`, `"mark"`, 1), "column"},
 		{"bad entry", strings.Replace(good, `"src":"10.4.0.2"`, `"src":"10.4.0.256"`, 1), "conntracks[1]"},
 		{"empty", "", "ends early"},
-		{"other json", `[1,2,3]`, "cannot unmarshal"},
+		{"other json", `[1,2,3]`, "not a gonfct ct save file"},
 	} {
 		r := gonfct(t, ns, tc.in, "ct", "restore")
 		if r.code != 2 || !strings.Contains(r.err, tc.want) {

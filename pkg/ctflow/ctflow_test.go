@@ -380,6 +380,9 @@ func TestParseSaveFile(t *testing.T) {
 	if err != nil || len(entries) != 2 || len(exps) != 0 || entries[1].Err != nil {
 		t.Fatalf("valid file: %v, %d entries", err, len(entries))
 	}
+	if entries[0].Line != 2 || entries[1].Line != 3 {
+		t.Errorf("entry lines %d, %d; want 2, 3", entries[0].Line, entries[1].Line)
+	}
 	for _, tc := range []struct{ name, in, want string }{
 		{"truncated", saveOK[:200], "line 2 column"},
 		{"corrupt", strings.Replace(saveOK, `"sport":2,`, `"sport":2,,`, 1), "line 2 column"},
