@@ -241,7 +241,12 @@ func ParseSaveFile(data []byte) (*SaveFile, []Entry, []ExpectEntry, error) {
 			err = p.array(func(i int, off int64) error {
 				var j FlowJSON
 				e := Entry{Index: i}
-				e.Line = p.lineAt(off + 1)
+				// off is where the previous element ended: the entry starts
+				// after the comma and blanks.
+				if i := bytes.IndexAny(data[off:], "{[\"0123456789tfn-"); i >= 0 {
+					off += int64(i)
+				}
+				e.Line = p.lineAt(off)
 				entryErr, fileErr := p.decodeEntry(&j)
 				if fileErr != nil {
 					return fileErr
