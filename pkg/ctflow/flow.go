@@ -59,6 +59,7 @@ type Flow struct {
 	Zone    uint16 // CTA_ZONE (both directions)
 
 	State                    uint8 // TCP/SCTP/DCCP state number
+	stateProto               uint8 // whose state: the protocol info it came in
 	TCPWScaleOrig            uint8
 	TCPWScaleReply           uint8
 	TCPFlagsOrig             uint8
@@ -222,7 +223,14 @@ func (f *Flow) StateName() string {
 	if !f.Has(HasState) {
 		return ""
 	}
-	t := stateTable(f.Proto())
+	p := f.stateProto
+	if p == 0 {
+		p = f.Proto()
+	}
+	t := stateTable(p)
+	if t == nil {
+		return ""
+	}
 	if int(f.State) < len(t) {
 		return t[f.State]
 	}
@@ -375,7 +383,7 @@ func (f *Flow) decodeProtoinfo(s ctnl.Scanner) error {
 			for p.Next() {
 				switch p.Type() {
 				case ctaProtoinfoTCPState:
-					f.State, f.Set = p.Uint8(), f.Set|HasState
+					f.State, f.Set, f.stateProto = p.Uint8(), f.Set|HasState, unix.IPPROTO_TCP
 				case ctaProtoinfoTCPWScaleOrig:
 					f.TCPWScaleOrig, f.Set = p.Uint8(), f.Set|HasTCPWScale
 				case ctaProtoinfoTCPWScaleRepl:
@@ -390,7 +398,7 @@ func (f *Flow) decodeProtoinfo(s ctnl.Scanner) error {
 			for p.Next() {
 				switch p.Type() {
 				case ctaProtoinfoSCTPState:
-					f.State, f.Set = p.Uint8(), f.Set|HasState
+					f.State, f.Set, f.stateProto = p.Uint8(), f.Set|HasState, unix.IPPROTO_SCTP
 				case ctaProtoinfoSCTPVTagOrig:
 					f.SCTPVTagOrig, f.Set = p.Uint32(), f.Set|HasSCTPVTags
 				case ctaProtoinfoSCTPVTagReply:
@@ -400,7 +408,7 @@ func (f *Flow) decodeProtoinfo(s ctnl.Scanner) error {
 		case ctaProtoinfoDCCP:
 			for p.Next() {
 				if p.Type() == ctaProtoinfoDCCPState {
-					f.State, f.Set = p.Uint8(), f.Set|HasState
+					f.State, f.Set, f.stateProto = p.Uint8(), f.Set|HasState, unix.IPPROTO_DCCP
 				}
 			}
 		}
