@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -562,4 +563,59 @@ func TestCtWatchLossResync(t *testing.T) {
 		t.Errorf("printed %d NEW events and counted %d lost: want 20000 together", news, lost)
 	}
 	t.Logf("%d events printed, %d lost and reported, %d entries resynced", news, lost, resyncs)
+}
+
+// ct watch prints what conntrack -E prints for the same events (up to the
+// "progname=", which each tool looks up when it sees the event).
+func TestCtWatchMatchesConntrackE(t *testing.T) {
+	ns := nstest.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ce := exec.CommandContext(ctx, "ip", "netns", "exec", ns.Name, "conntrack", "-E", "-p", "tcp")
+	var ceOut bytes.Buffer
+	ce.Stdout = &ceOut
+	ce.Cancel = func() error { return ce.Process.Signal(os.Interrupt) }
+	if err := ce.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan ctResult, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run([]string{"--netns", ns.Name, "ct", "watch", "-p", "tcp", "--count", "3", "--timeout", "15s"}, strings.NewReader(""), &out, &errb)
+		done <- ctResult{out.String(), errb.String(), code}
+	}()
+	time.Sleep(1500 * time.Millisecond) // both subscribe
+	tu := []string{"tcp", "10.7.1.1", "10.7.1.2", "4000", "21"}
+	mustGonfct(t, ns, "", append([]string{"ct", "add", "-t", "100", "--helper", "ftp", "--state", "ESTABLISHED", "--mark", "3"}, tu...)...)
+	mustGonfct(t, ns, "", append([]string{"ct", "update", "-t", "50", "--status", "seen-reply"}, tu...)...)
+	mustGonfct(t, ns, "", append([]string{"ct", "delete"}, tu...)...)
+	r := <-done
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	_ = ce.Wait()
+	if r.code != 0 {
+		t.Fatalf("watch: exit %d %q", r.code, r.err)
+	}
+	strip := func(s string) []string {
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+			if i := strings.Index(l, " progname="); i >= 0 {
+				l = l[:i]
+			}
+			out = append(out, l)
+		}
+		return out
+	}
+	got, want := strip(r.out), strip(ceOut.String())
+	if len(got) != 3 || len(want) != 3 {
+		t.Fatalf("gonfct:\n%s\nconntrack -E:\n%s", r.out, ceOut.String())
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("event %d:\n gonfct    %q\n conntrack %q", i, got[i], want[i])
+		}
+		if !strings.Contains(got[i], "[USERSPACE] portid=") {
+			t.Errorf("event %d lacks the requester: %q", i, got[i])
+		}
+	}
 }

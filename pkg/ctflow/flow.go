@@ -73,6 +73,10 @@ type Flow struct {
 	Labels     [LabelsLen]byte
 	Secctx     string // rare (LSM contexts); the only field that allocates
 
+	// PortID is, for an event, the netlink port of the request that caused
+	// it (0: the kernel's own doing). Watch sets it; Decode clears it.
+	PortID uint32
+
 	OrigPackets, OrigBytes   uint64
 	ReplyPackets, ReplyBytes uint64
 	Start, Stop              uint64 // timestamps, ns since the epoch

@@ -96,6 +96,7 @@ type CountersJSON struct {
 // ignored by restore.
 type FlowJSON struct {
 	Event      string     `json:"event,omitempty"`
+	PortID     uint32     `json:"portid,omitempty"` // events: the requester's netlink port
 	Family     string     `json:"family"`
 	Protocol   string     `json:"protocol"`
 	ProtoNum   uint8      `json:"protonum"`
@@ -133,6 +134,7 @@ func (f *Flow) JSON() FlowJSON {
 		Mark:     f.Mark,
 		Helper:   f.Helper(),
 		Secctx:   f.Secctx,
+		PortID:   f.PortID,
 	}
 	if j.Status == nil {
 		j.Status = []string{}

@@ -128,6 +128,17 @@ func (f *Flow) AppendEvent(b []byte, ev Event) []byte {
 		b = strconv.AppendUint(b, uint64(f.Use), 10)
 		b = append(b, ' ')
 	}
+	if f.PortID != 0 && ev != EventNone && ev != EventResync {
+		// conntrack -E names the process behind a user-space change.
+		b = append(b, "[USERSPACE] portid="...)
+		b = strconv.AppendUint(b, uint64(f.PortID), 10)
+		b = append(b, ' ')
+		if name := progName(f.PortID); name != "" {
+			b = append(b, "progname="...)
+			b = append(b, name...)
+			b = append(b, ' ')
+		}
+	}
 	b[len(b)-1] = '\n' // the last blank becomes the line end
 	return b
 }

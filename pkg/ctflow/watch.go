@@ -83,6 +83,7 @@ func Watch(ctx context.Context, c *ctnl.Conn, opts WatchOptions) error {
 		if err := Decode(uint8(m.Header.Family), m.Attrs, &fl); err != nil {
 			return fmt.Errorf("decode conntrack event: %w", err)
 		}
+		fl.PortID = m.PortID
 		if !filter.Match(&fl) {
 			return nil
 		}
