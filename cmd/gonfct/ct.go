@@ -24,6 +24,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+func init() { commandGroups = append(commandGroups, newCtCmd) }
+
 func newCtCmd(env *cli.Env) *cobra.Command {
 	g := newGroup("ct", "Conntracks (ctnetlink): list, get, add with helper, update, delete, flush, watch, save and restore",
 		newCmdCtList(env, nil),

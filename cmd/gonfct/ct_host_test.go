@@ -29,9 +29,9 @@ import (
 // helper=ftp to gonfct and to conntrack(8), and accepts an expectation.
 func TestCtAddWithHelperFTPThenExpectation(t *testing.T) {
 	ns := nstest.New(t)
-	mustGonfct(t, ns, "", "ct", "add", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21", "--timeout", "600",
+	mustCtCLI(t, ns, "", "ct", "add", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21", "--timeout", "600",
 		"--state", "ESTABLISHED", "--status", "assured,seen-reply", "--helper", "ftp", "--helper-info", "0102030405060708")
-	got := mustGonfct(t, ns, "", "ct", "get", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21")
+	got := mustCtCLI(t, ns, "", "ct", "get", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21")
 	if !strings.Contains(got.out, " helper=ftp ") || !strings.Contains(got.out, "[ASSURED]") || !strings.HasPrefix(got.out, "tcp      6 ") {
 		t.Errorf("ct get: %q", got.out)
 	}
@@ -41,21 +41,21 @@ func TestCtAddWithHelperFTPThenExpectation(t *testing.T) {
 	if l := ns.MustRun("conntrack", "-L", "-p", "tcp", "--dport", "21"); !strings.Contains(l, "helper=ftp") {
 		t.Errorf("conntrack -L does not show the helper:\n%s", l)
 	}
-	j := mustGonfct(t, ns, "", "ct", "get", "-o", "json", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21")
+	j := mustCtCLI(t, ns, "", "ct", "get", "-o", "json", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21")
 	var fj ctflow.FlowJSON
 	if err := json.Unmarshal([]byte(j.out), &fj); err != nil || fj.Helper != "ftp" || fj.State != "ESTABLISHED" {
 		t.Errorf("ct get -o json: %v %+v", err, fj)
 	}
 
 	// Now an expectation on that master succeeds (it needs the helper).
-	mustGonfct(t, ns, "", "expect", "add", "--master", "tcp 10.9.0.1 10.9.0.2 40000 21",
+	mustCtCLI(t, ns, "", "expect", "add", "--master", "tcp 10.9.0.1 10.9.0.2 40000 21",
 		"--tuple", "tcp 10.9.0.2 10.9.0.1 0 50000", "--mask", "src=10.9.0.2 sport=0")
 	if l := ns.MustRun("conntrack", "-L", "expect"); !strings.Contains(l, "dport=50000") || !strings.Contains(l, "helper=ftp") {
 		t.Errorf("conntrack -L expect:\n%s", l)
 	}
 	// Without a helper the same request fails: the helper is what made it work.
-	mustGonfct(t, ns, "", "ct", "add", "tcp", "10.9.0.1", "10.9.0.2", "40001", "21", "-t", "600")
-	r := gonfct(t, ns, "", "expect", "add", "--master", "tcp 10.9.0.1 10.9.0.2 40001 21", "--tuple", "tcp 10.9.0.2 10.9.0.1 0 50001")
+	mustCtCLI(t, ns, "", "ct", "add", "tcp", "10.9.0.1", "10.9.0.2", "40001", "21", "-t", "600")
+	r := ctCLI(t, ns, "", "expect", "add", "--master", "tcp 10.9.0.1 10.9.0.2 40001 21", "--tuple", "tcp 10.9.0.2 10.9.0.1 0 50001")
 	if r.code != 1 || !strings.Contains(r.err, "operation not supported") {
 		t.Errorf("expectation on a master without helper: exit %d, %q", r.code, r.err)
 	}
@@ -99,7 +99,7 @@ func TestCtListMatchesConntrackL(t *testing.T) {
 		{"sctp", "10.0.0.1", "10.0.0.2", "7", "8", "-t", "30"},
 		{"gre", "10.0.0.1", "10.0.0.2", "-t", "30"},
 	} {
-		mustGonfct(t, ns, "", append([]string{"ct", "add"}, args...)...)
+		mustCtCLI(t, ns, "", append([]string{"ct", "add"}, args...)...)
 	}
 	// And entries conntrack(8) made itself.
 	ns.MustRun("conntrack", "-I", "-p", "tcp", "-s", "172.16.0.1", "-d", "172.16.0.2", "--sport", "1", "--dport", "2",
@@ -107,7 +107,7 @@ func TestCtListMatchesConntrackL(t *testing.T) {
 	ns.MustRun("conntrack", "-I", "-p", "udplite", "-s", "172.16.0.1", "-d", "172.16.0.2", "--sport", "1", "--dport", "2", "-t", "90")
 
 	ctOut := ns.MustRun("conntrack", "-L")
-	r := mustGonfct(t, ns, "", "ct", "list")
+	r := mustCtCLI(t, ns, "", "ct", "list")
 	want := strings.Split(strings.TrimSpace(ctOut), "\n")
 	// conntrack's own stderr line is in the combined output.
 	var wantLines []string
@@ -160,7 +160,7 @@ func TestCtListFilters(t *testing.T) {
 		{"tcp", "fd00::1", "fd00::2", "1003", "22", "-t", "500", "--state", "ESTABLISHED"},
 		{"tcp", "fd00::1", "fd00::3", "1004", "22", "-t", "500"},
 	} {
-		mustGonfct(t, ns, "", append([]string{"ct", "add"}, args...)...)
+		mustCtCLI(t, ns, "", append([]string{"ct", "add"}, args...)...)
 	}
 	for _, tc := range []struct {
 		filter []string
@@ -186,7 +186,7 @@ func TestCtListFilters(t *testing.T) {
 		{[]string{"--state", "ESTABLISHED"}, 2},
 		{[]string{"-f", "ipv4", "-p", "tcp", "-s", "10.1.0.1", "--sport", "1001"}, 1},
 	} {
-		r := mustGonfct(t, ns, "", append([]string{"ct", "list", "-q"}, tc.filter...)...)
+		r := mustCtCLI(t, ns, "", append([]string{"ct", "list", "-q"}, tc.filter...)...)
 		n := strings.Count(r.out, "\n")
 		if n != tc.want {
 			t.Errorf("ct list %v: %d entries, want %d\n%s", tc.filter, n, tc.want, r.out)
@@ -197,9 +197,9 @@ func TestCtListFilters(t *testing.T) {
 func TestCtUpdateDeleteFlush(t *testing.T) {
 	ns := nstest.New(t)
 	tu := []string{"tcp", "10.2.0.1", "10.2.0.2", "1000", "21"}
-	mustGonfct(t, ns, "", append([]string{"ct", "add", "-t", "500", "--mark", "0x0f", "--helper", "ftp"}, tu...)...)
-	mustGonfct(t, ns, "", append([]string{"ct", "update", "-t", "50", "--mark", "0x30/0xf0", "--status", "seen-reply"}, tu...)...)
-	r := mustGonfct(t, ns, "", append([]string{"ct", "get", "-o", "json"}, tu...)...)
+	mustCtCLI(t, ns, "", append([]string{"ct", "add", "-t", "500", "--mark", "0x0f", "--helper", "ftp"}, tu...)...)
+	mustCtCLI(t, ns, "", append([]string{"ct", "update", "-t", "50", "--mark", "0x30/0xf0", "--status", "seen-reply"}, tu...)...)
+	r := mustCtCLI(t, ns, "", append([]string{"ct", "get", "-o", "json"}, tu...)...)
 	var fj ctflow.FlowJSON
 	if err := json.Unmarshal([]byte(r.out), &fj); err != nil {
 		t.Fatal(err)
@@ -209,36 +209,36 @@ func TestCtUpdateDeleteFlush(t *testing.T) {
 	}
 	// The kernel's helper rules, explained.
 	tu2 := []string{"tcp", "10.2.0.1", "10.2.0.2", "1001", "21"}
-	mustGonfct(t, ns, "", append([]string{"ct", "add", "-t", "500"}, tu2...)...)
-	r = gonfct(t, ns, "", append([]string{"ct", "update", "--helper-info", "00"}, tu2...)...)
+	mustCtCLI(t, ns, "", append([]string{"ct", "add", "-t", "500"}, tu2...)...)
+	r = ctCLI(t, ns, "", append([]string{"ct", "update", "--helper-info", "00"}, tu2...)...)
 	if r.code != 1 || !strings.Contains(r.err, "only at creation") {
 		t.Errorf("helper-info on a conntrack without helper: exit %d %q", r.code, r.err)
 	}
-	r = gonfct(t, ns, "", append([]string{"ct", "add", "-t", "500", "--helper", "ftp"}, tu2...)...)
+	r = ctCLI(t, ns, "", append([]string{"ct", "add", "-t", "500", "--helper", "ftp"}, tu2...)...)
 	if r.code != 1 || !strings.Contains(r.err, "EEXIST") {
 		t.Errorf("add over an existing conntrack: exit %d %q", r.code, r.err)
 	}
-	r = gonfct(t, ns, "", "ct", "update", "-t", "5", "tcp", "10.2.0.1", "10.2.0.2", "9", "9")
+	r = ctCLI(t, ns, "", "ct", "update", "-t", "5", "tcp", "10.2.0.1", "10.2.0.2", "9", "9")
 	if r.code != 1 || !strings.Contains(r.err, "ENOENT") {
 		t.Errorf("update of a missing conntrack: exit %d %q", r.code, r.err)
 	}
 
-	mustGonfct(t, ns, "", append([]string{"ct", "delete"}, tu...)...)
+	mustCtCLI(t, ns, "", append([]string{"ct", "delete"}, tu...)...)
 	if n := ctCount(t, ns); n != 1 {
 		t.Fatalf("after delete: %d conntracks", n)
 	}
 	for i := 0; i < 5; i++ {
-		mustGonfct(t, ns, "", "ct", "add", "-t", "500", "udp", "10.3.0.1", "10.3.0.2", strconv.Itoa(2000+i), "53", "--mark", strconv.Itoa(i%2))
+		mustCtCLI(t, ns, "", "ct", "add", "-t", "500", "udp", "10.3.0.1", "10.3.0.2", strconv.Itoa(2000+i), "53", "--mark", strconv.Itoa(i%2))
 	}
-	r = mustGonfct(t, ns, "", "ct", "delete", "-p", "udp", "--mark", "1")
+	r = mustCtCLI(t, ns, "", "ct", "delete", "-p", "udp", "--mark", "1")
 	if r.err != "gonfct: 2 flow entries have been deleted.\n" || ctCount(t, ns) != 4 {
 		t.Errorf("delete by filter: %q, %d left", r.err, ctCount(t, ns))
 	}
-	r = mustGonfct(t, ns, "", "ct", "flush", "--helper", "none", "-p", "udp")
+	r = mustCtCLI(t, ns, "", "ct", "flush", "--helper", "none", "-p", "udp")
 	if r.err != "gonfct: 3 flow entries have been deleted.\n" || ctCount(t, ns) != 1 {
 		t.Errorf("flush by filter: %q, %d left", r.err, ctCount(t, ns))
 	}
-	r = mustGonfct(t, ns, "", "ct", "flush")
+	r = mustCtCLI(t, ns, "", "ct", "flush")
 	if !strings.Contains(r.err, "emptied") || ctCount(t, ns) != 0 {
 		t.Errorf("flush: %q, %d left", r.err, ctCount(t, ns))
 	}
@@ -268,7 +268,7 @@ func TestCtBadInput(t *testing.T) {
 		{[]string{"ct", "list", "-s", "10.0.0.1", "-d", "fd00::1"}, 2, "mix IPv4 and IPv6"},
 		{[]string{"ct", "watch", "-e", "bogus"}, 2, "want new, update, destroy"},
 	} {
-		r := gonfct(t, ns, "", tc.args...)
+		r := ctCLI(t, ns, "", tc.args...)
 		if r.code != tc.code || !strings.Contains(r.err, tc.want) || strings.Count(r.err, "\n") != 1 {
 			t.Errorf("gonfct %s: exit %d, stderr %q; want exit %d and one line with %q", strings.Join(tc.args, " "), r.code, r.err, tc.code, tc.want)
 		}
@@ -288,7 +288,7 @@ func TestCtBadInput(t *testing.T) {
 		{"empty", "", "ends early"},
 		{"other json", `[1,2,3]`, "not a gonfct ct save file"},
 	} {
-		r := gonfct(t, ns, tc.in, "ct", "restore")
+		r := ctCLI(t, ns, tc.in, "ct", "restore")
 		if r.code != 2 || !strings.Contains(r.err, tc.want) {
 			t.Errorf("restore %s: exit %d, %q; want exit 2 with %q", tc.name, r.code, r.err, tc.want)
 		}
@@ -298,7 +298,7 @@ func TestCtBadInput(t *testing.T) {
 	}
 	// --continue applies the good entries, names the bad one, exits 1.
 	bad := strings.Replace(good, `"src":"10.4.0.2"`, `"src":"10.4.0.256"`, 1)
-	r := gonfct(t, ns, bad, "ct", "restore", "--continue")
+	r := ctCLI(t, ns, bad, "ct", "restore", "--continue")
 	if r.code != 1 || !strings.Contains(r.err, "restored 2, updated 0, skipped 1") || !strings.Contains(r.err, "skipped conntracks[1]") {
 		t.Errorf("restore --continue: exit %d %q", r.code, r.err)
 	}
@@ -311,12 +311,12 @@ func TestCtBadInput(t *testing.T) {
 func mustSaveFile(t *testing.T) string {
 	ns := nstest.New(t)
 	for i := 1; i <= 3; i++ {
-		mustGonfct(t, ns, "", "ct", "add", "-t", "500", "tcp", "10.4.0."+strconv.Itoa(i), "10.4.0.100", "1000", "80")
+		mustCtCLI(t, ns, "", "ct", "add", "-t", "500", "tcp", "10.4.0."+strconv.Itoa(i), "10.4.0.100", "1000", "80")
 	}
 	// Entries are streamed in table order: sort them for a stable index.
-	r := mustGonfct(t, ns, "", "ct", "save", "-q", "-s", "10.4.0.1")
-	r2 := mustGonfct(t, ns, "", "ct", "save", "-q", "-s", "10.4.0.2")
-	r3 := mustGonfct(t, ns, "", "ct", "save", "-q", "-s", "10.4.0.3")
+	r := mustCtCLI(t, ns, "", "ct", "save", "-q", "-s", "10.4.0.1")
+	r2 := mustCtCLI(t, ns, "", "ct", "save", "-q", "-s", "10.4.0.2")
+	r3 := mustCtCLI(t, ns, "", "ct", "save", "-q", "-s", "10.4.0.3")
 	line := func(s string) string {
 		for _, l := range strings.Split(s, "\n") {
 			if strings.HasPrefix(strings.TrimPrefix(l, ","), `{"family"`) {
@@ -332,18 +332,18 @@ func mustSaveFile(t *testing.T) string {
 // Restore refuses to change a helper in place; --replace re-creates.
 func TestCtRestoreHelperConflict(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
-	mustGonfct(t, a, "", "ct", "add", "-t", "500", "--helper", "ftp", "tcp", "10.5.0.1", "10.5.0.2", "1000", "21")
-	save := mustGonfct(t, a, "", "ct", "save").out
-	mustGonfct(t, b, "", "ct", "add", "-t", "500", "tcp", "10.5.0.1", "10.5.0.2", "1000", "21")
-	r := gonfct(t, b, save, "ct", "restore")
+	mustCtCLI(t, a, "", "ct", "add", "-t", "500", "--helper", "ftp", "tcp", "10.5.0.1", "10.5.0.2", "1000", "21")
+	save := mustCtCLI(t, a, "", "ct", "save").out
+	mustCtCLI(t, b, "", "ct", "add", "-t", "500", "tcp", "10.5.0.1", "10.5.0.2", "1000", "21")
+	r := ctCLI(t, b, save, "ct", "restore")
 	if r.code != 1 || !strings.Contains(r.err, "only at creation") || !strings.Contains(r.err, "--replace") {
 		t.Errorf("restore over a helperless conntrack: exit %d %q", r.code, r.err)
 	}
-	r = mustGonfct(t, b, save, "ct", "restore", "--replace")
+	r = mustCtCLI(t, b, save, "ct", "restore", "--replace")
 	if !strings.Contains(r.err, "restored 0, updated 1, skipped 0") {
 		t.Errorf("restore --replace: %q", r.err)
 	}
-	if got := mustGonfct(t, b, "", "ct", "list", "--helper", "ftp", "-q").out; strings.Count(got, "\n") != 1 {
+	if got := mustCtCLI(t, b, "", "ct", "list", "--helper", "ftp", "-q").out; strings.Count(got, "\n") != 1 {
 		t.Errorf("after --replace: %q", got)
 	}
 }
@@ -354,24 +354,24 @@ func TestCtRestoreHelperConflict(t *testing.T) {
 func TestCtFailoverSaveRestore(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
 	for i := 0; i < 20; i++ {
-		mustGonfct(t, a, "", "ct", "add", "-t", "3000", "--state", "ESTABLISHED", "--status", "assured,seen-reply",
+		mustCtCLI(t, a, "", "ct", "add", "-t", "3000", "--state", "ESTABLISHED", "--status", "assured,seen-reply",
 			"--helper", "ftp", "--mark", strconv.Itoa(i), "tcp", "10.6.0."+strconv.Itoa(i+1), "10.6.1.1", strconv.Itoa(30000+i), "21")
-		mustGonfct(t, a, "", "ct", "add", "-t", "2000", "--state", "SYN_SENT", "tcp", "10.6.2."+strconv.Itoa(i+1), "10.6.1.1", strconv.Itoa(30000+i), "443")
+		mustCtCLI(t, a, "", "ct", "add", "-t", "2000", "--state", "SYN_SENT", "tcp", "10.6.2."+strconv.Itoa(i+1), "10.6.1.1", strconv.Itoa(30000+i), "443")
 	}
-	mustGonfct(t, a, "", "ct", "add", "-t", "2000", "--helper", "ftp", "--state", "ESTABLISHED", "--status", "seen-reply", "tcp", "fd00::1", "fd00::21", "40000", "21")
-	mustGonfct(t, a, "", "ct", "add", "-t", "900", "--helper", "tftp", "--zone", "5", "--mark", "99", "udp", "10.6.3.1", "10.6.3.2", "5000", "69")
-	mustGonfct(t, a, "", "ct", "add", "-t", "900", "--helper", "sip", "udp", "10.6.3.1", "10.6.3.3", "5060", "5060")
-	mustGonfct(t, a, "", "ct", "add", "-t", "60", "icmp", "10.6.4.1", "10.6.4.2", "8", "0", "1234")
-	mustGonfct(t, a, "", "ct", "add", "-t", "60", "gre", "10.6.5.1", "10.6.5.2")
+	mustCtCLI(t, a, "", "ct", "add", "-t", "2000", "--helper", "ftp", "--state", "ESTABLISHED", "--status", "seen-reply", "tcp", "fd00::1", "fd00::21", "40000", "21")
+	mustCtCLI(t, a, "", "ct", "add", "-t", "900", "--helper", "tftp", "--zone", "5", "--mark", "99", "udp", "10.6.3.1", "10.6.3.2", "5000", "69")
+	mustCtCLI(t, a, "", "ct", "add", "-t", "900", "--helper", "sip", "udp", "10.6.3.1", "10.6.3.3", "5060", "5060")
+	mustCtCLI(t, a, "", "ct", "add", "-t", "60", "icmp", "10.6.4.1", "10.6.4.2", "8", "0", "1234")
+	mustCtCLI(t, a, "", "ct", "add", "-t", "60", "gre", "10.6.5.1", "10.6.5.2")
 
 	// Expectations on some masters (IPv4, IPv6, and the zoned tftp master).
 	for i := 0; i < 5; i++ {
-		mustGonfct(t, a, "", "expect", "add", "--master", fmt.Sprintf("tcp 10.6.0.%d 10.6.1.1 %d 21", i+1, 30000+i),
+		mustCtCLI(t, a, "", "expect", "add", "--master", fmt.Sprintf("tcp 10.6.0.%d 10.6.1.1 %d 21", i+1, 30000+i),
 			"--tuple", fmt.Sprintf("tcp 10.6.1.1 10.6.0.%d 0 %d", i+1, 50000+i), "--mask", "src=10.6.1.1 sport=0")
 	}
-	mustGonfct(t, a, "", "expect", "add", "--master", "tcp fd00::1 fd00::21 40000 21", "--tuple", "tcp fd00::21 fd00::1 0 50100",
+	mustCtCLI(t, a, "", "expect", "add", "--master", "tcp fd00::1 fd00::21 40000 21", "--tuple", "tcp fd00::21 fd00::1 0 50100",
 		"--mask", "src=fd00::21 sport=0")
-	mustGonfct(t, a, "", "expect", "add", "--master", "udp 10.6.3.1 10.6.3.2 5000 69", "--zone", "5",
+	mustCtCLI(t, a, "", "expect", "add", "--master", "udp 10.6.3.1 10.6.3.2 5000 69", "--zone", "5",
 		"--tuple", "udp 10.6.3.2 10.6.3.1 0 5000", "--mask", "src=10.6.3.2 sport=0")
 	// An expected connection: a conntrack whose master is an ftp control
 	// connection (as the kernel makes when the data channel arrives).
@@ -386,7 +386,7 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "state.json")
-	r := mustGonfct(t, a, "", "ct", "save", "--file", file)
+	r := mustCtCLI(t, a, "", "ct", "save", "--file", file)
 	if r.err != "gonfct: 46 flow entries and 7 expectations have been saved.\n" {
 		t.Fatalf("save: %q", r.err)
 	}
@@ -394,21 +394,21 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = mustGonfct(t, b, string(data), "ct", "restore")
+	r = mustCtCLI(t, b, string(data), "ct", "restore")
 	if r.err != "gonfct: restored 53, updated 0, skipped 0\n" {
 		t.Fatalf("restore: %q", r.err)
 	}
 	compareTables(t, a, b)
 
 	// Idempotent: a second restore updates, creates nothing, changes nothing.
-	r = mustGonfct(t, b, string(data), "ct", "restore", file)
+	r = mustCtCLI(t, b, string(data), "ct", "restore", file)
 	if r.err != "gonfct: restored 0, updated 53, skipped 0\n" {
 		t.Fatalf("second restore: %q", r.err)
 	}
 	compareTables(t, a, b)
 	// A dry run reports and changes nothing.
-	mustGonfct(t, b, "", "ct", "flush")
-	r = mustGonfct(t, b, "", "ct", "restore", "--dry-run", file)
+	mustCtCLI(t, b, "", "ct", "flush")
+	r = mustCtCLI(t, b, "", "ct", "restore", "--dry-run", file)
 	if !strings.Contains(r.err, "would restore 53, would update 0") || strings.Count(r.out, "would create") != 46 || ctCount(t, b) != 0 {
 		t.Errorf("dry run: %q, %d lines, %d conntracks", r.err, strings.Count(r.out, "\n"), ctCount(t, b))
 	}
@@ -491,10 +491,10 @@ func TestCtWatchEvents(t *testing.T) {
 	var r ctResult
 	for i := 0; ; i++ {
 		port := strconv.Itoa(3000 + i)
-		mustGonfct(t, ns, "", "ct", "add", "-t", "100", "tcp", "10.7.0.1", "10.7.0.2", port, "80")
-		mustGonfct(t, ns, "", "ct", "add", "-t", "100", "udp", "10.7.0.1", "10.7.0.2", port, "53")
-		mustGonfct(t, ns, "", "ct", "update", "-t", "50", "udp", "10.7.0.1", "10.7.0.2", port, "53")
-		mustGonfct(t, ns, "", "ct", "delete", "udp", "10.7.0.1", "10.7.0.2", port, "53")
+		mustCtCLI(t, ns, "", "ct", "add", "-t", "100", "tcp", "10.7.0.1", "10.7.0.2", port, "80")
+		mustCtCLI(t, ns, "", "ct", "add", "-t", "100", "udp", "10.7.0.1", "10.7.0.2", port, "53")
+		mustCtCLI(t, ns, "", "ct", "update", "-t", "50", "udp", "10.7.0.1", "10.7.0.2", port, "53")
+		mustCtCLI(t, ns, "", "ct", "delete", "udp", "10.7.0.1", "10.7.0.2", port, "53")
 		select {
 		case r = <-done:
 		case <-time.After(200 * time.Millisecond):
@@ -541,7 +541,7 @@ func TestCtWatchLossResync(t *testing.T) {
 		done <- ctResult{out.String(), errb.String(), code}
 	}()
 	time.Sleep(time.Second)
-	mustGonfct(t, ns, sb.String(), "ct", "restore")
+	mustCtCLI(t, ns, sb.String(), "ct", "restore")
 	r := <-done
 	if r.code != 0 {
 		t.Fatalf("watch: exit %d %q", r.code, r.err)
@@ -586,9 +586,9 @@ func TestCtWatchMatchesConntrackE(t *testing.T) {
 	}()
 	time.Sleep(1500 * time.Millisecond) // both subscribe
 	tu := []string{"tcp", "10.7.1.1", "10.7.1.2", "4000", "21"}
-	mustGonfct(t, ns, "", append([]string{"ct", "add", "-t", "100", "--helper", "ftp", "--state", "ESTABLISHED", "--mark", "3"}, tu...)...)
-	mustGonfct(t, ns, "", append([]string{"ct", "update", "-t", "50", "--status", "seen-reply"}, tu...)...)
-	mustGonfct(t, ns, "", append([]string{"ct", "delete"}, tu...)...)
+	mustCtCLI(t, ns, "", append([]string{"ct", "add", "-t", "100", "--helper", "ftp", "--state", "ESTABLISHED", "--mark", "3"}, tu...)...)
+	mustCtCLI(t, ns, "", append([]string{"ct", "update", "-t", "50", "--status", "seen-reply"}, tu...)...)
+	mustCtCLI(t, ns, "", append([]string{"ct", "delete"}, tu...)...)
 	r := <-done
 	time.Sleep(300 * time.Millisecond)
 	cancel()

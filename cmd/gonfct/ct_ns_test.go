@@ -16,17 +16,17 @@ type ctResult struct {
 	code     int
 }
 
-// gonfct runs the real command line in the test's namespace.
-func gonfct(t *testing.T, ns *nstest.NS, stdin string, args ...string) ctResult {
+// ctCLI runs the real command line in the test's namespace.
+func ctCLI(t *testing.T, ns *nstest.NS, stdin string, args ...string) ctResult {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := run(append([]string{"--netns", ns.Name}, args...), strings.NewReader(stdin), &out, &errb)
 	return ctResult{out.String(), errb.String(), code}
 }
 
-func mustGonfct(t *testing.T, ns *nstest.NS, stdin string, args ...string) ctResult {
+func mustCtCLI(t *testing.T, ns *nstest.NS, stdin string, args ...string) ctResult {
 	t.Helper()
-	r := gonfct(t, ns, stdin, args...)
+	r := ctCLI(t, ns, stdin, args...)
 	if r.code != 0 {
 		t.Fatalf("gonfct %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.out, r.err)
 	}

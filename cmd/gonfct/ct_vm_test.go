@@ -24,11 +24,11 @@ func TestCtVMHelperPrivateData(t *testing.T) {
 		a.Run("nfct", "delete", "helper", "rpc")
 	})
 	info := "000102030405060708090a0b0c0d0e0f"
-	mustGonfct(t, a, "", "ct", "add", "tcp", "10.0.0.1", "10.0.0.2", "1000", "111", "-t", "600",
+	mustCtCLI(t, a, "", "ct", "add", "tcp", "10.0.0.1", "10.0.0.2", "1000", "111", "-t", "600",
 		"--state", "ESTABLISHED", "--helper", "rpc", "--helper-info", info)
 	get := func(ns *nstest.NS) ctflow.FlowJSON {
 		t.Helper()
-		r := mustGonfct(t, ns, "", "ct", "get", "-o", "json", "tcp", "10.0.0.1", "10.0.0.2", "1000", "111")
+		r := mustCtCLI(t, ns, "", "ct", "get", "-o", "json", "tcp", "10.0.0.1", "10.0.0.2", "1000", "111")
 		var j ctflow.FlowJSON
 		if err := json.Unmarshal([]byte(r.out), &j); err != nil {
 			t.Fatal(err)
@@ -42,19 +42,19 @@ func TestCtVMHelperPrivateData(t *testing.T) {
 		t.Errorf("conntrack -L: %s", l)
 	}
 	info2 := "ffeeddccbbaa99887766554433221100"
-	mustGonfct(t, a, "", "ct", "update", "tcp", "10.0.0.1", "10.0.0.2", "1000", "111", "--helper-info", info2)
+	mustCtCLI(t, a, "", "ct", "update", "tcp", "10.0.0.1", "10.0.0.2", "1000", "111", "--helper-info", info2)
 	if j := get(a); j.HelperInfo != info2 {
 		t.Fatalf("after update: info %q", j.HelperInfo)
 	}
 
 	// Failover: the private data travels.
-	save := mustGonfct(t, a, "", "ct", "save").out
-	mustGonfct(t, b, save, "ct", "restore")
+	save := mustCtCLI(t, a, "", "ct", "save").out
+	mustCtCLI(t, b, save, "ct", "restore")
 	if j := get(b); j.Helper != "rpc" || j.HelperInfo != info2 {
 		t.Fatalf("restored: helper %q info %q", j.Helper, j.HelperInfo)
 	}
 	// Restoring again with other private data updates it in place.
-	r := mustGonfct(t, b, strings.Replace(save, info2, info, 1), "ct", "restore")
+	r := mustCtCLI(t, b, strings.Replace(save, info2, info, 1), "ct", "restore")
 	if !strings.Contains(r.err, "restored 0, updated 1") {
 		t.Errorf("second restore: %q", r.err)
 	}

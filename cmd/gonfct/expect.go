@@ -28,7 +28,12 @@ What the kernel does, and where people trip:
     gives EBUSY; above the helper's limit for a class (ftp: 1) the oldest
     expectation of that class is evicted;
   - helper= in listings is the master's helper; --helper on add names the
-    helper to assign to the expected connection.`
+    helper for the expected connection; --class is checked against the
+    helper's class count (EINVAL above it);
+  - listings cover IPv4 and IPv6 (conntrack -L expect shows IPv4 unless
+    given -f ipv6); dumps carry no zone, so --zone looks up the masters.`
+
+func init() { commandGroups = append(commandGroups, newExpectCmd) }
 
 func newExpectCmd(env *cli.Env) *cobra.Command {
 	cmds := map[string]*cobra.Command{

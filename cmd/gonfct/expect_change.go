@@ -109,7 +109,7 @@ tuple must match.
 	f.StringVar(&tuple, "tuple", "", `expected connection, "PROTO SRC DST SPORT DPORT"`)
 	f.StringVar(&mask, "mask", "", `which bits of --tuple must match: "SRC DST [SPORT DPORT]" or "src=A sport=N"`)
 	f.StringVar(&class, "class", "", "expectation class: the index of the helper's expectation policy (0-3)")
-	f.StringVar(&helper, "helper", "", "helper to assign to the expected connection (and to check --class against)")
+	f.StringVar(&helper, "helper", "", "helper for the expected connection (CTA_EXPECT_HELP_NAME; kernels before 6.18 also check --class against it, newer ones against the master's helper)")
 	f.StringVar(&flags, "flags", "", "permanent,inactive")
 	f.StringVar(&zone, "zone", "", "conntrack zone of the master")
 	f.StringVar(&natDir, "nat-dir", "", "NAT the expected connection: original or reply (with --nat-tuple)")

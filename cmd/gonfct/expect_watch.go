@@ -166,7 +166,7 @@ func expectWatchRun(opts *watchOptions) error {
 		if opts.count > 0 && n >= opts.count {
 			return errWatchDone
 		}
-		if watcher.Pending() == 0 {
+		if !watcher.Pending() {
 			return w.Flush()
 		}
 		return nil

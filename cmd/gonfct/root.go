@@ -14,10 +14,7 @@ var version = "dev"
 
 // commandGroups are the top-level command groups, each built over the
 // shared Env. A new group is one line here.
-var commandGroups = []func(*cli.Env) *cobra.Command{
-	newExpectCmd,
-	newCtCmd,
-}
+var commandGroups = []func(*cli.Env) *cobra.Command{}
 
 func newRootCmd(env *cli.Env) *cobra.Command {
 	root := &cobra.Command{

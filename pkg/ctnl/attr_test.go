@@ -56,8 +56,8 @@ func TestScannerRoundTrip(t *testing.T) {
 
 func TestScannerMalformed(t *testing.T) {
 	for _, b := range [][]byte{
-		{0x03, 0x00},             // short header
-		{0x02, 0x00, 0x01, 0x00}, // length below header size
+		{0x03, 0x00},                         // short header
+		{0x02, 0x00, 0x01, 0x00},             // length below header size
 		{0x09, 0x00, 0x01, 0x00, 1, 2, 3, 4}, // length beyond buffer
 	} {
 		s := NewScanner(b)

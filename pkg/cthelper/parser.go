@@ -1,0 +1,184 @@
+package cthelper
+
+import (
+	"net/netip"
+
+	"github.com/gonfct/gonfct/pkg/ctnl"
+)
+
+// Direction is a packet's direction relative to its conntrack.
+type Direction uint8
+
+const (
+	// Original: from the connection's initiator (IP_CT_DIR_ORIGINAL).
+	Original Direction = 0
+	// Reply: towards the initiator (IP_CT_DIR_REPLY).
+	Reply Direction = 1
+)
+
+func (d Direction) String() string {
+	if d == Reply {
+		return "reply"
+	}
+	return "original"
+}
+
+// CTInfo is the kernel's enum ip_conntrack_info, as NFQA_CT_INFO carries it.
+type CTInfo uint8
+
+const (
+	Established      CTInfo = 0 // IP_CT_ESTABLISHED
+	Related          CTInfo = 1 // IP_CT_RELATED
+	New              CTInfo = 2 // IP_CT_NEW
+	EstablishedReply CTInfo = 3 // IP_CT_ESTABLISHED_REPLY
+	RelatedReply     CTInfo = 4 // IP_CT_RELATED_REPLY
+)
+
+// Direction derives the packet direction from the conntrack info.
+func (i CTInfo) Direction() Direction {
+	if i >= EstablishedReply {
+		return Reply
+	}
+	return Original
+}
+
+// Packet is what a protocol parser sees of one queued packet. Everything in
+// it is owned by the engine and valid only during Parse.
+type Packet struct {
+	Family uint8 // AF_INET or AF_INET6
+	Proto  uint8 // IPPROTO_TCP or IPPROTO_UDP
+	Dir    Direction
+	Info   CTInfo
+
+	// The packet's own addresses and ports.
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	// Seq is the TCP sequence number of Payload's first byte (0 for UDP).
+	Seq uint32
+
+	// Orig and Reply are the master conntrack's tuples. They differ from a
+	// plain mirror image when the connection is NATed: Reply.Src is the
+	// real destination after DNAT, Reply.Dst the translated source after
+	// SNAT.
+	Orig, Reply ctnl.Tuple
+
+	// Payload is the transport payload (after the TCP or UDP header).
+	Payload []byte
+
+	// Priv is the helper's private data for this conntrack (CTA_HELP_INFO),
+	// PrivLen bytes, zeroed by the kernel when the helper was attached.
+	// A parser may change it in place and set Result.PrivChanged.
+	Priv []byte
+}
+
+// NATed reports whether the master connection is translated, and how.
+func (p *Packet) NATed() (snat, dnat bool) {
+	return p.Reply.Dst != p.Orig.Src || p.Reply.DstPort != p.Orig.SrcPort,
+		p.Reply.Src != p.Orig.Dst || p.Reply.SrcPort != p.Orig.DstPort
+}
+
+// Verdict is the fate of a queued packet.
+type Verdict uint8
+
+const (
+	Accept Verdict = 1 // NF_ACCEPT
+	Drop   Verdict = 0 // NF_DROP
+)
+
+// Expectation flags (NF_CT_EXPECT_*).
+const (
+	ExpectPermanent = 0x1
+	ExpectInactive  = 0x2
+)
+
+// Expect is an expectation a parser asks for: the connection to let in as
+// RELATED to the master. An invalid Src means any source address; SrcPort 0
+// with AnySrcPort means any source port. Dst and DstPort are always exact.
+type Expect struct {
+	Class      uint8
+	Proto      uint8
+	Src, Dst   netip.Addr
+	SrcPort    uint16
+	AnySrcPort bool
+	DstPort    uint16
+	Flags      uint32
+	// Helper, if set, is attached to the expected connection (ssdp does
+	// this so the expected connection is helped too).
+	Helper string
+
+	// NAT: where the master is translated, the expected connection follows
+	// it ("nat-follow-master"): NATDir is the direction whose tuple is
+	// saved, NATAddr/NATPort the address and port to translate to.
+	NAT     bool
+	NATDir  Direction
+	NATAddr netip.Addr
+	NATPort uint16
+}
+
+// Rewrite replaces Len bytes of the payload at Off with Data (NAT).
+type Rewrite struct {
+	Off, Len int
+	Data     []byte
+}
+
+// MaxExpects is how many expectations one packet may create (amanda asks
+// for three: DATA, MESG and INDEX).
+const MaxExpects = 4
+
+// MaxRewrites is how many payload rewrites one packet may carry.
+const MaxRewrites = 4
+
+// Result is what a parser decides about one packet. The engine resets it
+// before every packet; its arrays make a parse allocation-free.
+type Result struct {
+	Verdict     Verdict
+	PrivChanged bool
+
+	Expects  [MaxExpects]Expect
+	NExpects int
+
+	Rewrites  [MaxRewrites]Rewrite
+	NRewrites int
+	// Scratch backs Rewrite.Data so that rewriting does not allocate.
+	Scratch [256]byte
+}
+
+// Reset prepares r for the next packet.
+func (r *Result) Reset() {
+	r.Verdict = Accept
+	r.PrivChanged = false
+	r.NExpects = 0
+	r.NRewrites = 0
+}
+
+// AddExpect appends an expectation; false when the packet has MaxExpects
+// already.
+func (r *Result) AddExpect(e Expect) bool {
+	if r.NExpects == len(r.Expects) {
+		return false
+	}
+	r.Expects[r.NExpects] = e
+	r.NExpects++
+	return true
+}
+
+// AddRewrite appends a payload rewrite; false when full.
+func (r *Result) AddRewrite(w Rewrite) bool {
+	if r.NRewrites == len(r.Rewrites) {
+		return false
+	}
+	r.Rewrites[r.NRewrites] = w
+	r.NRewrites++
+	return true
+}
+
+// Parser is a protocol helper: a pure function over one packet. It must not
+// keep references to the packet, do I/O or block. An error means the packet
+// was malformed: the engine counts it and accepts the packet un-helped.
+type Parser interface {
+	Parse(p *Packet, r *Result) error
+}
+
+// Options are a helper's settings from the config file or command line
+// ("loose", "ports", ...), by name.
+type Options map[string]string
