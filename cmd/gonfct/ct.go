@@ -549,11 +549,9 @@ attaching the helper), so gonfct sends it again in an update right after.`,
 				f.Set |= ctflow.HasZone
 			}
 			if helper != "" {
-				info := f.HelperInfo()
 				if err := f.SetHelper(helper); err != nil {
 					return cli.Usagef("--helper: %v", err)
 				}
-				_ = info
 			} else if f.Has(ctflow.HasHelperInfo) {
 				return cli.Usagef("--helper-info needs --helper NAME: private data belongs to a helper")
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
@@ -248,7 +249,7 @@ func (j *FlowJSON) Flow() (Flow, error) {
 	if j.Zone != nil {
 		f.Zone, f.Set = *j.Zone, f.Set|HasZone
 	}
-	st, err := ParseStatus(joinComma(j.Status))
+	st, err := ParseStatus(strings.Join(j.Status, ","))
 	if err != nil {
 		return f, err
 	}
@@ -302,17 +303,6 @@ func (j *FlowJSON) Flow() (Flow, error) {
 		f.Set |= HasLabels
 	}
 	return f, nil
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, w := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += w
-	}
-	return out
 }
 
 // SameState compares the fields a save file carries (everything but the

@@ -91,7 +91,7 @@ func (cl *Client) Get(t ctnl.Tuple, zone uint16, hasZone bool, out *Flow) error 
 	return nil
 }
 
-// HelperHint explains the kernel's answers to a conntrack carrying a
+// helperHints explains the kernel's answers to a conntrack carrying a
 // helper (ctnetlink_create_conntrack, ctnetlink_change_helper).
 func helperHints(f *Flow, create bool) ctnl.Hints {
 	h := ctnl.Hints{}
