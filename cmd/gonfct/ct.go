@@ -594,15 +594,18 @@ type ctUpdateOptions struct {
 func newCmdCtUpdate(env *cli.Env, runF func(*ctUpdateOptions) error) *cobra.Command {
 	opts := &ctUpdateOptions{env: env}
 	var (
-		s    ctFlowSettings
-		zone string
+		s            ctFlowSettings
+		zone, helper string
 	)
 	cmd := &cobra.Command{
 		Use:   "update PROTO SRC DST [SPORT DPORT] [--timeout S] [--mark M[/MASK]] [--helper-info HEX] [--status ...]",
 		Short: "Change a conntrack's timeout, mark, status, state, labels or helper private data",
 		Long: `Change an existing conntrack in place. Status bits can only be set, never
 cleared. --helper-info hands new private data to the conntrack's existing
-helper (the helper itself never changes after creation).`,
+helper. The helper itself never changes after creation: --helper NAME is
+accepted for the helper the conntrack has (a no-op), and the kernel refuses
+any other (EBUSY), or any helper for a conntrack created without one
+(EOPNOTSUPP).`,
 		Example: `  gonfct ct update tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 600 --mark 0x10/0xf0`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -615,8 +618,13 @@ helper (the helper itself never changes after creation).`,
 			if opts.markMask, err = s.apply(f, true); err != nil {
 				return err
 			}
+			if helper != "" {
+				if err := f.SetHelper(helper); err != nil {
+					return cli.Usagef("--helper: %v", err)
+				}
+			}
 			if f.Set == 0 {
-				return cli.Usagef("ct update needs something to change: --timeout, --mark, --status, --state, --label or --helper-info")
+				return cli.Usagef("ct update needs something to change: --timeout, --mark, --status, --state, --label, --helper or --helper-info")
 			}
 			if zone != "" {
 				if f.Zone, err = parseZone(zone); err != nil {
@@ -632,6 +640,7 @@ helper (the helper itself never changes after creation).`,
 	}
 	ctAddFlowSettingFlags(cmd.Flags(), &s)
 	cmd.Flags().StringVar(&zone, "zone", "", "the conntrack's zone")
+	cmd.Flags().StringVar(&helper, "helper", "", "the conntrack's helper (it cannot change; default with --helper-info: the current one)")
 	ctQuietFlag(cmd, &opts.quiet)
 	return cmd
 }
@@ -644,7 +653,8 @@ func ctUpdateRun(opts *ctUpdateOptions) error {
 	defer c.Close()
 	cl := ctflow.NewClient(c)
 	u := opts.flow
-	if u.Has(ctflow.HasStatus) || u.Has(ctflow.HasHelperInfo) {
+	needHelper := u.Has(ctflow.HasHelperInfo) && !u.Has(ctflow.HasHelper)
+	if u.Has(ctflow.HasStatus) || needHelper {
 		// The kernel wants the whole status (it refuses to clear bits) and
 		// the helper's name with its private data: read them first.
 		var cur ctflow.Flow
@@ -654,7 +664,7 @@ func ctUpdateRun(opts *ctUpdateOptions) error {
 		if u.Has(ctflow.HasStatus) {
 			u.Status |= cur.Status
 		}
-		if u.Has(ctflow.HasHelperInfo) {
+		if needHelper {
 			if !cur.Has(ctflow.HasHelper) {
 				return ctnl.Errorf("update conntrack "+u.Orig.String(), unix.EOPNOTSUPP,
 					"this conntrack has no helper, so it keeps no private data: the kernel sets a helper only at creation (delete it and add it again with --helper)")

@@ -214,6 +214,17 @@ func TestCtUpdateDeleteFlush(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.err, "only at creation") {
 		t.Errorf("helper-info on a conntrack without helper: exit %d %q", r.code, r.err)
 	}
+	// Setting or changing a helper after creation: the kernel's refusals,
+	// explained; naming the helper it has is a no-op.
+	r = ctCLI(t, ns, "", append([]string{"ct", "update", "--helper", "ftp"}, tu2...)...)
+	if r.code != 1 || !strings.Contains(r.err, "operation not supported") || !strings.Contains(r.err, "only when a conntrack is created") {
+		t.Errorf("update --helper on a conntrack without helper: exit %d %q", r.code, r.err)
+	}
+	r = ctCLI(t, ns, "", append([]string{"ct", "update", "--helper", "sip"}, tu...)...)
+	if r.code != 1 || !strings.Contains(r.err, "EBUSY") || !strings.Contains(r.err, "never changes a conntrack's helper") {
+		t.Errorf("update --helper sip on an ftp conntrack: exit %d %q", r.code, r.err)
+	}
+	mustCtCLI(t, ns, "", append([]string{"ct", "update", "--helper", "ftp"}, tu...)...)
 	r = ctCLI(t, ns, "", append([]string{"ct", "add", "-t", "500", "--helper", "ftp"}, tu2...)...)
 	if r.code != 1 || !strings.Contains(r.err, "EEXIST") {
 		t.Errorf("add over an existing conntrack: exit %d %q", r.code, r.err)
