@@ -276,7 +276,13 @@ func ctListRun(opts *ctListOptions) error {
 	}
 	defer c.Close()
 	cl := ctflow.NewClient(c)
-	err = cl.List(&opts.filter, func(f *ctflow.Flow) error { return w.Write(f) })
+	write := func(f *ctflow.Flow) error { return w.Write(f) }
+	if w.Format() == output.JSON {
+		// A record the json package marshals by reflection: a MarshalJSON
+		// method's output would be parsed and compacted again.
+		write = func(f *ctflow.Flow) error { return w.Write(ctJSONRecord{f.JSON(), f}) }
+	}
+	err = cl.List(&opts.filter, write)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
@@ -286,6 +292,15 @@ func ctListRun(opts *ctListOptions) error {
 	ctSummary(opts.env, opts.quiet, "%d flow entries have been shown.", w.Count())
 	return nil
 }
+
+// ctJSONRecord is a flow for -o json.
+type ctJSONRecord struct {
+	ctflow.FlowJSON
+	f *ctflow.Flow
+}
+
+func (r ctJSONRecord) AppendText(b []byte) []byte { return r.f.AppendText(b) }
+func (r ctJSONRecord) Row() []string              { return r.f.Row() }
 
 // ---- get
 
