@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -590,7 +591,16 @@ func ctAddRun(opts *ctAddOptions) error {
 		return err
 	}
 	defer c.Close()
-	if err := ctflow.NewClient(c).Create(&opts.flow); err != nil {
+	cl := ctflow.NewClient(c)
+	if err := cl.Create(&opts.flow); err != nil {
+		if errors.Is(err, ctflow.ErrLabelsDropped) {
+			// Leave nothing half-made: take the label-less conntrack back.
+			f := &opts.flow
+			if derr := cl.Delete(f.Orig, f.Zone, f.Has(ctflow.HasZone), 0); derr != nil {
+				return fmt.Errorf("%w (and removing the conntrack again failed: %v)", err, derr)
+			}
+			return fmt.Errorf("%w; nothing was added", err)
+		}
 		return err
 	}
 	ctSummary(opts.env, opts.quiet, "1 flow entries have been created.")
@@ -1172,6 +1182,9 @@ func ctRestoreRun(opts *ctRestoreOptions) error {
 	}
 	for _, s := range report.Skips {
 		fmt.Fprintf(env.Err, "gonfct: skipped %s: %s\n", s.What, s.Reason)
+	}
+	for _, w := range report.Warnings {
+		fmt.Fprintf(env.Err, "gonfct: warning: %s: %s\n", w.What, w.Reason)
 	}
 	if report.Skipped > 0 {
 		return &cli.ExitError{Code: cli.ExitRuntime, Err: fmt.Errorf("%d of %d entries were not restored", report.Skipped, len(entries)+len(exps))}

@@ -364,6 +364,11 @@ func TestCtRestoreHelperConflict(t *testing.T) {
 // fresh namespace B, and B's table equals A's in every saved field.
 func TestCtFailoverSaveRestore(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
+	// Both firewalls' rulesets use conntrack labels, so both keep them.
+	for _, ns := range []*nstest.NS{a, b} {
+		useLabels(t, ns)
+	}
+	mustCtCLI(t, a, "", "ct", "add", "-t", "3000", "--label", "1,5,100", "--mark", "7", "udp", "10.6.9.1", "10.6.9.2", "53", "53")
 	for i := 0; i < 20; i++ {
 		mustCtCLI(t, a, "", "ct", "add", "-t", "3000", "--state", "ESTABLISHED", "--status", "assured,seen-reply",
 			"--helper", "ftp", "--mark", strconv.Itoa(i), "tcp", "10.6.0."+strconv.Itoa(i+1), "10.6.1.1", strconv.Itoa(30000+i), "21")
@@ -398,7 +403,7 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "state.json")
 	r := mustCtCLI(t, a, "", "ct", "save", "--file", file)
-	if r.err != "gonfct: 46 flow entries and 7 expectations have been saved.\n" {
+	if r.err != "gonfct: 47 flow entries and 7 expectations have been saved.\n" {
 		t.Fatalf("save: %q", r.err)
 	}
 	data, err := os.ReadFile(file)
@@ -406,21 +411,21 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = mustCtCLI(t, b, string(data), "ct", "restore")
-	if r.err != "gonfct: restored 53, updated 0, skipped 0\n" {
+	if r.err != "gonfct: restored 54, updated 0, skipped 0\n" {
 		t.Fatalf("restore: %q", r.err)
 	}
 	compareTables(t, a, b)
 
 	// Idempotent: a second restore updates, creates nothing, changes nothing.
 	r = mustCtCLI(t, b, string(data), "ct", "restore", file)
-	if r.err != "gonfct: restored 0, updated 53, skipped 0\n" {
+	if r.err != "gonfct: restored 0, updated 54, skipped 0\n" {
 		t.Fatalf("second restore: %q", r.err)
 	}
 	compareTables(t, a, b)
 	// A dry run reports and changes nothing.
 	mustCtCLI(t, b, "", "ct", "flush")
 	r = mustCtCLI(t, b, "", "ct", "restore", "--dry-run", file)
-	if !strings.Contains(r.err, "would restore 53, would update 0") || strings.Count(r.out, "would create") != 46 || ctCount(t, b) != 0 {
+	if !strings.Contains(r.err, "would restore 54, would update 0") || strings.Count(r.out, "would create") != 47 || ctCount(t, b) != 0 {
 		t.Errorf("dry run: %q, %d lines, %d conntracks", r.err, strings.Count(r.out, "\n"), ctCount(t, b))
 	}
 }
@@ -628,5 +633,32 @@ func TestCtWatchMatchesConntrackE(t *testing.T) {
 		if !strings.Contains(got[i], "[USERSPACE] portid=") {
 			t.Errorf("event %d lacks the requester: %q", i, got[i])
 		}
+	}
+}
+
+// useLabels loads a ruleset that uses conntrack labels: only then does the
+// kernel give conntracks a label extension.
+func useLabels(t *testing.T, ns *nstest.NS) {
+	t.Helper()
+	ns.MustRun("nft", "add table inet gonfct_t; add chain inet gonfct_t c; add rule inet gonfct_t c ct label set 0")
+}
+
+// Without a label user the kernel drops labels silently: ct add says so
+// and takes the conntrack back; restore keeps the conntrack and warns.
+func TestCtLabelsNeedARuleset(t *testing.T) {
+	a, b := nstest.New(t), nstest.New(t)
+	r := ctCLI(t, b, "", "ct", "add", "-t", "100", "--label", "3", "udp", "10.6.9.1", "10.6.9.2", "53", "53")
+	if r.code != 1 || !strings.Contains(r.err, "labels") || !strings.Contains(r.err, "nothing was added") || ctCount(t, b) != 0 {
+		t.Errorf("ct add --label without label users: exit %d %q, %d conntracks", r.code, r.err, ctCount(t, b))
+	}
+	useLabels(t, a)
+	mustCtCLI(t, a, "", "ct", "add", "-t", "100", "--label", "3", "udp", "10.6.9.1", "10.6.9.2", "53", "53")
+	if out := mustCtCLI(t, a, "", "ct", "list", "-o", "json", "-q").out; !strings.Contains(out, `"labels":[3]`) {
+		t.Fatalf("labels not kept with a label user: %s", out)
+	}
+	save := mustCtCLI(t, a, "", "ct", "save").out
+	r = mustCtCLI(t, b, save, "ct", "restore")
+	if !strings.Contains(r.err, "restored 1, updated 0, skipped 0") || !strings.Contains(r.err, "warning: conntracks[0]") || ctCount(t, b) != 1 {
+		t.Errorf("restore without label users: %q", r.err)
 	}
 }

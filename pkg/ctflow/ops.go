@@ -133,9 +133,37 @@ func (cl *Client) Create(f *Flow) error {
 		netlink.Create|netlink.Excl, hints)); err != nil {
 		return err
 	}
-	if !f.Has(HasHelper|HasHelperInfo) || f.infoLen == 0 {
-		return nil
+	if f.Has(HasHelper|HasHelperInfo) && f.infoLen > 0 {
+		if err := cl.resendHelperInfo(f); err != nil {
+			return err
+		}
 	}
+	if f.Has(HasLabels) && f.Labels != [LabelsLen]byte{} {
+		return cl.checkLabels(f)
+	}
+	return nil
+}
+
+// ErrLabelsDropped: the kernel created the conntrack but without its
+// labels, as it does in a namespace where nothing uses conntrack labels
+// (the label extension is only allocated then), without a word.
+var ErrLabelsDropped = errors.New("the kernel dropped the conntrack's labels")
+
+// HintLabels says how to make the kernel keep labels.
+const HintLabels = "the kernel keeps conntrack labels only in a namespace whose ruleset uses them: load one first (e.g. nft add rule inet filter forward ct label set 0)"
+
+func (cl *Client) checkLabels(f *Flow) error {
+	var cur Flow
+	if err := cl.Get(f.Orig, f.Zone, f.Has(HasZone), &cur); err != nil {
+		return err
+	}
+	if cur.Labels != f.Labels {
+		return &ctnl.Error{Op: "add conntrack " + f.Orig.String(), Err: ErrLabelsDropped, Hint: HintLabels}
+	}
+	return nil
+}
+
+func (cl *Client) resendHelperInfo(f *Flow) error {
 	// ctnetlink_create_conntrack hands CTA_HELP_INFO to the helper before
 	// it attaches the helper, so nfnl_cthelper_from_nlattr refuses it and
 	// the kernel drops the private data without a word. Once attached, an

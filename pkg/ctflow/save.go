@@ -12,6 +12,7 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
+	"golang.org/x/sys/unix"
 )
 
 // SaveVersion is the save-file format version this package writes and
@@ -314,10 +315,15 @@ type Skip struct {
 type Report struct {
 	Restored, Updated, Skipped int
 	Skips                      []Skip
+	// Warnings are entries applied in part (labels the kernel dropped).
+	Warnings []Skip
 }
 
-// Add counts one outcome.
+// Add counts one outcome; err with Restored or Updated is a warning.
 func (r *Report) Add(o Outcome, what string, err error) {
+	if o != Skipped && err != nil {
+		r.Warnings = append(r.Warnings, Skip{What: what, Reason: err.Error()})
+	}
 	switch o {
 	case Restored:
 		r.Restored++
@@ -370,9 +376,9 @@ func (cl *Client) RestoreFlow(f *Flow, opts RestoreOptions) (Outcome, error) {
 		}
 	} else {
 		err := cl.Create(f)
-		if err == nil {
+		if err == nil || errors.Is(err, ErrLabelsDropped) {
 			plan("create")
-			return Restored, nil
+			return Restored, err // a dropped label is a warning: the flow matters more
 		}
 		if !errors.Is(err, ctnl.ErrExists) {
 			return Skipped, err
@@ -408,7 +414,16 @@ func (cl *Client) RestoreFlow(f *Flow, opts RestoreOptions) (Outcome, error) {
 		// Same helper, nothing to hand it: leave CTA_HELP out.
 		u.Set &^= HasHelper | HasHelperInfo
 	}
-	if err := cl.Update(&u, 0); err != nil {
+	err := cl.Update(&u, 0)
+	if errors.Is(err, unix.ENOSPC) && u.Has(HasLabels) {
+		// No label extension on this conntrack: keep the rest.
+		u.Set &^= HasLabels
+		if err := cl.Update(&u, 0); err != nil {
+			return Skipped, err
+		}
+		return Updated, &ctnl.Error{Op: "update conntrack " + f.Orig.String(), Err: ErrLabelsDropped, Hint: HintLabels}
+	}
+	if err != nil {
 		return Skipped, err
 	}
 	return Updated, nil
