@@ -1136,6 +1136,11 @@ func ctRestoreRun(opts *ctRestoreOptions) error {
 	if opts.file != "" {
 		data, err = os.ReadFile(opts.file)
 	} else {
+		if f, ok := env.In.(*os.File); ok {
+			if _, terr := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); terr == nil {
+				return cli.Usagef("ct restore reads a save file: give FILE or redirect one to stdin (gonfct ct restore < state.json)")
+			}
+		}
 		data, err = io.ReadAll(env.In)
 	}
 	if err != nil {
