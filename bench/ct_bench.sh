@@ -8,14 +8,19 @@
 #     /usr/bin/time -f %M);
 #   - times `gonfct ct save` (flows/s) and `gonfct ct restore` into a second
 #     fresh namespace (creates) and again (updates in place), flows/s.
-# With BIG=1000000 it also measures `ct list` RSS at that size (raising
+# With BIG=1000000 it also measures `ct list` at that size (raising
 # net.netfilter.nf_conntrack_max for the run and putting it back).
+# LIST_ONLY=1 skips save/restore (make bench does them at 100,000 only).
 #
-# Prints a Markdown table for docs/performance.md ("## Conntracks").
+# Writes the cases ct-list-N (and ct-list-BIG) and ct-save-restore-N in the
+# bench/result schema to $GONFCT_BENCH_RESULTS (default bench/results)
+# through `bench/report add`; `make bench-report` renders them into
+# docs/performance.md.
 set -euo pipefail
 N=${N:-100000}
 RUNS=${RUNS:-5}
 BIG=${BIG:-0}
+LIST_ONLY=${LIST_ONLY:-0}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 G=${GONFCT:-$here/bin/gonfct}
 TIME=/usr/bin/time
@@ -24,6 +29,8 @@ TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "ct_bench: /usr/bin/time missing: run scripts/deps" >&2; exit 2; }
 command -v conntrack >/dev/null || { echo "ct_bench: conntrack(8) missing: run scripts/deps" >&2; exit 2; }
 [ -x "$G" ] || { echo "ct_bench: $G missing: run make build" >&2; exit 2; }
+REPORT=${BENCHREPORT:-$here/bin/benchreport}
+[ -x "$REPORT" ] || (cd "$here" && go build -o "$REPORT" ./bench/report)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gonfct-ctbench.XXXXXX")
 nsA=gonfct-bench-a-$$
@@ -58,8 +65,6 @@ timed() {
 	cat "$tmp/time"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-minmax() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%s-%s", min, max}'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
 
 mkns "$nsA"
@@ -74,46 +79,68 @@ for _ in $(seq "$RUNS"); do
 	timed ip netns exec "$nsA" conntrack -L >>"$tmp/ct"
 	timed "$G" --netns "$nsA" ct list -q >>"$tmp/gf"
 done
-ct_t=$(cut -d' ' -f1 "$tmp/ct" | median); ct_sp=$(cut -d' ' -f1 "$tmp/ct" | minmax)
-ct_m=$(cut -d' ' -f2 "$tmp/ct" | median)
-gf_t=$(cut -d' ' -f1 "$tmp/gf" | median); gf_sp=$(cut -d' ' -f1 "$tmp/gf" | minmax)
-gf_m=$(cut -d' ' -f2 "$tmp/gf" | median)
-ratio=$(awk -v a="$gf_t" -v b="$ct_t" 'BEGIN { printf "%.2f", a / b }')
+how_list() { # size
+	cat <<EOT
+\`bench/ct_bench.sh\` fills a fresh network namespace with $(num "$1") TCP conntracks (1% with helper ftp) by \`gonfct ct restore\` of a generated save file, then, in the same run and on the same table, times \`gonfct ct list -q\` against \`conntrack -L\` (both to /dev/null, interleaved, $RUNS runs each; wall time and peak RSS of each run from \`/usr/bin/time -f "%e %M"\`, so wall times have 10 ms resolution).
 
-: >"$tmp/save"
-for _ in $(seq "$RUNS"); do
-	timed "$G" --netns "$nsA" ct save -q --file "$tmp/state.json" >>"$tmp/save"
-done
-save_t=$(cut -d' ' -f1 "$tmp/save" | median); save_m=$(cut -d' ' -f2 "$tmp/save" | median)
+Why list is fast and flat: the dump is read one datagram at a time into one 96 KiB buffer (\`ctnl.Conn.Query\` calls back per message, nothing is collected), each message is decoded by \`ctflow.Decode\` into one reused \`Flow\` without allocating (fixed arrays for helper name, private data and labels; \`TestListPathAllocations\` holds it at 0 allocations per flow), and the conntrack line is appended into one reused buffer behind a 64 KiB \`bufio.Writer\`. Memory is the Go runtime plus those buffers. Kernel-side filters (family, mark with mask, status, zone, and IPv4 address/protocol/TCP-UDP port through CTA_FILTER) keep unwanted entries off the socket; the rest is filtered in user space on the decoded flow.
+EOT
+}
+num() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+versions=(-version "conntrack=$(conntrack --version 2>&1 | head -1)" -version "gonfct=$("$G" --version 2>&1 | head -1)")
 
-mkns "$nsB"
-read -r rest_s rest_m < <(timed "$G" --netns "$nsB" ct restore "$tmp/state.json")
-read -r upd_s upd_m < <(timed "$G" --netns "$nsB" ct restore "$tmp/state.json")
+# add_list SIZE FILE-OF-gonfct-RUNS FILE-OF-conntrack-RUNS ORDER
+add_list() {
+	"$REPORT" add -id "ct-list-$1" -section "Conntracks (host network namespace)" -order "$4" \
+		-title "\`gonfct ct list\` vs \`conntrack -L\`, $(num "$1") flows" \
+		-how "$(how_list "$1")" \
+		-reproduce "sudo make bench-ct N=$1 RUNS=$RUNS LIST_ONLY=1" \
+		-row "gonfct ct list|wall time|s|$(cut -d' ' -f1 "$2" | tr '\n' ' ')" \
+		-anchor-row "conntrack -L|wall time|s|$(cut -d' ' -f1 "$3" | tr '\n' ' ')" \
+		-row "gonfct ct list|peak RSS|KiB|$(cut -d' ' -f2 "$2" | tr '\n' ' ')" \
+		-anchor-row "conntrack -L|peak RSS|KiB|$(cut -d' ' -f2 "$3" | tr '\n' ' ')" \
+		-target "at most 1.0x conntrack's wall time" -target-metric "wall time" -target-on ratio -target-op '<=' -target-threshold 1 \
+		"${versions[@]}"
+}
+order=$((10 + ${#N}))
+add_list "$N" "$tmp/gf" "$tmp/ct" "$order"
 
-big_line=""
+if [ "$LIST_ONLY" != 1 ]; then
+	: >"$tmp/save"
+	for _ in $(seq "$RUNS"); do
+		timed "$G" --netns "$nsA" ct save -q --file "$tmp/state.json" >>"$tmp/save"
+	done
+	: >"$tmp/rest"; : >"$tmp/upd"
+	for _ in $(seq "$RUNS"); do
+		mkns "$nsB"
+		timed "$G" --netns "$nsB" ct restore "$tmp/state.json" >>"$tmp/rest"
+		timed "$G" --netns "$nsB" ct restore "$tmp/state.json" >>"$tmp/upd"
+		ip netns del "$nsB"
+	done
+	rates() { awk -v n="$N" '{ printf "%.0f ", ($1 > 0 ? n / $1 : 0) }' "$1"; }
+	"$REPORT" add -id "ct-save-restore-$N" -section "Conntracks (host network namespace)" -order 30 \
+		-title "\`gonfct ct save\` and \`gonfct ct restore\` throughput, $(num "$N") flows" \
+		-how "Same table as the list case. \`gonfct ct save -q --file\` of the whole table, $RUNS runs; then $RUNS times: \`gonfct ct restore\` of that file into a fresh network namespace (every conntrack created) and once more into the same namespace (every conntrack exists: updated in place), each run removing the namespace after. Flows/s = $(num "$N") / wall time (\`/usr/bin/time\`, 10 ms resolution). conntrack-tools has no save/restore of the table to compare with (conntrackd's is a replication protocol, not a file), so there is no anchor and no target. Restore holds the file and the checked entries in memory (it validates the whole file before the first write); a new conntrack costs one request (plus one more when it carries helper private data, which the kernel ignores at creation), an existing one three (create refused with EEXIST, get, update)." \
+		-reproduce "sudo make bench-ct N=$N RUNS=$RUNS" \
+		-row "gonfct ct save|throughput|flows/s|$(rates "$tmp/save")" \
+		-row "gonfct ct save|peak RSS|KiB|$(cut -d' ' -f2 "$tmp/save" | tr '\n' ' ')" \
+		-row "gonfct ct restore (creates)|throughput|flows/s|$(rates "$tmp/rest")" \
+		-row "gonfct ct restore (creates)|peak RSS|KiB|$(cut -d' ' -f2 "$tmp/rest" | tr '\n' ' ')" \
+		-row "gonfct ct restore (updates in place)|throughput|flows/s|$(rates "$tmp/upd")" \
+		-row "gonfct ct restore of the generated file (fill)|throughput|flows/s|$(rate "$N" "$fill_s")" \
+		"${versions[@]}"
+fi
+
 if [ "$BIG" -gt 0 ]; then
-	ip netns del "$nsB"
+	ip netns del "$nsB" 2>/dev/null || true
 	ip netns exec "$nsA" conntrack -F 2>/dev/null
 	sysctl -qw net.netfilter.nf_conntrack_max=$((BIG * 2))
 	gen "$BIG" >"$tmp/big.json"
 	"$G" --netns "$nsA" ct restore "$tmp/big.json" 2>/dev/null
-	read -r bct_t bct_m < <(timed ip netns exec "$nsA" conntrack -L)
-	read -r bgf_t bgf_m < <(timed "$G" --netns "$nsA" ct list -q)
-	big_line="| \`ct list\` at $BIG flows | $bgf_t s, $bgf_m KiB peak RSS (conntrack -L: $bct_t s, $bct_m KiB) |"
+	: >"$tmp/bct"; : >"$tmp/bgf"
+	for _ in $(seq "$RUNS"); do
+		timed ip netns exec "$nsA" conntrack -L >>"$tmp/bct"
+		timed "$G" --netns "$nsA" ct list -q >>"$tmp/bgf"
+	done
+	add_list "$BIG" "$tmp/bgf" "$tmp/bct" $((10 + ${#BIG}))
 fi
-
-kernel=$(uname -r); cpus=$(nproc); when=$(date -u +%Y-%m-%dT%H:%MZ)
-cat <<EOT
-Measured $when, Linux $kernel, $cpus CPUs, $N TCP conntracks (1% with helper ftp), $RUNS runs each, interleaved.
-
-| what | gonfct | conntrack(8) |
-|---|---|---|
-| list, wall time (median, spread) | $gf_t s ($gf_sp) | $ct_t s ($ct_sp) |
-| list, time ratio gonfct/conntrack | $ratio | 1 |
-| list, peak RSS (median) | $gf_m KiB | $ct_m KiB |
-| save, $N flows (median of $RUNS) | $save_t s = $(rate "$N" "$save_t") flows/s, $save_m KiB | - |
-| restore into an empty namespace (creates) | $rest_s s = $(rate "$N" "$rest_s") flows/s, $rest_m KiB | - |
-| restore again (updates in place) | $upd_s s = $(rate "$N" "$upd_s") flows/s | - |
-| fill (restore of the generated file) | $fill_s s = $(rate "$N" "$fill_s") flows/s | - |
-EOT
-[ -z "$big_line" ] || echo "$big_line"

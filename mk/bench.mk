@@ -23,14 +23,16 @@ EXPECTBENCH_FLAGS  ?=
 # Table sizes of the ct list benchmark (bench-ct-sizes).
 CT_SIZES ?= 10000 100000 1000000
 CT_RUNS  ?= 5
+# The size at which save/restore is measured too.
+CT_SAVE_SIZE ?= 100000
 
 # The engine benchmark (VM) joins `make bench` once its make file is here.
-BENCH_ENGINE := $(if $(wildcard $(VMTEST_ROOT)/mk/bench-engine.mk),bench-engine)
+BENCH_ENGINE := $(if $(wildcard mk/bench-engine.mk),bench-engine)
 BENCH_STEPS  := bench-expect bench-ct-sizes bench-ct-watch $(BENCH_ENGINE) bench-micro
 
-.PHONY: bench bench-quick bench-report bench-micro bench-ct-watch bench-steps bin/benchreport
+.PHONY: bench bench-quick bench-report bench-micro bench-ct-watch bench-ct-sizes bench-steps bin/benchreport
 
-bench bench-quick bench-report bench-micro bench-ct-watch bench-steps $(BENCH_STEPS): export GONFCT_BENCH_RESULTS = $(BENCH_RESULTS)
+bench bench-quick bench-report bench-micro bench-ct-watch bench-ct-sizes bench-steps $(BENCH_STEPS): export GONFCT_BENCH_RESULTS = $(BENCH_RESULTS)
 
 bin/benchreport:
 	$(GO) build -o $@ ./bench/report
@@ -39,13 +41,15 @@ bin/benchreport:
 # measured); the failures are listed in the report and make bench fails.
 bench-steps: build bin/benchreport
 	@mkdir -p $(BENCH_RESULTS)
-	rm -f $(BENCH_RESULTS)/*.json $(BENCH_RESULTS)/failed
+	rm -f $(BENCH_RESULTS)/*.json $(BENCH_RESULTS)/failed $(BENCH_RESULTS)/ended $(BENCH_RESULTS)/loadavg-end
 	cut -d' ' -f1-3 /proc/loadavg > $(BENCH_RESULTS)/loadavg-start
 	date -u +%s > $(BENCH_RESULTS)/started
 	@for step in $(BENCH_STEPS); do \
 	  echo "== $$step"; \
 	  $(MAKE) --no-print-directory $$step || echo $$step >> $(BENCH_RESULTS)/failed; \
 	done
+	cut -d' ' -f1-3 /proc/loadavg > $(BENCH_RESULTS)/loadavg-end
+	date -u +%s > $(BENCH_RESULTS)/ended
 
 bench: bench-steps
 	$(MAKE) --no-print-directory bench-report
@@ -56,7 +60,7 @@ bench-quick:
 	@mkdir -p $(QUICK)
 	$(MAKE) --no-print-directory bench BENCH_RESULTS=$(QUICK)/results BENCH_MD=$(QUICK)/performance.md \
 	  BENCH_JSON=$(QUICK)/results.json MICRO_OUT=$(QUICK)/micro.txt MICRO_TIME=20ms \
-	  CT_SIZES='2000 20000' CT_RUNS=5 EXPECTBENCH_FLAGS='-n 500 -events 4000' CTWATCHBENCH_FLAGS='-flows 2000'
+	  CT_SIZES='2000 20000' CT_SAVE_SIZE=20000 CT_RUNS=5 EXPECTBENCH_FLAGS='-n 500 -events 4000' CTWATCHBENCH_FLAGS='-flows 2000'
 
 bench-report: bin/benchreport
 	bin/benchreport render -results $(BENCH_RESULTS) -json $(BENCH_JSON) -md $(BENCH_MD) \
@@ -79,3 +83,12 @@ bench-micro:
 # gonfct ct watch vs conntrack -E under a conntrack event burst.
 bench-ct-watch: build
 	$(GO) run ./bench/ctwatchbench -gonfct bin/gonfct $(CTWATCHBENCH_FLAGS)
+
+# gonfct ct list vs conntrack -L at every size of CT_SIZES (save/restore at
+# CT_SAVE_SIZE only), each in a fresh namespace.
+bench-ct-sizes: build bin/benchreport
+	@for n in $(CT_SIZES); do \
+	  lo=1; [ "$$n" = "$(CT_SAVE_SIZE)" ] && lo=0; \
+	  echo "== ct list at $$n flows (LIST_ONLY=$$lo)"; \
+	  BENCHREPORT=bin/benchreport N=$$n RUNS=$(CT_RUNS) LIST_ONLY=$$lo bench/ct_bench.sh || exit 1; \
+	done

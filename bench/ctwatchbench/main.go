@@ -119,7 +119,8 @@ func main() {
 			"each) and one ctnetlink flush then destroys them all at once (a DESTROY event each): %d events per burst. "+
 			"Events delivered = event lines printed (gonfct's [RESYNC] lines after a loss are not counted, capped at the "+
 			"burst size); lost = burst size - delivered; CPU = the listener's user+system time from wait4 rusage over the "+
-			"whole burst (listeners start 1 s before it and are stopped by SIGINT 2 s after it; conntrack flushes its stdout on SIGINT). Loss reports: gonfct's `lost N conntrack events` lines, conntrack's `We have hit ENOBUFS!` warnings. "+
+			"whole burst (listeners start 1 s before it and are stopped by SIGINT once none of them has printed anything for 1 s, "+
+			"so a slow listener is not cut short; conntrack flushes its stdout on SIGINT). Loss reports: gonfct's `lost N conntrack events` lines, conntrack's `We have hit ENOBUFS!` warnings. "+
 			"The table is flushed before each "+
 			"of the %d bursts.", *flows, bs[0].want, len(bs)),
 		Reproduce: fmt.Sprintf("sudo make bench-ct-watch CTWATCHBENCH_FLAGS='-flows %d -runs %d'", *flows, *runs),
@@ -238,8 +239,9 @@ type burst struct {
 
 func runBurst(ns, gonfct string, flows int) burst {
 	type proc struct {
-		cmd            *exec.Cmd
-		stdout, stderr bytes.Buffer
+		cmd    *exec.Cmd
+		stdout *os.File // a file, so its growth can be watched while it runs
+		stderr bytes.Buffer
 	}
 	procs := make([]*proc, len(tools))
 	for i, t := range tools {
@@ -248,7 +250,12 @@ func runBurst(ns, gonfct string, flows int) burst {
 			args[3] = gonfct
 		}
 		p := &proc{cmd: exec.Command("ip", args...)}
-		p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+		f, err := os.CreateTemp("", "ctwatchbench-out")
+		check(err)
+		_ = os.Remove(f.Name())
+		defer f.Close()
+		p.stdout = f
+		p.cmd.Stdout, p.cmd.Stderr = f, &p.stderr
 		check(p.cmd.Start())
 		procs[i] = p
 	}
@@ -266,14 +273,33 @@ func runBurst(ns, gonfct string, flows int) burst {
 	check(flush(c))
 	c.Close()
 	dur := time.Since(start)
-	time.Sleep(2 * time.Second) // let all drain
+	// Let every listener drain its socket: wait until no output grew for
+	// a second (at most a minute).
+	size := func() (n int64) {
+		for _, p := range procs {
+			if st, err := p.stdout.Stat(); err == nil {
+				n += st.Size()
+			}
+		}
+		return n
+	}
+	for last, still, deadline := size(), 0, time.Now().Add(time.Minute); still < 5 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		if n := size(); n == last {
+			still++
+		} else {
+			last, still = n, 0
+		}
+	}
 
 	b := burst{want: 2 * flows, dur: dur}
 	for i, p := range procs {
 		_ = p.cmd.Process.Signal(syscall.SIGINT)
 		_ = p.cmd.Wait()
 		l := listened{exit: "kept running"}
-		sc := bufio.NewScanner(bytes.NewReader(p.stdout.Bytes()))
+		_, err := p.stdout.Seek(0, 0)
+		check(err)
+		sc := bufio.NewScanner(p.stdout)
 		sc.Buffer(make([]byte, 64*1024), 1<<20)
 		for sc.Scan() {
 			if !bytes.Contains(sc.Bytes(), []byte(resyncWord)) {
