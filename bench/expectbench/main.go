@@ -26,6 +26,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -302,6 +303,7 @@ type burst struct {
 	want              int
 	dur               time.Duration
 	gonLines, gonWarn int
+	gonDropped        int // events the kernel dropped, from gonfct's warnings
 	gonCPU            float64
 	smallLines        int
 	smallWarn         int
@@ -317,8 +319,8 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events, r
 	for i := range runs {
 		check(expect.Flush(c))
 		b := watchBurst(c, ns, gonfct, masters, events)
-		fmt.Printf("burst %d: %d events in %s: gonfct %d (%d warnings), gonfct -b 64K %d lines (%d warnings, replay = table: %v), conntrack -E expect %d (%s)\n",
-			i+1, b.want, b.dur.Round(time.Millisecond), b.gonLines, b.gonWarn, b.smallLines, b.smallWarn, b.smallConsistent, b.ctLines, b.ctExit)
+		fmt.Printf("burst %d: %d events in %s: gonfct %d lines (%d warnings, %d dropped), gonfct -b 64K %d lines (%d warnings, replay = table: %v), conntrack -E expect %d (%s)\n",
+			i+1, b.want, b.dur.Round(time.Millisecond), b.gonLines, b.gonWarn, b.gonDropped, b.smallLines, b.smallWarn, b.smallConsistent, b.ctLines, b.ctExit)
 		bs = append(bs, b)
 	}
 	row := func(tool string, anchor bool, metric, unit string, f func(b burst) float64) result.Row {
@@ -330,9 +332,10 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events, r
 	}
 	const g, s, ct = "gonfct expect watch", "gonfct expect watch -b 64K", "conntrack -E expect"
 	rows := []result.Row{
-		row(g, false, "events delivered", "events", func(b burst) float64 { return float64(b.gonLines) }),
+		row(g, false, "events delivered", "events", func(b burst) float64 { return float64(b.want - b.gonDropped) }),
 		row(ct, true, "events delivered", "events", func(b burst) float64 { return float64(b.ctLines) }),
-		row(g, false, "events lost", "events", func(b burst) float64 { return float64(b.want - b.gonLines) }),
+		row(g, false, "events lost", "events", func(b burst) float64 { return float64(b.gonDropped) }),
+		row(g, false, "overflows reported", "reports", func(b burst) float64 { return float64(b.gonWarn) }),
 		row(ct, true, "events lost", "events", func(b burst) float64 { return float64(b.want - b.ctLines) }),
 		row(g, false, "CPU (user+sys)", "ms", func(b burst) float64 { return b.gonCPU }),
 		row(ct, true, "CPU (user+sys)", "ms", func(b burst) float64 { return b.ctCPU }),
@@ -369,16 +372,36 @@ func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events, r
 			"has no `-b` for expectations) listen side by side while two goroutines create %d expectations "+
 			"round robin over the %d masters as fast as the kernel takes them; every create after the first "+
 			"%d evicts the master's previous expectation, so a burst is %d NEW and %d DESTROY events. "+
-			"Events delivered = lines printed; lost = burst size - delivered; CPU = the listener's user+system "+
+			"For gonfct, events lost = the sum of the drop counts in its loss warnings (exact, from the socket's drop counter) "+
+			"and delivered = burst size - lost (after a loss it prints the resync events instead); for conntrack, which "+
+			"exits at the first overflow, delivered = lines printed and lost = burst size - delivered. CPU = the listener's user+system "+
 			"time from wait4 rusage over the whole burst. The table is flushed before each of the %d bursts.",
 			creates, len(masters), len(masters), creates, want-creates, len(bs)),
 		Reproduce: reproduce + fmt.Sprintf(" EXPECTBENCH_FLAGS='-events %d -watch-runs %d -no-list'", events, runs),
 		Env:       result.NewEnv(versions),
 		Rows:      rows,
 		Target: &result.Target{Text: "zero events lost where `conntrack -E expect` loses", Metric: "events lost",
-			Tool: g, On: "value", Op: "<=", Threshold: 0},
+			Tool: g, On: "value", Op: "<=", Threshold: 0, Worst: true,
+			WhyMissed: "In the bursts with loss, gonfct's 8 MiB default buffer overflowed once: the burst outran it while " +
+				"three listeners and the two generator goroutines shared two CPUs already busy with other work (load average at " +
+				"the end of the case below); the cause was not isolated further. gonfct reported the exact number dropped and " +
+				"resynchronised from the table, so no state was lost; `conntrack -E expect` exits at its first overflow. " +
+				"A larger `--buffer-size` is the remedy the warning names"},
 		Notes: notes,
 	}
+}
+
+var droppedRE = regexp.MustCompile(`the kernel dropped (\d+) events`)
+
+// dropped sums the drop counts gonfct's loss warnings give (exact: the
+// socket's drop counter).
+func dropped(stderr string) int {
+	n := 0
+	for _, m := range droppedRE.FindAllStringSubmatch(stderr, -1) {
+		v, _ := strconv.Atoi(m[1])
+		n += v
+	}
+	return n
 }
 
 func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events int) burst {
@@ -428,6 +451,7 @@ func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 
 	b := burst{want: want, dur: dur,
 		gonLines: lines(&gon.stdout), gonWarn: strings.Count(gon.stderr.String(), "WARNING"), gonCPU: gon.cpuMS(),
+		gonDropped: dropped(gon.stderr.String()),
 		smallLines: lines(&small.stdout), smallWarn: strings.Count(small.stderr.String(), "WARNING"), smallCPU: small.cpuMS(),
 		ctLines: lines(&ctE.stdout), ctCPU: ctE.cpuMS(), ctExit: "kept running"}
 	// Replaying what the small-buffer watcher printed (events and resync

@@ -156,11 +156,11 @@ var expected = []result.Case{
 	{ID: "ct-list-rss-flat", Section: sectionCT, Order: 19, Title: "`gonfct ct list` peak RSS from 10,000 to 1,000,000 flows",
 		Target: &result.Target{Text: "flat (streaming): RSS at 1,000,000 flows at most 1.5x RSS at 10,000", Metric: "RSS growth", On: "value", Op: "<=", Threshold: 1.5}},
 	{ID: "ct-watch-burst", Section: sectionCT, Order: 20, Title: "`gonfct ct watch` vs `conntrack -E` under a conntrack event burst",
-		Target: &result.Target{Text: "zero events lost where `conntrack -E` loses", Metric: "events lost", On: "value", Op: "<=", Threshold: 0}},
+		Target: &result.Target{Text: "zero events lost where `conntrack -E` loses", Metric: "events lost", On: "value", Op: "<=", Threshold: 0, Worst: true}},
 	{ID: "expect-list-4000", Section: sectionExpect, Order: 10, Title: "`gonfct expect list` vs `conntrack -L expect`, 4000 expectations",
 		Target: &result.Target{Text: "at most 1.0x conntrack's wall time", Metric: "wall time", On: "ratio", Op: "<=", Threshold: 1}},
 	{ID: "expect-watch-burst", Section: sectionExpect, Order: 20, Title: "`gonfct expect watch` vs `conntrack -E expect` under a burst",
-		Target: &result.Target{Text: "zero events lost where `conntrack -E expect` loses", Metric: "events lost", On: "value", Op: "<=", Threshold: 0}},
+		Target: &result.Target{Text: "zero events lost where `conntrack -E expect` loses", Metric: "events lost", On: "value", Op: "<=", Threshold: 0, Worst: true}},
 	{ID: "engine-ftp-conntrackd", Section: sectionVM, Order: 10, Title: "`gonfct run` vs `conntrackd` helper mode, FTP load",
 		Target: &result.Target{Text: "at least 2x conntrackd's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 2}},
 	{ID: "engine-rpc-conntrackd", Section: sectionVM, Order: 20, Title: "`gonfct run` vs `conntrackd` helper mode, RPC load",
@@ -425,6 +425,9 @@ func markdown(cases []result.Case, benches []microBench, stat, load string) stri
 				meas += "x"
 			} else {
 				meas += " " + c.Target.Metric
+				if c.Target.Worst {
+					meas += " (worst run)"
+				}
 			}
 		}
 		verdict := c.Verdict

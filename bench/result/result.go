@@ -75,11 +75,14 @@ type Row struct {
 
 // Target is the issue's goal for a case.
 type Target struct {
-	Text      string  `json:"text"`
-	Metric    string  `json:"metric"`
-	On        string  `json:"on"`             // "ratio" (gonfct/anchor medians) or "value" (gonfct median)
-	Tool      string  `json:"tool,omitempty"` // gonfct row checked; default: the first non-anchor row of Metric
-	Op        string  `json:"op"`             // "<=" or ">="
+	Text   string `json:"text"`
+	Metric string `json:"metric"`
+	On     string `json:"on"`             // "ratio" (gonfct/anchor medians) or "value" (gonfct median)
+	Tool   string `json:"tool,omitempty"` // gonfct row checked; default: the first non-anchor row of Metric
+	Op     string `json:"op"`             // "<=" or ">="
+	// Worst checks gonfct's worst run instead of its median (with On
+	// "value"): for targets such as zero loss, which one bad run breaks.
+	Worst     bool    `json:"worst,omitempty"`
 	Threshold float64 `json:"threshold"`
 	// WhyMissed explains a miss (rendered only when missed).
 	WhyMissed string `json:"why_missed,omitempty"`
@@ -208,6 +211,12 @@ func (c *Case) Finalize() {
 			return
 		}
 		v = g.Median
+		if t.Worst {
+			v = g.Max
+			if t.Op == ">=" {
+				v = g.Min
+			}
+		}
 	default:
 		c.Verdict, c.Reason = NotMeasured, fmt.Sprintf("target on %q: want ratio or value", t.On)
 		return
@@ -220,6 +229,9 @@ func (c *Case) Finalize() {
 	what := "ratio"
 	if t.On == "value" {
 		what = t.Metric
+		if t.Worst {
+			what += " (worst run)"
+		}
 	}
 	if ok {
 		c.Verdict = Met
