@@ -157,7 +157,7 @@ var expected = []result.Case{
 		Target: &result.Target{Text: "flat (streaming): RSS at 1,000,000 flows at most 1.5x RSS at 10,000", Metric: "RSS growth", On: "value", Op: "<=", Threshold: 1.5}},
 	{ID: "ct-watch-burst", Section: sectionCT, Order: 20, Title: "`gonfct ct watch` vs `conntrack -E` under a conntrack event burst",
 		Target: &result.Target{Text: "zero events lost where `conntrack -E` loses", Metric: "events lost", On: "value", Op: "<=", Threshold: 0, Worst: true}},
-	{ID: "expect-list-4000", Section: sectionExpect, Order: 10, Title: "`gonfct expect list` vs `conntrack -L expect`, 4000 expectations",
+	{ID: "expect-list-4000", Section: sectionExpect, Order: 10, Title: "`gonfct expect list` vs `conntrack -L expect`, 4,000 expectations",
 		Target: &result.Target{Text: "at most 1.0x conntrack's wall time", Metric: "wall time", On: "ratio", Op: "<=", Threshold: 1}},
 	{ID: "expect-watch-burst", Section: sectionExpect, Order: 20, Title: "`gonfct expect watch` vs `conntrack -E expect` under a burst",
 		Target: &result.Target{Text: "zero events lost where `conntrack -E expect` loses", Metric: "events lost", On: "value", Op: "<=", Threshold: 0, Worst: true}},
@@ -301,9 +301,9 @@ func derive(cases []result.Case) []result.Case {
 			if r.Metric != "peak RSS" {
 				continue
 			}
-			r.Metric = fmt.Sprintf("peak RSS, %s flows", thousands(lo))
+			r.Metric = fmt.Sprintf("peak RSS, %s flows", result.Thousands(lo))
 			if i == 1 {
-				r.Metric = fmt.Sprintf("peak RSS, %s flows", thousands(hi))
+				r.Metric = fmt.Sprintf("peak RSS, %s flows", result.Thousands(hi))
 			}
 			rows = append(rows, r)
 			if !r.Anchor {
@@ -315,27 +315,19 @@ func derive(cases []result.Case) []result.Case {
 		return cases
 	}
 	rows = append(rows, result.Row{Tool: "gonfct ct list", Metric: "RSS growth", Unit: "x", Runs: []float64{g[1] / g[0]},
-		Note: fmt.Sprintf("median at %s / median at %s", thousands(hi), thousands(lo))})
+		Note: fmt.Sprintf("median at %s / median at %s", result.Thousands(hi), result.Thousands(lo))})
 	d := result.Case{ID: "ct-list-rss-flat", Section: sectionCT, Order: 19,
-		Title: fmt.Sprintf("`gonfct ct list` peak RSS from %s to %s flows", thousands(lo), thousands(hi)),
+		Title: fmt.Sprintf("`gonfct ct list` peak RSS from %s to %s flows", result.Thousands(lo), result.Thousands(hi)),
 		Measured: fmt.Sprintf("Derived by `bench/report` from the peak RSS rows of the %s and %s flow `ct list` cases "+
-			"(`/usr/bin/time -f %%M`, one per timed run). conntrack's rows show its own (C, also streaming) footprint.", thousands(lo), thousands(hi)),
+			"(`/usr/bin/time -f %%M`, one per timed run). conntrack's rows show its own (C, also streaming) footprint.", result.Thousands(lo), result.Thousands(hi)),
 		Reproduce: "sudo make bench-ct-sizes && make bench-report",
 		Env:       big.Env,
 		Rows:      rows,
-		Target: &result.Target{Text: fmt.Sprintf("flat (streaming): RSS at %s flows at most 1.5x RSS at %s", thousands(hi), thousands(lo)),
+		Target: &result.Target{Text: fmt.Sprintf("flat (streaming): RSS at %s flows at most 1.5x RSS at %s", result.Thousands(hi), result.Thousands(lo)),
 			Metric: "RSS growth", On: "value", Op: "<=", Threshold: 1.5},
 	}
 	d.Finalize()
 	return append(cases, d)
-}
-
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 type microBench struct {
@@ -482,8 +474,12 @@ func markdown(cases []result.Case, benches []microBench, stat, load string) stri
 			p("\n")
 			var ratios []string
 			seen := map[string]bool{}
+			metrics := c.RatioMetrics
+			if metrics == nil {
+				metrics = []string{"wall time", "peak RSS", "throughput"}
+			}
 			for _, r := range c.Rows {
-				if seen[r.Metric] {
+				if seen[r.Metric] || !slices.Contains(metrics, r.Metric) {
 					continue
 				}
 				seen[r.Metric] = true

@@ -47,6 +47,9 @@ type Case struct {
 	Verdict string   `json:"verdict"`
 	Reason  string   `json:"reason"`
 	Notes   string   `json:"notes,omitempty"` // Markdown shown under the table
+	// RatioMetrics lists the metrics whose gonfct/anchor ratio means
+	// something (default: wall time, peak RSS, throughput).
+	RatioMetrics []string `json:"ratio_metrics,omitempty"`
 }
 
 // Env is where and when a case was measured.
@@ -271,6 +274,20 @@ func Num(v float64) string {
 	default:
 		return fmt.Sprintf("%.3g", v)
 	}
+}
+
+// Thousands formats n with thousands separators: 1000000 -> "1,000,000".
+func Thousands(n int) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
 }
 
 // Write finalizes c and writes it to dir/<ID>.json.
