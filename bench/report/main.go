@@ -4,6 +4,7 @@
 // against the previous run (bench/micro.benchstat.txt).
 //
 //	report render [-results DIR] [-json FILE] [-md FILE] [-micro FILE] [-benchstat FILE]
+//	report engine -in bench/tmp/engine-results.jsonl [-how TEXT] [-version tool=v ...]
 //	report add -id ID -section S -title T -how TEXT -reproduce CMD \
 //	    -row 'tool|metric|unit|v1 v2 ...' -anchor-row 'tool|metric|unit|v1 ...' \
 //	    [-target TEXT -target-metric M -target-on ratio|value -target-op '<=' -target-threshold X] ...
@@ -42,6 +43,8 @@ func main() {
 		err = render(os.Args[2:])
 	case "add":
 		err = add(os.Args[2:])
+	case "engine":
+		err = engine(os.Args[2:])
 	default:
 		usage()
 	}
@@ -52,7 +55,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: report render [flags] | report add [flags] (report <cmd> -h for flags)")
+	fmt.Fprintln(os.Stderr, "usage: report render|add|engine [flags] (report <cmd> -h for flags)")
 	os.Exit(2)
 }
 
@@ -165,8 +168,8 @@ var expected = []result.Case{
 		Target: &result.Target{Text: "at least 2x conntrackd's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 2}},
 	{ID: "engine-rpc-conntrackd", Section: sectionVM, Order: 20, Title: "`gonfct run` vs `conntrackd` helper mode, RPC load",
 		Target: &result.Target{Text: "at least 2x conntrackd's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 2}},
-	{ID: "engine-ftp-kernel", Section: sectionVM, Order: 30, Title: "`gonfct run` vs the in-kernel ftp helper (upper bound)",
-		Target: &result.Target{Text: "within 3x of the in-kernel helper's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 1.0 / 3}},
+	{ID: "engine-ftp-kernel", Section: sectionVM, Order: 15, Title: "`gonfct run` vs the in-kernel ftp helper (upper bound)",
+		Target: &result.Target{Text: "within 3x of the in-kernel helper's throughput (ratio at least 0.333)", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 1.0 / 3}},
 }
 
 const (

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,5 +90,44 @@ func TestRenderMarksMissingCases(t *testing.T) {
 	}
 	if _, err := os.Stat(js); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestEngineCases(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "engine.jsonl")
+	var lines []string
+	for round := 1; round <= 5; round++ {
+		for _, h := range []struct {
+			name string
+			tput int
+		}{{"baseline", 9000}, {"gonfct run", 6000 + round}, {"conntrackd 1:1.4.7-1", 2000}, {"kernel nf_conntrack_ftp", 8000}} {
+			lines = append(lines, fmt.Sprintf(`{"helper":%q,"round":%d,"conns":32,"seconds":10,"exchanges_per_s":%d,"queue_packets_per_s":%d,"queue_drops":0,"expectations_per_s":%d,"errors":0,"rtt_median_us":100,"rtt_p99_us":300,"loaded_rtt_median_us":900,"loaded_rtt_p99_us":3000}`,
+				h.name, round, h.tput, 2*h.tput, h.tput))
+		}
+	}
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine([]string{"-in", in, "-results", dir}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := result.Read(dir)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("%d cases: %v", len(cs), err)
+	}
+	for _, c := range cs {
+		switch c.ID {
+		case "engine-ftp-conntrackd":
+			if c.Verdict != result.Met || *c.Value != 3.0015 {
+				t.Errorf("%s: %s %v (%s)", c.ID, c.Verdict, *c.Value, c.Reason)
+			}
+		case "engine-ftp-kernel":
+			if c.Verdict != result.Met || c.Rows[1].Tool != "kernel nf_conntrack_ftp" || !c.Rows[1].Anchor {
+				t.Errorf("%s: %s (%s), rows %+v", c.ID, c.Verdict, c.Reason, c.Rows[:2])
+			}
+		default:
+			t.Errorf("unexpected case %s", c.ID)
+		}
 	}
 }
