@@ -22,6 +22,19 @@ type Conn struct {
 	nl  *netlink.Conn
 	raw syscall.RawConn // nil for sockets that are not kernel sockets (nltest)
 	buf []byte          // receive buffer, reused by every read
+
+	// io holds the arguments and results of one raw read or write; readFn
+	// and writeFn are bound once so that a packet loop does not allocate
+	// a closure per datagram.
+	io      rawIO
+	readFn  func(fd uintptr) bool
+	writeFn func(fd uintptr) bool
+}
+
+type rawIO struct {
+	n, flags int
+	out      []byte
+	err      error
 }
 
 // DialOptions choose where a Conn talks.
@@ -68,6 +81,8 @@ func New(nl *netlink.Conn) *Conn {
 	if raw, err := nl.SyscallConn(); err == nil {
 		c.raw = raw
 		c.buf = make([]byte, recvBufSize)
+		c.readFn = c.readOnce
+		c.writeFn = c.writeOnce
 	}
 	return c
 }
@@ -280,25 +295,78 @@ func extAckMessage(h netlink.Header, data []byte) string {
 
 // read receives one datagram into c.buf.
 func (c *Conn) read() (int, error) {
-	var (
-		n     int
-		flags int
-		rerr  error
-	)
-	err := c.raw.Read(func(fd uintptr) bool {
-		n, _, flags, _, rerr = unix.Recvmsg(int(fd), c.buf, nil, 0)
-		return rerr != unix.EAGAIN && rerr != unix.EWOULDBLOCK
-	})
-	if err != nil {
+	c.io = rawIO{}
+	if err := c.raw.Read(c.readFn); err != nil {
 		return 0, err
 	}
-	if rerr != nil {
-		return 0, rerr
+	if c.io.err != nil {
+		return 0, c.io.err
 	}
-	if flags&unix.MSG_TRUNC != 0 {
+	if c.io.flags&unix.MSG_TRUNC != 0 {
 		return 0, fmt.Errorf("netlink datagram larger than the %d-byte receive buffer", len(c.buf))
 	}
-	return n, nil
+	return c.io.n, nil
+}
+
+func (c *Conn) readOnce(fd uintptr) bool {
+	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, 0)
+	return c.io.err != unix.EAGAIN && c.io.err != unix.EWOULDBLOCK
+}
+
+func (c *Conn) writeOnce(fd uintptr) bool {
+	c.io.n, c.io.err = unix.Write(int(fd), c.io.out)
+	return c.io.err != unix.EAGAIN && c.io.err != unix.EWOULDBLOCK
+}
+
+// Write sends pre-encoded netlink messages (one or more, each with its
+// header, back to back) to the kernel in one datagram, without waiting
+// for an answer and without allocating: the engine's verdicts. Errors the
+// kernel finds in them come back later through Receive.
+func (c *Conn) Write(b []byte) error {
+	if c.raw == nil {
+		msgs, err := splitMessages(b)
+		if err != nil {
+			return newError("send", err, "", nil)
+		}
+		if _, err := c.nl.SendMessages(msgs); err != nil {
+			return newError("send", unwrapOp(err), "", nil)
+		}
+		return nil
+	}
+	c.io = rawIO{out: b}
+	err := c.raw.Write(c.writeFn)
+	c.io.out = nil
+	if err == nil {
+		err = c.io.err
+	}
+	if err != nil {
+		return newError("send", err, "", nil)
+	}
+	return nil
+}
+
+// splitMessages parses a buffer of netlink messages, for sockets that are
+// not kernel sockets (nltest).
+func splitMessages(b []byte) ([]netlink.Message, error) {
+	var msgs []netlink.Message
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return nil, fmt.Errorf("malformed netlink message (length %d of %d)", l, len(b))
+		}
+		var m netlink.Message
+		if err := m.UnmarshalBinary(b[:l]); err != nil {
+			return nil, err
+		}
+		m.Header.Length = 0 // recomputed by the sender
+		msgs = append(msgs, m)
+		if a := align4(l); a < len(b) {
+			b = b[a:]
+		} else {
+			b = nil
+		}
+	}
+	return msgs, nil
 }
 
 func unwrapOp(err error) error {
