@@ -61,7 +61,14 @@ type Queue struct {
 	fn  func(*Packet) error
 	cb  func(ctnl.Message) error
 	enc ctnl.Encoder
+
+	rcvBuf    int
+	rcvBufErr error
 }
+
+// ReceiveBuffer is the socket receive buffer the kernel granted, or why
+// it refused the size asked for.
+func (q *Queue) ReceiveBuffer() (int, error) { return q.rcvBuf, q.rcvBufErr }
 
 // Bind binds queue cfg.Num on c (which the Queue then owns) and configures
 // it, checking the kernel's acknowledgement of each step. On error the
@@ -76,9 +83,9 @@ func Bind(c *ctnl.Conn, cfg Config) (*Queue, error) {
 	if rb == 0 {
 		rb = DefaultReceiveBuffer
 	}
-	if _, _, err := c.SetReceiveBuffer(rb); err != nil {
-		return nil, fmt.Errorf("queue %d: set receive buffer: %w", cfg.Num, err)
-	}
+	// A smaller buffer than asked for still works (it overflows sooner,
+	// which is counted), so a refusal is remembered, not fatal.
+	q.rcvBuf, _, q.rcvBufErr = c.SetReceiveBuffer(rb)
 	name := fmt.Sprintf("queue %d", cfg.Num)
 	q.enc.Reset()
 	encodeCmd(&q.enc, cmdBind)
