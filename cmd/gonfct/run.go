@@ -326,4 +326,3 @@ func notify(log *slog.Logger, lines ...string) {
 		log.Warn("systemd notification", "state", strings.Join(lines, " "), "err", err)
 	}
 }
-
