@@ -162,6 +162,9 @@ func (q *Queue) Conn() *ctnl.Conn { return q.c }
 // Close unbinds the queue and closes its socket. The kernel drops packets
 // still queued, so callers first disable the helper feeding the queue.
 func (q *Queue) Close() error {
+	// An Interrupt left a deadline in the past; the unbind must read its
+	// acknowledgement.
+	_ = q.c.Netlink().SetReadDeadline(time.Time{})
 	err := q.unbind()
 	if cerr := q.c.Close(); err == nil {
 		err = cerr
