@@ -90,6 +90,23 @@ func TestConntrackdReadsTheSameFiles(t *testing.T) {
 		}
 	})
 
+	// The docs example, without its gonfct-only Option lines.
+	t.Run("docs example", func(t *testing.T) {
+		src, err := os.ReadFile("../../docs/examples/helpers.conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keep []string
+		for _, l := range strings.Split(string(src), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "Option ") {
+				keep = append(keep, l)
+			}
+		}
+		if out := run(t, strings.Join(keep, "\n")); !line.MatchString(out) {
+			t.Errorf("conntrackd did not get to the helpers:\n%s", out)
+		}
+	})
+
 	// The quirk gonfct fixes: conntrackd zeroes the value a Policy leaves out.
 	t.Run("half policy", func(t *testing.T) {
 		src := "Helper {\n\tSetup yes\n\tType ftp inet tcp {\n\t\tQueueNum 5\n\t\tPolicy ftp { ExpectMax 2 }\n\t}\n}\n"
