@@ -90,6 +90,13 @@ table inet vmtest {
 EOF
 }
 
+# Kernel module autoloading goes through kmod's modprobe from the host root
+# (nft_limit is not preloaded by scripts/vmtest).
+module_autoload() {
+	unshare -n nft add table ip t \; add chain ip t c \; add rule ip t c limit rate 10/second accept || return 1
+	grep -q '^nft_limit ' /proc/modules
+}
+
 check "/proc/sys/net/netfilter exists" has_proc_netfilter
 check "nfnetlink_cthelper: add/list/delete user-space helper rpc" cthelper_rpc
 check "no kernel ftp helper registered" no_kernel_ftp_helper
@@ -104,6 +111,7 @@ if command -v iptables >/dev/null; then
 fi
 if command -v nft >/dev/null; then
 	check "nft ct state + queue rule loads" nft_queue_ct
+	check "kernel module autoload (nft_limit)" module_autoload
 fi
 
 echo "selftest: $pass passed, $fail failed"
