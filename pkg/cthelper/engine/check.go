@@ -45,18 +45,20 @@ func Check(dial func() (*ctnl.Conn, error), cfg Config) []Finding {
 
 	cl := cthelper.NewClient(c)
 	existing, err := cl.List()
-	if add("nfnetlink_cthelper (user-space helper objects)", err, fmt.Sprintf("available, %d helper object(s) exist", len(existing))) {
-		for _, qc := range cfg.queues() {
-			for _, o := range qc.objects {
-				what := fmt.Sprintf("helper %s %s %s", o.Name, ctnl.FamilyName(o.Family), ctnl.ProtoName(o.Proto))
-				detail := "will be created and enabled"
-				for _, h := range existing {
-					if h.Name == o.Name && h.Family == o.Family && h.Proto == o.Proto {
-						detail = fmt.Sprintf("exists (%s, queue %d): will be updated and enabled", h.Status, h.QueueNum)
-					}
-				}
-				add(what, kernelHelperClash(o.Name), detail)
+	haveCthelper := add("nfnetlink_cthelper (user-space helper objects)", err, fmt.Sprintf("available, %d helper object(s) exist", len(existing)))
+	for _, qc := range cfg.queues() {
+		for _, o := range qc.objects {
+			what := fmt.Sprintf("helper %s %s %s", o.Name, ctnl.FamilyName(o.Family), ctnl.ProtoName(o.Proto))
+			detail := "no kernel helper of that name: will be created and enabled"
+			if !haveCthelper {
+				detail = "no kernel helper of that name"
 			}
+			for _, h := range existing {
+				if h.Name == o.Name && h.Family == o.Family && h.Proto == o.Proto {
+					detail = fmt.Sprintf("exists (%s, queue %d): will be updated and enabled", h.Status, h.QueueNum)
+				}
+			}
+			add(what, kernelHelperClash(o.Name), detail)
 		}
 	}
 
@@ -90,7 +92,8 @@ func kernelHelperClash(name string) error {
 	if _, err := os.Stat("/sys/module/" + mod); err == nil {
 		return ctnl.Errorf("kernel helper "+mod, unix.EBUSY,
 			"the kernel's own %s helper is registered (module %s loaded or built in), so a user-space helper named %q is refused: "+
-				"`modprobe -r nf_nat_%s %s`, or give the user-space helper another name", name, mod, name, name, mod)
+				"unload it with `modprobe -r nf_nat_%s %s` (a built-in one cannot be unloaded: use the kernel's helper, or a kernel that has it as a module)",
+			name, mod, name, name, mod)
 	}
 	return nil
 }
