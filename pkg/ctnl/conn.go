@@ -29,6 +29,15 @@ type Conn struct {
 	io      rawIO
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
+
+	// ackFn, when set, receives the kernel's answers (acknowledgements and
+	// errors) to messages sent with Write (see SetAckHandler).
+	ackFn func(Ack)
+
+	// pollWait, when set, makes reads wait in poll(2) (see SetPollReads).
+	pollWait time.Duration
+	pollFds  [1]unix.PollFd
+	pollFn   func(fd uintptr)
 }
 
 type rawIO struct {
@@ -83,6 +92,7 @@ func New(nl *netlink.Conn) *Conn {
 		c.buf = make([]byte, recvBufSize)
 		c.readFn = c.readOnce
 		c.writeFn = c.writeOnce
+		c.pollFn = c.pollOnce
 	}
 	return c
 }
@@ -293,10 +303,57 @@ func extAckMessage(h netlink.Header, data []byte) string {
 	return ""
 }
 
+// SetPollReads makes every read wait for data in poll(2) on the calling
+// OS thread, at most d at a time, instead of parking in the Go runtime's
+// netpoller: a dedicated receive loop (NFQUEUE) then wakes up directly
+// in the kernel, without an epoll round and a goroutine hand-off per
+// packet. A read that finds nothing within d fails with
+// os.ErrDeadlineExceeded, so the loop can look at its stop flag; read
+// deadlines no longer apply. Zero restores netpoller reads.
+func (c *Conn) SetPollReads(d time.Duration) {
+	if c.raw != nil {
+		c.pollWait = d
+	}
+}
+
+func (c *Conn) pollOnce(fd uintptr) {
+	// Under load the next datagram is usually there already: try first,
+	// and wait in poll only when there is nothing.
+	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, unix.MSG_DONTWAIT)
+	if c.io.err != unix.EAGAIN {
+		return
+	}
+	c.pollFds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	ms := int(c.pollWait / time.Millisecond)
+	for {
+		n, err := unix.Poll(c.pollFds[:], ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			c.io.err = err
+			return
+		}
+		if n == 0 {
+			c.io.err = os.ErrDeadlineExceeded
+			return
+		}
+		break
+	}
+	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, unix.MSG_DONTWAIT)
+}
+
 // read receives one datagram into c.buf.
 func (c *Conn) read() (int, error) {
 	c.io = rawIO{}
-	if err := c.raw.Read(c.readFn); err != nil {
+	if c.pollWait > 0 {
+		if err := c.raw.Control(c.pollFn); err != nil {
+			return 0, err
+		}
+		if c.io.err == unix.EAGAIN {
+			c.io.err = os.ErrDeadlineExceeded // woken for nothing: the caller loops
+		}
+	} else if err := c.raw.Read(c.readFn); err != nil {
 		return 0, err
 	}
 	if c.io.err != nil {
@@ -488,7 +545,14 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 		}
 		data := b[unix.NLMSG_HDRLEN:l]
 		if h.Type == netlink.Error && len(data) >= 4 {
-			if errno := -int32(binary.NativeEndian.Uint32(data)); errno != 0 {
+			errno := -int32(binary.NativeEndian.Uint32(data))
+			if c.ackFn != nil && len(data) >= 4+unix.NLMSG_HDRLEN {
+				a := Ack{Type: binary.NativeEndian.Uint16(data[8:]), Sequence: binary.NativeEndian.Uint32(data[12:])}
+				if errno != 0 {
+					a.Err = newError("request", syscall.Errno(errno), extAckMessage(h, data), nil)
+				}
+				c.ackFn(a)
+			} else if errno != 0 {
 				return newError("receive", syscall.Errno(errno), extAckMessage(h, data), nil)
 			}
 		} else if h.Type >= 0x10 && len(data) >= 4 {
@@ -504,6 +568,22 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 	}
 	return nil
 }
+
+// Ack is the kernel's answer to one message sent with Write: Type and
+// Sequence are those of the message answered; Err is nil for an
+// acknowledgement, else the *Error.
+type Ack struct {
+	Type     uint16
+	Sequence uint32
+	Err      error
+}
+
+// SetAckHandler makes Receive hand the kernel's answers to fire-and-forget
+// requests (acknowledgements, and the errors the kernel sends for a
+// failed request even without NLM_F_ACK) to fn, instead of returning an
+// error for the first failed one. A receive loop that batches requests
+// with its verdicts learns each one's fate this way.
+func (c *Conn) SetAckHandler(fn func(Ack)) { c.ackFn = fn }
 
 // Send sends one message without waiting for an answer (verdicts).
 func (c *Conn) Send(m netlink.Message) error {

@@ -29,6 +29,11 @@ type Config struct {
 	// ReceiveBuffer is the socket receive buffer to ask for, in bytes; 0
 	// means DefaultReceiveBuffer.
 	ReceiveBuffer int
+	// PollReads, when set, makes Receive wait in poll(2) on its own OS
+	// thread for at most this long (ctnl.Conn.SetPollReads): lower
+	// wake-up latency for a dedicated receive loop, which must then treat
+	// IsInterrupted errors as "nothing yet" and check its stop flag.
+	PollReads time.Duration
 }
 
 // DefaultReceiveBuffer holds a full default queue of small control
@@ -134,6 +139,7 @@ func Bind(c *ctnl.Conn, cfg Config) (*Queue, error) {
 			return nil, err
 		}
 	}
+	c.SetPollReads(cfg.PollReads)
 	return q, nil
 }
 
@@ -165,6 +171,7 @@ func (q *Queue) Close() error {
 	// An Interrupt left a deadline in the past; the unbind must read its
 	// acknowledgement.
 	_ = q.c.Netlink().SetReadDeadline(time.Time{})
+	q.c.SetPollReads(0)
 	err := q.unbind()
 	if cerr := q.c.Close(); err == nil {
 		err = cerr
@@ -174,7 +181,8 @@ func (q *Queue) Close() error {
 
 // Interrupt makes a blocked Receive return (with an error for which
 // IsInterrupted is true); call it from another goroutine to stop the
-// receiving one.
+// receiving one. With PollReads, Receive returns by itself at the end of
+// each poll period instead.
 func (q *Queue) Interrupt() { _ = q.c.Netlink().SetReadDeadline(time.Unix(1, 0)) }
 
 // IsInterrupted reports whether err comes from Interrupt.
@@ -201,6 +209,10 @@ func (q *Queue) deliver(m ctnl.Message) error {
 	}
 	return q.fn(&q.pkt)
 }
+
+// SetAckHandler receives the kernel's answers to requests sent with a
+// verdict (Verdict.Request) and its refusals of verdicts.
+func (q *Queue) SetAckHandler(fn func(ctnl.Ack)) { q.c.SetAckHandler(fn) }
 
 // Send sends a verdict built with v.
 func (q *Queue) Send(v *Verdict) error { return q.c.Write(v.Bytes()) }

@@ -182,6 +182,7 @@ func (p *Packet) Truncated() bool { return p.CapLen != 0 && int(p.CapLen) > len(
 // while its buffers grow.
 type Verdict struct {
 	msg   []byte
+	pre   []byte // requests sent ahead of the verdict, in the same write
 	attrs ctnl.Encoder
 	exp   ctnl.Encoder
 	hasCT bool
@@ -192,6 +193,7 @@ type Verdict struct {
 func (v *Verdict) Start(queue uint16, id uint32, verdict uint32) {
 	v.attrs.Reset()
 	v.exp.Reset()
+	v.pre = v.pre[:0]
 	v.hasCT = false
 	v.queue = queue
 	var h [8]byte
@@ -218,6 +220,21 @@ func (v *Verdict) HelpInfo(helper string, info []byte) {
 // NFQA_EXP only next to an NFQA_CT, so Bytes adds an empty one if needed.
 func (v *Verdict) Expect() *ctnl.Encoder { return &v.exp }
 
+// Request adds a netfilter request (say a ctnetlink IPCTNL_MSG_EXP_NEW)
+// to be sent ahead of the verdict in the same datagram: nfnetlink runs the
+// messages of a datagram in order, so it takes effect before the packet
+// is released. The kernel answers it on the queue's socket (see
+// ctnl.Conn.SetAckHandler): always when flags has NLM_F_ACK, else only if
+// it fails.
+func (v *Verdict) Request(subsys, typ uint8, family uint8, flags uint16, seq uint32, attrs []byte) {
+	start := len(v.pre)
+	v.pre = appendMsgHeader(v.pre, uint16(subsys)<<8|uint16(typ), unix.NLM_F_REQUEST|flags)
+	binary.NativeEndian.PutUint32(v.pre[start+8:], seq)
+	v.pre = appendNfgenmsg(v.pre, family, 0)
+	v.pre = append(v.pre, attrs...)
+	endMsg(v.pre, start)
+}
+
 // Payload replaces the packet (from the network header on).
 func (v *Verdict) Payload(b []byte) { v.attrs.Put(attrPayload, b) }
 
@@ -234,10 +251,12 @@ func (v *Verdict) Bytes() []byte {
 		v.attrs.Put(attrExp|0x8000, v.exp.Bytes()) // NLA_F_NESTED
 		v.exp.Reset()
 	}
-	b := appendMsgHeader(v.msg[:0], subsysQueue<<8|msgVerdict, unix.NLM_F_REQUEST)
+	b := append(v.msg[:0], v.pre...)
+	start := len(b)
+	b = appendMsgHeader(b, subsysQueue<<8|msgVerdict, unix.NLM_F_REQUEST)
 	b = appendNfgenmsg(b, unix.AF_UNSPEC, v.queue)
 	b = append(b, v.attrs.Bytes()...)
-	endMsg(b, 0)
+	endMsg(b, start)
 	v.msg = b
 	return b
 }

@@ -146,3 +146,24 @@ func TestVerdictAllocations(t *testing.T) {
 		t.Fatalf("%v allocations per verdict, want 0", n)
 	}
 }
+
+// Requests go ahead of the verdict, each a whole netlink message.
+func TestVerdictWithRequest(t *testing.T) {
+	var v Verdict
+	v.Start(2, 9, Accept)
+	v.Request(2, 0, 2, 0x400|0x4, 77, []byte{8, 0, 1, 0, 1, 2, 3, 4}) // CTNETLINK_EXP, EXP_NEW, AF_INET, CREATE|ACK
+	b := v.Bytes()
+	l1 := int(binary.NativeEndian.Uint32(b))
+	if l1 != 16+4+8 || binary.NativeEndian.Uint16(b[4:]) != 2<<8 || binary.NativeEndian.Uint16(b[6:]) != 0x405 ||
+		binary.NativeEndian.Uint32(b[8:]) != 77 || b[16] != 2 {
+		t.Fatalf("request message % x", b[:l1])
+	}
+	rest := b[l1:]
+	if int(binary.NativeEndian.Uint32(rest)) != len(rest) || binary.NativeEndian.Uint16(rest[4:]) != subsysQueue<<8|msgVerdict {
+		t.Fatalf("verdict message % x", rest)
+	}
+	v.Start(2, 10, Accept)
+	if len(v.Bytes()) != 32 {
+		t.Fatal("Start did not forget the requests")
+	}
+}

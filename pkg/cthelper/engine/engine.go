@@ -20,6 +20,10 @@ import (
 	"github.com/gonfct/gonfct/pkg/nfq"
 )
 
+// pollPeriod is how long a queue's worker waits in poll(2) before it
+// looks at its stop flag: the bound on Stop's wait for a worker.
+const pollPeriod = 100 * time.Millisecond
+
 // Options are the engine's surroundings.
 type Options struct {
 	// Dial opens a netfilter socket in the namespace to serve.
@@ -106,13 +110,13 @@ func (e *Engine) startQueue(qc queueConfig) error {
 		return err
 	}
 	q, err := nfq.Bind(conn, nfq.Config{Num: qc.num, MaxLen: qc.queueLen, Conntrack: true, FailOpen: e.cfg.FailOpen,
-		ReceiveBuffer: e.cfg.ReceiveBuffer})
+		ReceiveBuffer: e.cfg.ReceiveBuffer, PollReads: pollPeriod})
 	if err != nil {
 		conn.Close()
 		return err
 	}
 	log := e.opts.Log.With("helper", qc.name, "queue", qc.num)
-	w := newWorker(q, e.serving(qc), e.opts.Dial, log, e.opts.Metrics.For(qc.num, qc.name))
+	w := newWorker(q, e.serving(qc), log, e.opts.Metrics.For(qc.num, qc.name))
 	e.workers[qc.num] = w
 	e.served[qc.num] = qc
 	go func() {
@@ -170,7 +174,6 @@ func (e *Engine) stopWorker(num uint16) {
 		return
 	}
 	w.stop()
-	w.close()
 	if err := w.q.Close(); err != nil {
 		e.opts.Log.Warn("unbind queue", "queue", num, "err", err)
 	}

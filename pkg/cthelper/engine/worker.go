@@ -6,17 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/gonfct/gonfct/pkg/nfq"
-	"github.com/mdlayher/netlink"
-	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +32,6 @@ type serving struct {
 // worker serves one queue on its own goroutine and sockets.
 type worker struct {
 	q     *nfq.Queue
-	dial  func() (*ctnl.Conn, error)
 	log   *slog.Logger
 	stats *Stats
 	cur   atomic.Pointer[serving]
@@ -40,9 +39,6 @@ type worker struct {
 	stopping atomic.Bool
 	done     chan struct{}
 	err      error // why the worker stopped on its own
-
-	// ctnetlink socket for expectations, opened on first use.
-	exp *ctnl.Conn
 
 	// Per-packet scratch, reused: the common path allocates nothing.
 	handleFn func(*nfq.Packet) error
@@ -56,8 +52,11 @@ type worker struct {
 	limits   [numLimits]rateLimit
 }
 
-func newWorker(q *nfq.Queue, s *serving, dial func() (*ctnl.Conn, error), log *slog.Logger, stats *Stats) *worker {
-	w := &worker{q: q, dial: dial, log: log, stats: stats, done: make(chan struct{})}
+func newWorker(q *nfq.Queue, s *serving, log *slog.Logger, stats *Stats) *worker {
+	w := &worker{q: q, log: log, stats: stats, done: make(chan struct{})}
+	if q != nil {
+		q.SetAckHandler(w.onAck)
+	}
 	w.cur.Store(s)
 	w.handleFn = w.handle
 	w.enc = *ctnl.NewEncoder(make([]byte, 0, 512))
@@ -70,6 +69,9 @@ const maxConsecutiveErrors = 1000
 
 func (w *worker) run() {
 	defer close(w.done)
+	// The queue waits in poll(2) on this thread: keep the thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	errs := 0
 	for {
 		err := w.q.Receive(w.handleFn)
@@ -77,8 +79,11 @@ func (w *worker) run() {
 			errs = 0
 			continue
 		}
-		if w.stopping.Load() && nfq.IsInterrupted(err) {
-			return
+		if nfq.IsInterrupted(err) {
+			if w.stopping.Load() {
+				return
+			}
+			continue // a poll period without packets
 		}
 		switch {
 		case errors.Is(err, ctnl.ErrLostEvents):
@@ -169,8 +174,12 @@ func (w *worker) prepare(p *nfq.Packet) {
 	if r.Verdict == cthelper.Drop {
 		verdict = nfq.Drop
 	}
-	// Expectations through ctnetlink go first, so the expected connection
-	// cannot arrive before its expectation exists.
+	w.v.Start(p.Queue, p.ID, verdict)
+	// Expectations through ctnetlink ride in the same datagram as the
+	// verdict, ahead of it: nfnetlink creates them before it releases the
+	// packet, so the expected connection cannot arrive first, and each
+	// one's acknowledgement or refusal comes back on the queue's socket
+	// (onAck).
 	inVerdict := -1
 	if r.NExpects > 0 {
 		first := 0
@@ -178,15 +187,12 @@ func (w *worker) prepare(p *nfq.Packet) {
 			inVerdict, first = 0, 1
 		}
 		for i := first; i < r.NExpects; i++ {
-			if err := w.createExpect(s, &r.Expects[i]); err != nil {
-				st.ExpectFailed.Add(1)
-				w.logLimited(limExpect, slog.LevelWarn, "expectation refused", "err", err)
-			} else {
-				st.ExpectCtnetlink.Add(1)
-			}
+			ex := w.expectation(s, &r.Expects[i], true)
+			w.enc.Reset()
+			ex.Encode(&w.enc)
+			w.v.Request(subsysCtnetlinkExp, msgExpNew, pk.Family, unix.NLM_F_CREATE|unix.NLM_F_ACK, 0, w.enc.Bytes())
 		}
 	}
-	w.v.Start(p.Queue, p.ID, verdict)
 	if r.PrivChanged {
 		w.v.HelpInfo(s.name, pk.Priv)
 		st.PrivUpdates.Add(1)
@@ -277,35 +283,38 @@ func (w *worker) expectation(s *serving, x *cthelper.Expect, master bool) expect
 	return e
 }
 
-// createExpect creates one expectation through ctnetlink, on the worker's
-// own socket.
-func (w *worker) createExpect(s *serving, x *cthelper.Expect) error {
-	if w.exp == nil {
-		c, err := w.dial()
-		if err != nil {
-			return err
+// ctnetlink expectation messages (nfnetlink.h, nfnetlink_conntrack.h).
+const (
+	subsysCtnetlinkExp = 2 // NFNL_SUBSYS_CTNETLINK_EXP
+	msgExpNew          = 0 // IPCTNL_MSG_EXP_NEW
+	typeExpNew         = subsysCtnetlinkExp<<8 | msgExpNew
+	typeVerdict        = 3<<8 | 1 // NFNL_SUBSYS_QUEUE, NFQNL_MSG_VERDICT
+)
+
+// onAck counts the kernel's answers to the requests sent with verdicts.
+func (w *worker) onAck(a ctnl.Ack) {
+	switch a.Type {
+	case typeExpNew:
+		if a.Err == nil {
+			w.stats.ExpectCtnetlink.Add(1)
+			return
 		}
-		w.exp = c
+		w.stats.ExpectFailed.Add(1)
+		w.logLimited(limExpect, slog.LevelWarn, "expectation refused", "err", a.Err, "hint", expectHints[ctnl.Errno(a.Err)])
+	default:
+		if a.Err != nil {
+			w.stats.VerdictErrors.Add(1)
+			w.logLimited(limVerdict, slog.LevelWarn, "kernel refused a verdict", "err", a.Err)
+		}
 	}
-	e := w.expectation(s, x, true)
-	w.enc.Reset()
-	e.Encode(&w.enc)
-	return w.exp.Do(ctnl.Request{Op: "create expectation", Subsys: netfilter.NFSubsysCTNetlinkExp, Type: 0, // IPCTNL_MSG_EXP_NEW
-		Family: netfilter.ProtoFamily(w.pkt.Family), Flags: netlink.Create, Attrs: w.enc.Bytes(), Hints: expectHints})
 }
 
-var expectHints = ctnl.Hints{
+var expectHints = map[syscall.Errno]string{
 	unix.ENOENT:     "the master connection is gone, or not confirmed yet (use --expect-via auto or verdict)",
-	unix.EBUSY:      "another expectation holds that tuple",
+	unix.EBUSY:      "another connection's expectation holds that tuple",
 	unix.EMFILE:     "the helper policy's ExpectMax is reached",
 	unix.EOPNOTSUPP: "the master connection has no helper attached, or the named helper does not exist",
 	unix.EINVAL:     "the kernel refused the expectation's attributes (class above the policy count, or NAT without nf_nat)",
-}
-
-func (w *worker) close() {
-	if w.exp != nil {
-		w.exp.Close()
-	}
 }
 
 func unspecified(family uint8) netip.Addr {

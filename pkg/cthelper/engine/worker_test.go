@@ -62,23 +62,22 @@ type parserFunc func(p *cthelper.Packet, r *cthelper.Result) error
 func (f parserFunc) Parse(p *cthelper.Packet, r *cthelper.Result) error { return f(p, r) }
 
 type testRig struct {
-	queueK, expK *fakeKernel
-	w            *worker
-	stats        *Stats
-	logs         *bytes.Buffer
+	queueK *fakeKernel
+	w      *worker
+	stats  *Stats
+	logs   *bytes.Buffer
 }
 
 func newRig(t *testing.T, parser cthelper.Parser, via ExpectVia) *testRig {
 	t.Helper()
-	r := &testRig{queueK: &fakeKernel{}, expK: &fakeKernel{}, logs: &bytes.Buffer{}}
+	r := &testRig{queueK: &fakeKernel{}, logs: &bytes.Buffer{}}
 	q, err := nfq.Bind(r.queueK.conn(), nfq.Config{Num: 5, Conntrack: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.stats = &Stats{Helper: "ftp", Queue: 5}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r.w = newWorker(q, &serving{name: "ftp", parser: parser, privLen: 24, expectVia: via},
-		func() (*ctnl.Conn, error) { return r.expK.conn(), nil }, log, r.stats)
+	r.w = newWorker(q, &serving{name: "ftp", parser: parser, privLen: 24, expectVia: via}, log, r.stats)
 	return r
 }
 
@@ -194,9 +193,15 @@ func TestHandlePassiveReply(t *testing.T) {
 		!strings.HasPrefix(string(seen.Payload), "227 ") || len(seen.Priv) != 24 || seen.Priv[1] != 9 {
 		t.Fatalf("parser saw %+v", seen)
 	}
-	exps := r.expK.messages(typExpNew)
+	exps := r.queueK.messages(typExpNew)
 	if len(exps) != 1 {
 		t.Fatalf("%d expectations through ctnetlink, want 1", len(exps))
+	}
+	if exps[0].Header.Flags&netlink.Acknowledge == 0 || exps[0].Header.Flags&netlink.Create == 0 {
+		t.Fatalf("expectation request flags %v, want CREATE and ACK", exps[0].Header.Flags)
+	}
+	if r.queueK.sent[len(r.queueK.sent)-2].Header.Type != typExpNew {
+		t.Fatal("the expectation request does not go right ahead of the verdict")
 	}
 	e, err := expect.Decode(exps[0].Data[4:])
 	if err != nil {
@@ -210,6 +215,7 @@ func TestHandlePassiveReply(t *testing.T) {
 	if v.verdict != nfq.Accept || v.id != 77 || v.helper != "ftp" || len(v.info) != 24 || v.info[0] != 7 || v.info[1] != 9 || v.exp != nil {
 		t.Fatalf("verdict %+v", v)
 	}
+	r.w.onAck(ctnl.Ack{Type: typExpNew})
 	if r.stats.ExpectCtnetlink.Load() != 1 || r.stats.PrivUpdates.Load() != 1 || r.stats.Accepted.Load() != 1 {
 		t.Fatal("counters not updated")
 	}
@@ -225,7 +231,7 @@ func TestHandleUnconfirmedMasterExpectInVerdict(t *testing.T) {
 	if err := r.w.handle(r.packet(t, false, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.expK.messages(typExpNew)); n != 0 {
+	if n := len(r.queueK.messages(typExpNew)); n != 0 {
 		t.Fatalf("%d expectations through ctnetlink, want 0", n)
 	}
 	v := r.verdict(t)
@@ -249,15 +255,16 @@ func TestHandleExpectViaVerdictAndFailure(t *testing.T) {
 		pasvExpect(res)
 		return nil
 	}), ExpectVerdict)
-	r.expK.errno = int(unix.EBUSY)
 	if err := r.w.handle(r.packet(t, true, nil)); err != nil {
 		t.Fatal(err)
 	}
 	if v := r.verdict(t); v.exp == nil {
 		t.Fatal("no expectation in the verdict")
 	}
-	if len(r.expK.messages(typExpNew)) != 1 || r.stats.ExpectFailed.Load() != 1 || r.stats.ExpectInVerdict.Load() != 1 {
-		t.Fatalf("ctnetlink %d, failed %d", len(r.expK.messages(typExpNew)), r.stats.ExpectFailed.Load())
+	// The kernel refuses the second one on the queue's socket.
+	r.w.onAck(ctnl.Ack{Type: typExpNew, Err: &ctnl.Error{Op: "request", Err: unix.EBUSY}})
+	if len(r.queueK.messages(typExpNew)) != 1 || r.stats.ExpectFailed.Load() != 1 || r.stats.ExpectInVerdict.Load() != 1 {
+		t.Fatalf("ctnetlink %d, failed %d", len(r.queueK.messages(typExpNew)), r.stats.ExpectFailed.Load())
 	}
 	if !strings.Contains(r.logs.String(), "expectation refused") || !strings.Contains(r.logs.String(), "EBUSY") {
 		t.Fatalf("refusal not logged: %s", r.logs)
