@@ -1,27 +1,33 @@
-# mk/bench-engine.mk — the helper engine benchmark (docs/performance.md,
-# "Helper engine"): gonfct run against Debian's conntrackd in helper mode
-# and the kernel's own ftp helper, under the same FTP control-channel load,
-# in one VM boot (scripts/vmtest). Root on first use (the VM harness
-# installs qemu and caches a Debian 6.1 kernel).
+# mk/bench-engine.mk — the helper engine benchmark: gonfct run against
+# Debian's conntrackd in helper mode and the kernel's own ftp helper, under
+# the same FTP control-channel load, then gonfct run against conntrackd
+# under an RPC (portmapper GETPORT) load, in one VM boot (scripts/vmtest).
+# Root on first use (the VM harness installs qemu and caches a Debian 6.1
+# kernel). Writes the cases engine-ftp-conntrackd, engine-ftp-kernel and
+# engine-rpc-conntrackd (bench/result schema) through `bench/report
+# engine`; `make bench-report` renders them into docs/performance.md.
 #
-#   make bench-engine                          defaults: 32 connections, 10 s
+#   make bench-engine                          defaults: 32 connections, 10 s, 5 rounds
 #   make bench-engine BENCH_CONNS=64 BENCH_SECS=20
 #   make bench-engine-micro                    the engine's per-packet Go benchmarks
+#                                              (also part of make bench-micro)
 
 BENCH_CONNS ?= 32
 BENCH_SECS ?= 10
-BENCH_COUNT ?= 2000
-BENCH_ROUNDS ?= 3
+BENCH_COUNT ?= 1000
+BENCH_ROUNDS ?= 5
+ENGINE_OUT := bench/tmp/engine-results.jsonl
 
 .PHONY: bench-engine bench-engine-micro bin/loadgen
 
 bin/loadgen:
 	$(GO) build -trimpath -o $@ ./bench/engine/loadgen
 
-bench-engine: bin/gonfct bin/loadgen
-	scripts/vmtest --timeout 1200 --smp 2 -- env CONNS=$(BENCH_CONNS) SECS=$(BENCH_SECS) COUNT=$(BENCH_COUNT) ROUNDS=$(BENCH_ROUNDS) bench/engine/run.sh
+bench-engine: bin/gonfct bin/loadgen bin/benchreport
+	rm -f $(ENGINE_OUT)
+	scripts/vmtest --timeout 2400 --smp 2 -- env CONNS=$(BENCH_CONNS) SECS=$(BENCH_SECS) COUNT=$(BENCH_COUNT) ROUNDS=$(BENCH_ROUNDS) OUT=$(ENGINE_OUT) bench/engine/run.sh
+	bin/benchreport engine -in $(ENGINE_OUT) -reproduce 'sudo make bench-engine BENCH_CONNS=$(BENCH_CONNS) BENCH_SECS=$(BENCH_SECS) BENCH_COUNT=$(BENCH_COUNT) BENCH_ROUNDS=$(BENCH_ROUNDS)' \
+	  -version "gonfct=$$(bin/gonfct --version)" -version "conntrackd=conntrackd $$(dpkg-query -W -f '$${Version}' conntrackd 2>/dev/null)"
 
 bench-engine-micro:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/cthelper/engine ./pkg/nfq
-
-bench: bench-engine-micro

@@ -60,7 +60,8 @@ bench-quick:
 	@mkdir -p $(QUICK)
 	$(MAKE) --no-print-directory bench BENCH_RESULTS=$(QUICK)/results BENCH_MD=$(QUICK)/performance.md \
 	  BENCH_JSON=$(QUICK)/results.json MICRO_OUT=$(QUICK)/micro.txt MICRO_TIME=20ms \
-	  CT_SIZES='2000 20000' CT_SAVE_SIZE=20000 CT_RUNS=5 EXPECTBENCH_FLAGS='-n 500 -events 4000' CTWATCHBENCH_FLAGS='-flows 2000'
+	  CT_SIZES='2000 20000' CT_SAVE_SIZE=20000 CT_RUNS=5 EXPECTBENCH_FLAGS='-n 500 -events 4000' CTWATCHBENCH_FLAGS='-flows 2000' \
+	  BENCH_SECS=3 BENCH_COUNT=200 BENCH_ROUNDS=2
 
 bench-report: bin/benchreport
 	bin/benchreport render -results $(BENCH_RESULTS) -json $(BENCH_JSON) -md $(BENCH_MD) \

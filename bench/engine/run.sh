@@ -3,7 +3,15 @@
 # (make bench-engine boots it): the same FTP control-channel load (PASV →
 # 227, one expectation per exchange) through a router namespace whose
 # helper is, in turn, none (baseline), `gonfct run`, Debian's conntrackd in
-# helper mode, and the kernel's own nf_conntrack_ftp (upper bound).
+# helper mode, and the kernel's own nf_conntrack_ftp (upper bound); then
+# the same with an RPC load (portmapper GETPORT over TCP → a port, one
+# expectation per exchange) for gonfct run and conntrackd (the kernel has
+# no rpc helper), when gonfct has the rpc helper.
+#
+# CPU: the helper process's user+system time per queued packet
+# (/proc/PID/stat), and the whole VM's busy time per exchange (/proc/stat:
+# load generator, router and helper together, so comparable with the
+# kernel helper and the baseline).
 #
 # For each: exchanges per second with $CONNS connections for $SECS seconds,
 # packets per second through the queue (nfnetlink_queue id sequence),
@@ -51,19 +59,25 @@ ip netns exec brtr conntrack -C >/dev/null
 
 ip netns exec bsrv "$LOADGEN" server -listen 10.79.2.2:21 >"$tmp/server.out" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do grep -q ready "$tmp/server.out" && break; sleep 0.1; done
+ip netns exec bsrv "$LOADGEN" server -proto rpc -listen 10.79.2.2:111 >"$tmp/server-rpc.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q ready "$tmp/server.out" && grep -q ready "$tmp/server-rpc.out" && break; sleep 0.1; done
+
+# The load under test: ftp on port 21 or rpc on port 111.
+LOAD=ftp
+PORT=21
 
 # The router tracks connections (a forward rule that matches state) and,
-# with $1 = yes, assigns the ftp helper to port 21.
+# with $1 = yes, assigns the $LOAD helper to port $PORT.
 ruleset() {
 	ip netns exec brtr nft flush ruleset
 	{
 		echo 'table inet bench {'
-		[[ $1 == yes ]] && echo '  ct helper ftp-std { type "ftp" protocol tcp; l3proto ip; }'
+		[[ $1 == yes ]] && echo "  ct helper $LOAD-std { type \"$LOAD\" protocol tcp; l3proto ip; }"
 		echo '  chain pre { type filter hook prerouting priority 0;'
-		[[ $1 == yes ]] && echo '    tcp dport 21 ct helper set "ftp-std"'
+		[[ $1 == yes ]] && echo "    tcp dport $PORT ct helper set \"$LOAD-std\""
 		echo '  }'
-		echo '  chain forward_chain { type filter hook forward priority 0; policy drop; ct state established,related accept; tcp dport 21 ct state new accept; }'
+		echo "  chain forward_chain { type filter hook forward priority 0; policy drop; ct state established,related accept; tcp dport $PORT ct state new accept; }"
 		echo '}'
 	} | ip netns exec brtr nft -f -
 }
@@ -78,23 +92,39 @@ c = rows[0].index("expect_create")
 print(sum(int(r[c], 16) for r in rows[1:]))'
 }
 
-measure() { # $1 label
-	local label=$1 q0 d0 e0 q1 d1 e1 tput lat
+HZ=$(getconf CLK_TCK)
+proc_ticks() { # user+system clock ticks of process $1 (empty without one)
+	[[ -n ${1:-} && -r /proc/$1/stat ]] || return 0
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+vm_busy_ticks() { # user+nice+system+irq+softirq ticks of every CPU
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
+}
+
+measure() { # $1 label, $2 the helper's pid (none for baseline and kernel)
+	local label=$1 pid=${2:-} q0 d0 e0 q1 d1 e1 p0 p1 b0 b1 tput lat
 	read -r q0 d0 < <(queue_counters)
 	e0=$(expect_creates)
-	tput=$(ip netns exec bcli "$LOADGEN" client -addr 10.79.2.2:21 -conns "$CONNS" -duration "${SECS}s")
+	p0=$(proc_ticks "$pid"); b0=$(vm_busy_ticks)
+	tput=$(ip netns exec bcli "$LOADGEN" client -proto "$LOAD" -addr 10.79.2.2:$PORT -conns "$CONNS" -duration "${SECS}s")
+	p1=$(proc_ticks "$pid"); b1=$(vm_busy_ticks)
 	read -r q1 d1 < <(queue_counters)
 	e1=$(expect_creates)
-	lat=$(ip netns exec bcli "$LOADGEN" client -addr 10.79.2.2:21 -conns 1 -count "$COUNT")
-	python3 - "$label" "$tput" "$lat" "$((q1 - q0))" "$((d1 - d0))" "$((e1 - e0))" "$ROUND" "$OUT" <<'PY'
+	lat=$(ip netns exec bcli "$LOADGEN" client -proto "$LOAD" -addr 10.79.2.2:$PORT -conns 1 -count "$COUNT")
+	python3 - "$label" "$tput" "$lat" "$((q1 - q0))" "$((d1 - d0))" "$((e1 - e0))" "$ROUND" "$OUT" "$LOAD" \
+		"${p0:+$((p1 - p0))}" "$((b1 - b0))" "$HZ" <<'PY'
 import json, sys
-label, tput, lat, qpk, drops, exps, rnd, out = sys.argv[1:]
+label, tput, lat, qpk, drops, exps, rnd, out, load, pticks, bticks, hz = sys.argv[1:]
 t, l = json.loads(tput), json.loads(lat)
-row = {"helper": label, "round": int(rnd), "conns": t["conns"], "seconds": round(t["seconds"], 2),
+us = lambda ticks: int(ticks) * 1e6 / int(hz)
+row = {"helper": label, "load": load, "round": int(rnd), "conns": t["conns"], "seconds": round(t["seconds"], 2),
        "exchanges_per_s": round(t["exchanges_per_second"]), "queue_packets_per_s": round(int(qpk) / t["seconds"]),
        "queue_drops": int(drops), "expectations_per_s": round(int(exps) / t["seconds"]), "errors": t["errors"],
        "rtt_median_us": round(l["rtt_median_us"]), "rtt_p99_us": round(l["rtt_p99_us"]),
-       "loaded_rtt_median_us": round(t["rtt_median_us"]), "loaded_rtt_p99_us": round(t["rtt_p99_us"])}
+       "loaded_rtt_median_us": round(t["rtt_median_us"]), "loaded_rtt_p99_us": round(t["rtt_p99_us"]),
+       "vm_cpu_us_per_exchange": round(us(bticks) / max(t["exchanges"], 1), 1)}
+if pticks and int(qpk) > 0:
+    row["cpu_us_per_packet"] = round(us(pticks) / int(qpk), 2)
 open(out, "a").write(json.dumps(row) + "\n")
 print(json.dumps(row))
 PY
@@ -116,24 +146,25 @@ run_baseline() {
 
 run_gonfct() {
 	note "round $ROUND: gonfct run"
-	"$GONFCT" --netns brtr run --helper ftp:inet:tcp:queue=5:queuelen=10240 --cleanup delete --log-level warn \
+	"$GONFCT" --netns brtr run --helper "$LOAD:inet:tcp:queue=5:queuelen=10240" --cleanup delete --log-level warn \
 		--metrics 127.0.0.1:19470 2>"$tmp/gonfct.log" &
 	local gpid=$!
 	pids+=($gpid)
 	wait_queue
 	sleep 0.5
 	ruleset yes
-	measure "gonfct run"
+	measure "gonfct run" "$gpid"
 	ruleset no
 	curl -s http://127.0.0.1:19470/metrics | grep -E '^gonfct_helper_(expectations|parse|panics)|^gonfct_queue' |
-		sed "s/^/bench-engine: round $ROUND gonfct metric: /" >&2 || true
+		sed "s/^/bench-engine: $LOAD round $ROUND gonfct metric: /" >&2 || true
 	kill -TERM $gpid
 	wait $gpid || { note "gonfct run failed:"; cat "$tmp/gonfct.log" >&2; exit 1; }
 	[[ -s $tmp/gonfct.log ]] && sed 's/^/bench-engine: gonfct log: /' "$tmp/gonfct.log" | tail -5 >&2
 	return 0
 }
 
-cat >"$tmp/conntrackd.conf" <<CONF
+conntrackd_conf() { # for $LOAD
+	cat >"$tmp/conntrackd.conf" <<CONF
 General {
 	HashSize 8192
 	HashLimit 65535
@@ -146,48 +177,69 @@ General {
 }
 Helper {
 	Setup yes
-	Type ftp inet tcp {
+	Type $LOAD inet tcp {
 		QueueNum 5
 		QueueLen 10240
-		Policy ftp {
+		Policy $LOAD {
 			ExpectMax 1
 			ExpectTimeout 300
 		}
 	}
 }
 CONF
+}
 CTD_LABEL="conntrackd $(dpkg-query -W -f '${Version}' conntrackd 2>/dev/null || echo '?')"
 
 run_conntrackd() {
 	note "round $ROUND: conntrackd (helper mode)"
 	rm -f "$tmp/conntrackd.lock"
+	conntrackd_conf
 	ip netns exec brtr conntrackd -C "$tmp/conntrackd.conf" >"$tmp/conntrackd.out" 2>&1 &
 	local cpid=$!
 	pids+=($cpid)
 	wait_queue || { cat "$tmp/conntrackd.out" "$tmp/conntrackd.log" >&2; exit 1; }
 	sleep 0.5
+	# ip netns exec runs conntrackd in its own process; measure that one.
+	local mpid=$cpid
+	[[ $(cat /proc/$cpid/comm 2>/dev/null) == conntrackd ]] || mpid=$(pgrep -P "$cpid" -x conntrackd || echo "$cpid")
 	ruleset yes
-	measure "$CTD_LABEL"
+	measure "$CTD_LABEL" "$mpid"
 	ruleset no
 	kill -TERM $cpid
 	wait $cpid || true
-	nfct delete helper ftp inet tcp 2>/dev/null || true
+	nfct delete helper "$LOAD" inet tcp 2>/dev/null || true
 }
 
 # Rounds interleave the contenders so that a slow spell of the (shared,
 # emulated) machine hits them alike; the table shows each one's median.
-for ROUND in $(seq "${ROUNDS:-3}"); do
-	run_baseline >/dev/null
-	run_gonfct >/dev/null
-	run_conntrackd >/dev/null
+for LOAD in ftp rpc; do
+	case $LOAD in
+	ftp) PORT=21 ;;
+	rpc)
+		PORT=111
+		if ! "$GONFCT" run --check --helper rpc:inet:tcp:queue=5 >"$tmp/check.out" 2>&1; then
+			note "gonfct run --check --helper rpc fails (no rpc helper in this gonfct?): RPC load skipped"
+			sed 's/^/bench-engine: /' "$tmp/check.out" >&2
+			continue
+		fi
+		;;
+	esac
+	for ROUND in $(seq "${ROUNDS:-3}"); do
+		note "$LOAD round $ROUND"
+		run_baseline >/dev/null
+		run_gonfct >/dev/null
+		run_conntrackd >/dev/null
+	done
 done
 
 # The kernel's own helper last: once loaded, it holds the name "ftp".
-ROUND=1
+LOAD=ftp PORT=21
 note "kernel nf_conntrack_ftp (upper bound)"
 if modprobe nf_conntrack_ftp 2>/dev/null; then
 	ruleset yes
-	measure "kernel nf_conntrack_ftp" >/dev/null
+	for ROUND in $(seq "${ROUNDS:-3}"); do
+		measure "kernel nf_conntrack_ftp" >/dev/null
+	done
 	ruleset no
 else
 	note "cannot load nf_conntrack_ftp; skipped"
@@ -199,21 +251,22 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 order, by = [], {}
 for r in rows:
-    if r["helper"] not in by:
-        order.append(r["helper"]); by[r["helper"]] = []
-    by[r["helper"]].append(r)
+    k = r.get("load", "ftp") + " " + r["helper"]
+    if k not in by:
+        order.append(k); by[k] = []
+    by[k].append(r)
 def med(label, key):
     return statistics.median(r[key] for r in by[label])
-base = "baseline"
+base = lambda k: k.split(" ")[0] + " baseline"
 print(f"median of {max(len(v) for v in by.values())} rounds; {rows[0]['conns']} connections for the rates, one for the round trips")
 print()
 print("| helper | exchanges/s | queue packets/s | expectations/s | queue drops | RTT median µs | RTT p99 µs | added median µs | added p99 µs | loaded RTT p99 µs |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for h in order:
     am = ap = "—"
-    if h != base and base in by:
-        am = round(med(h, "rtt_median_us") - med(base, "rtt_median_us"))
-        ap = round(med(h, "rtt_p99_us") - med(base, "rtt_p99_us"))
+    if h != base(h) and base(h) in by:
+        am = round(med(h, "rtt_median_us") - med(base(h), "rtt_median_us"))
+        ap = round(med(h, "rtt_p99_us") - med(base(h), "rtt_p99_us"))
     print(f"| {h} | {round(med(h, 'exchanges_per_s'))} | {round(med(h, 'queue_packets_per_s'))} | {round(med(h, 'expectations_per_s'))} | "
           f"{round(med(h, 'queue_drops'))} | {round(med(h, 'rtt_median_us'))} | {round(med(h, 'rtt_p99_us'))} | {am} | {ap} | {round(med(h, 'loaded_rtt_p99_us'))} |")
 PY

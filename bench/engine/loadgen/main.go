@@ -9,6 +9,10 @@
 //	loadgen server -listen 10.0.0.2:21
 //	loadgen client -addr 10.0.0.2:21 -conns 32 -duration 10s
 //	loadgen client -addr 10.0.0.2:21 -conns 1 -count 2000
+//	loadgen server -proto rpc -listen 10.0.0.2:111   (and client -proto rpc)
+//
+// With -proto rpc the exchange is a portmapper v2 GETPORT call over TCP
+// answered with a fresh port (rpc.go): the rpc helper's work.
 //
 // The client prints one JSON object: exchanges, seconds, exchanges per
 // second, and the round-trip times' median, p90 and p99 in microseconds.
@@ -52,7 +56,16 @@ func main() {
 func server(args []string) error {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	listen := fs.String("listen", ":21", "address to listen on")
+	proto := fs.String("proto", "ftp", "ftp (PASV -> 227) or rpc (portmapper GETPORT over TCP)")
 	fs.Parse(args)
+	handle := serve
+	switch *proto {
+	case "ftp":
+	case "rpc":
+		handle = serveRPC
+	default:
+		return fmt.Errorf("-proto %q: want ftp or rpc", *proto)
+	}
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
@@ -63,7 +76,7 @@ func server(args []string) error {
 		if err != nil {
 			return err
 		}
-		go serve(c)
+		go handle(c)
 	}
 }
 
@@ -123,7 +136,16 @@ func client(args []string) error {
 	conns := fs.Int("conns", 16, "parallel control connections")
 	duration := fs.Duration("duration", 10*time.Second, "how long to run (when -count is 0)")
 	count := fs.Int("count", 0, "exchanges per connection (0: run for -duration)")
+	proto := fs.String("proto", "ftp", "ftp (PASV -> 227) or rpc (portmapper GETPORT over TCP)")
 	fs.Parse(args)
+	run := session
+	switch *proto {
+	case "ftp":
+	case "rpc":
+		run = rpcSession
+	default:
+		return fmt.Errorf("-proto %q: want ftp or rpc", *proto)
+	}
 	if *addr == "" {
 		return errors.New("-addr is required")
 	}
@@ -144,7 +166,7 @@ func client(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			local, err := session(*addr, *count, &stop, &exchanges)
+			local, err := run(*addr, *count, &stop, &exchanges)
 			if err != nil {
 				errs.Add(1)
 				mu.Lock()
