@@ -184,7 +184,14 @@ var sectionOrder = []string{sectionCT, sectionExpect, sectionVM}
 var notMeasured = map[string]string{
 	"ct-":     "the conntrack benchmark (`make bench-ct`) did not write this case",
 	"expect-": "the expectation benchmark (`make bench-expect`) did not write this case",
-	"engine-": "the helper-engine benchmark (`make bench-engine`, VM) did not write this case: it is not on main yet",
+	"engine-": "the helper-engine benchmark (`make bench-engine`, VM) did not write this case",
+}
+
+// notMeasuredCase says why one case has no file, before notMeasured.
+var notMeasuredCase = map[string]string{
+	"engine-rpc-conntrackd": "`bench/engine/run.sh` runs the RPC load only when `gonfct run --check --helper rpc:inet:tcp:queue=5` " +
+		"passes, and this build of gonfct has no rpc parser (pkg/cthelper/rpc was not on main at the time of the run); " +
+		"the load generator (`loadgen -proto rpc`) and conntrackd's side are ready",
 }
 
 func render(args []string) error {
@@ -212,6 +219,9 @@ func render(args []string) error {
 				if strings.HasPrefix(e.ID, p) {
 					e.Reason = why
 				}
+			}
+			if why, ok := notMeasuredCase[e.ID]; ok && have["engine-ftp-conntrackd"] {
+				e.Reason = why
 			}
 			e.Finalize()
 			cases = append(cases, e)
