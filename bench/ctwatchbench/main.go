@@ -18,7 +18,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,8 +74,15 @@ func main() {
 		}
 		return r
 	}
-	delivered := func(l listened, b burst) float64 { return float64(min(l.events, b.want)) }
-	lost := func(l listened, b burst) float64 { return float64(b.want - min(l.events, b.want)) }
+	// gonfct says exactly how many events the kernel dropped (the socket's
+	// drop counter); conntrack does not, so its loss is what it did not print.
+	delivered := func(l listened, b burst) float64 {
+		if l.dropped > 0 {
+			return float64(b.want - l.dropped)
+		}
+		return float64(min(l.events, b.want))
+	}
+	lost := func(l listened, b burst) float64 { return float64(b.want) - delivered(l, b) }
 	cpu := func(l listened, b burst) float64 { return l.cpuMS }
 	reports := func(l listened, b burst) float64 { return float64(l.lossReports) }
 	rows := []result.Row{
@@ -128,8 +137,9 @@ func main() {
 			"`conntrack -E -b 8388608` (the same buffer as gonfct) listen side by side, all through `ip netns exec`, "+
 			"while two goroutines create %d UDP conntracks by ctnetlink as fast as the kernel takes them (a NEW event "+
 			"each) and one ctnetlink flush then destroys them all at once (a DESTROY event each): %d events per burst. "+
-			"Events delivered = event lines printed (gonfct's [RESYNC] lines after a loss are not counted, capped at the "+
-			"burst size); lost = burst size - delivered; CPU = the listener's user+system time from wait4 rusage over the "+
+			"Events lost: for gonfct the sum of the exact drop counts in its loss reports (the socket's drop counter), "+
+			"for conntrack, which gives no count, the burst size - the event lines it printed; delivered = burst size - lost "+
+			"(gonfct's [RESYNC] lines after a loss are not events of the burst); CPU = the listener's user+system time from wait4 rusage over the "+
 			"whole burst (listeners start 1 s before it and are stopped by SIGINT once none of them has printed anything for 1 s, "+
 			"so a slow listener is not cut short; conntrack flushes its stdout on SIGINT). Loss reports: gonfct's `lost N conntrack events` lines, conntrack's `We have hit ENOBUFS!` warnings. "+
 			"The table is flushed before each "+
@@ -238,6 +248,7 @@ func create(ns string, from, step, n int) {
 
 type listened struct {
 	events, lossReports int
+	dropped             int // gonfct only: the exact drop counts its loss reports give
 	cpuMS               float64
 	exit                string
 }
@@ -247,6 +258,8 @@ type burst struct {
 	dur  time.Duration
 	l    [3]listened
 }
+
+var droppedRE = regexp.MustCompile(`lost (\d+) conntrack events`)
 
 func runBurst(ns, gonfct string, flows int) burst {
 	type proc struct {
@@ -316,6 +329,10 @@ func runBurst(ns, gonfct string, flows int) burst {
 			if !bytes.Contains(sc.Bytes(), []byte(resyncWord)) {
 				l.events++
 			}
+		}
+		for _, m := range droppedRE.FindAllStringSubmatch(p.stderr.String(), -1) {
+			v, _ := strconv.Atoi(m[1])
+			l.dropped += v
 		}
 		// gonfct: "lost N conntrack events"; conntrack: "We have hit ENOBUFS!".
 		l.lossReports = strings.Count(p.stderr.String(), "lost ") + strings.Count(p.stderr.String(), "hit ENOBUFS")
