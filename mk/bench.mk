@@ -13,7 +13,7 @@ BENCH_RESULTS ?= bench/results
 BENCH_MD      ?= docs/performance.md
 BENCH_JSON    ?= bench/results.json
 MICRO_OUT     ?= bench/micro.txt
-MICRO_COUNT   ?= 5
+MICRO_COUNT   ?= 6
 MICRO_TIME    ?= 300ms
 # golang.org/x/perf has no tags; this is the proxy's newest pseudo-version
 # at the time of writing.

@@ -527,9 +527,14 @@ func markdown(cases []result.Case, benches []microBench, stat, load string) stri
 		}
 	}
 	p("## Go microbenchmarks\n\n")
-	p("`make bench-micro` runs `go test -run '^$' -bench . -benchmem -count 5` over every package with benchmarks ")
-	p("(parsers, netlink encoders and decoders) and keeps the raw output in `bench/micro.txt`; the previous run's ")
-	p("is copied to `bench/micro.prev.txt` first and compared with benchstat (`bench/micro.benchstat.txt`). Medians of the 5 counts:\n\n")
+	count := 0
+	if len(benches) > 0 {
+		count = len(benches[0].NsOp)
+	}
+	p("`make bench-micro` runs `go test -run '^$' -bench . -benchmem -count %d` over every package with benchmarks ", count)
+	p("(parsers, netlink encoders and decoders, the engine's packet path) and keeps the raw output in `bench/micro.txt`; the previous run's ")
+	p("is copied to `bench/micro.prev.txt` first and compared with benchstat (`bench/micro.benchstat.txt`). ")
+	p("Packages not on main when this ran have no rows. Medians of the %d counts:\n\n", count)
 	if len(benches) == 0 {
 		p("Not measured: no bench/micro.txt.\n\n")
 	} else {
