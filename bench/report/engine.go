@@ -121,7 +121,7 @@ func engine(args []string) error {
 					if h == "" {
 						continue
 					}
-					r := result.Row{Tool: h, Anchor: i > 0, Metric: m.metric, Unit: m.unit}
+					r := result.Row{Tool: h, Anchor: i == 1, Reference: i == 2, Metric: m.metric, Unit: m.unit}
 					for _, er := range helpers[h] {
 						if v, ok := m.get(er); ok {
 							r.Runs = append(r.Runs, v)
@@ -189,7 +189,7 @@ func engine(args []string) error {
 				Measured: measured, Reproduce: *repro, Env: env, Rows: rows(gon, ctd, base), RatioMetrics: ratios,
 				Target: &result.Target{Text: "at least 2x conntrackd's throughput", Metric: "throughput", Tool: gon, On: "ratio", Op: ">=", Threshold: 2,
 					WhyMissed: why},
-				Notes: "The `baseline` rows are the same load with no helper (nothing queued): the router's own cost."}
+				Notes: "The `baseline` rows (reference) are the same load with no helper (nothing queued): the router's own cost."}
 			if err := c.Write(*dir); err != nil {
 				return err
 			}

@@ -469,8 +469,11 @@ func markdown(cases []result.Case, benches []microBench, stat, load string) stri
 			p("| tool | metric | median | min | max | spread | runs |\n|---|---|---|---|---|---|---|\n")
 			for _, r := range c.Rows {
 				tool := "`" + r.Tool + "`"
-				if r.Anchor {
+				switch {
+				case r.Anchor:
 					tool += " (anchor)"
+				case r.Reference:
+					tool += " (reference)"
 				}
 				unit := " " + r.Unit
 				spread := fmt.Sprintf("%.0f%%", r.Spread*100)

@@ -123,7 +123,7 @@ func TestEngineCases(t *testing.T) {
 				t.Errorf("%s: %s %v (%s)", c.ID, c.Verdict, *c.Value, c.Reason)
 			}
 		case "engine-ftp-kernel":
-			if c.Verdict != result.Met || c.Rows[1].Tool != "kernel nf_conntrack_ftp" || !c.Rows[1].Anchor {
+			if c.Verdict != result.Met || c.Rows[1].Tool != "kernel nf_conntrack_ftp" || !c.Rows[1].Anchor || !c.Rows[2].Reference {
 				t.Errorf("%s: %s (%s), rows %+v", c.ID, c.Verdict, c.Reason, c.Rows[:2])
 			}
 		default:

@@ -65,6 +65,9 @@ type Env struct {
 type Row struct {
 	Tool   string    `json:"tool"`
 	Anchor bool      `json:"anchor,omitempty"` // the conntrack-tools side
+	// Reference rows are neither side (e.g. the same load with no helper):
+	// shown for scale, never in a ratio or a target.
+	Reference bool `json:"reference,omitempty"`
 	Metric string    `json:"metric"`
 	Unit   string    `json:"unit"`
 	Runs   []float64 `json:"runs"`
@@ -155,7 +158,7 @@ func (c *Case) Row(tool, metric string) *Row {
 
 func (c *Case) first(metric string, anchor bool) *Row {
 	for i := range c.Rows {
-		if c.Rows[i].Metric == metric && c.Rows[i].Anchor == anchor {
+		if c.Rows[i].Metric == metric && c.Rows[i].Anchor == anchor && !c.Rows[i].Reference {
 			return &c.Rows[i]
 		}
 	}
