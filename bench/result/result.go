@@ -63,17 +63,17 @@ type Env struct {
 
 // Row is one tool's runs of one metric.
 type Row struct {
-	Tool   string    `json:"tool"`
-	Anchor bool      `json:"anchor,omitempty"` // the conntrack-tools side
+	Tool   string `json:"tool"`
+	Anchor bool   `json:"anchor,omitempty"` // the conntrack-tools side
 	// Reference rows are neither side (e.g. the same load with no helper):
 	// shown for scale, never in a ratio or a target.
-	Reference bool `json:"reference,omitempty"`
-	Metric string    `json:"metric"`
-	Unit   string    `json:"unit"`
-	Runs   []float64 `json:"runs"`
-	Median float64   `json:"median"`
-	Min    float64   `json:"min"`
-	Max    float64   `json:"max"`
+	Reference bool      `json:"reference,omitempty"`
+	Metric    string    `json:"metric"`
+	Unit      string    `json:"unit"`
+	Runs      []float64 `json:"runs"`
+	Median    float64   `json:"median"`
+	Min       float64   `json:"min"`
+	Max       float64   `json:"max"`
 	// Spread is (max - min) / median: how far to trust the median.
 	Spread float64 `json:"spread"`
 	Note   string  `json:"note,omitempty"`
