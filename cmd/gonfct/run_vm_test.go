@@ -92,7 +92,8 @@ func newFTPNet(t *testing.T) *ftpNet {
 			}
 		})
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// Python starts slowly under TCG over 9p when the host is busy.
+	deadline := time.Now().Add(120 * time.Second)
 	for {
 		out, _ := n.srv.Run("ss", "-Hltn", "sport", "= :21")
 		if strings.Count(out, "LISTEN") == 2 {

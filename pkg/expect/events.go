@@ -135,7 +135,7 @@ func (w *Watcher) Run(ctx context.Context, fn func(*Event) error) error {
 		case err != nil:
 			return err
 		}
-		if w.pendingResync && w.queued() == 0 {
+		if w.pendingResync && !w.Pending() {
 			// Resynchronise once the backlog is read: the queue holds
 			// events older than any dump made now.
 			if err := w.recover(fn); err != nil {
@@ -162,17 +162,29 @@ func (w *Watcher) All(ctx context.Context) iter.Seq2[*Event, error] {
 	}
 }
 
-// queued is the number of bytes waiting in the event socket.
-func (w *Watcher) queued() int {
+// Pending reports whether events wait in the socket: false when the
+// reader has caught up (a good moment to flush output, or to dump the
+// table after a loss). Netlink sockets answer no SIOCINQ, so it peeks
+// without blocking; a peek that meets a new overflow notes it for a resync.
+func (w *Watcher) Pending() bool {
 	raw, err := w.events.Netlink().SyscallConn()
 	if err != nil {
-		return 0
+		return false
 	}
-	n := 0
+	pending := false
+	var b [1]byte
 	_ = raw.Control(func(fd uintptr) {
-		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		switch err {
+		case unix.EAGAIN:
+		case unix.ENOBUFS:
+			// The peek consumed the socket's overflow error.
+			w.pendingResync, pending = true, true
+		default:
+			pending = true
+		}
 	})
-	return n
+	return pending
 }
 
 func (w *Watcher) handle(m ctnl.Message, fn func(*Event) error) error {
@@ -224,11 +236,11 @@ func (w *Watcher) inZone(e *Expectation, t EventType) (bool, error) {
 		}
 		return true, nil
 	}
-	if t == EventDestroy && w.known != nil {
-		// With Resync every selected expectation is known by ID.
+	if t == EventDestroy {
+		// Gone from the table: only an ID seen before tells its zone.
 		return false, nil
 	}
-	ok, err := masterInZone(w.query, e.Master, w.opts.Filter.Zone)
+	ok, err := inZone(w.query, e, w.opts.Filter.Zone)
 	if ok && t == EventNew {
 		w.zoneIDs[e.ID] = struct{}{}
 	}

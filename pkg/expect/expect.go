@@ -126,7 +126,13 @@ type Expectation struct {
 
 // ExactMask is the mask that matches t exactly.
 func ExactMask(t ctnl.Tuple) ctnl.Tuple {
-	m := ctnl.Tuple{Proto: t.Proto, SrcPort: 0xffff, DstPort: 0xffff, ICMPID: 0xffff, ICMPType: 0xff, ICMPCode: 0xff}
+	m := ctnl.Tuple{Proto: t.Proto}
+	switch t.Proto {
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		m.ICMPID, m.ICMPType, m.ICMPCode = 0xffff, 0xff, 0xff
+	default:
+		m.SrcPort, m.DstPort = 0xffff, 0xffff
+	}
 	if t.Family() == unix.AF_INET6 {
 		m.Src, m.Dst = allOnes6, allOnes6
 	} else {

@@ -1,12 +1,12 @@
 package expect
 
 import (
+	"errors"
 	"net/netip"
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
-	"golang.org/x/sys/unix"
 )
 
 // Port is an optional port to match.
@@ -87,10 +87,10 @@ func masterKey(t ctnl.Tuple) ctnl.Tuple {
 // expectations in that zone. The request carries CTA_ZONE, which kernels
 // since 6.8 use to filter the dump; older ones ignore it, and the zone is
 // checked here in any case.
-func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) (map[ctnl.Tuple]struct{}, error) {
+func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnl.Tuple, error) {
 	enc := ctnl.NewEncoder(nil)
 	enc.Uint16(ctAttrZone, zone)
-	masters := map[ctnl.Tuple]struct{}{}
+	var masters []ctnl.Tuple
 	err := c.Query(ctnl.Request{Op: "list conntracks of zone", Subsys: netfilter.NFSubsysCTNetlink, Type: ctMsgGet,
 		Family: netfilter.ProtoFamily(family), Flags: netlink.Dump, Attrs: enc.Bytes()}, func(m ctnl.Message) error {
 		var (
@@ -116,63 +116,69 @@ func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) (map[ctnl.Tuple]struct
 			z = orig.Zone
 		}
 		if helper && z == zone {
-			masters[masterKey(orig)] = struct{}{}
+			masters = append(masters, masterKey(orig))
 		}
 		return s.Err()
 	})
 	return masters, err
 }
 
-// masterInZone asks the kernel whether the master tuple t exists in zone.
-func masterInZone(c *ctnl.Conn, t ctnl.Tuple, zone uint16) (bool, error) {
-	enc := ctnl.NewEncoder(nil)
-	t = masterKey(t)
-	t.Encode(enc, ctAttrOrig)
-	enc.Uint16(ctAttrZone, zone)
-	found := false
-	err := c.Query(ctnl.Request{Op: "look up master conntrack", Subsys: netfilter.NFSubsysCTNetlink, Type: ctMsgGet,
-		Family: netfilter.ProtoFamily(t.Family()), Attrs: enc.Bytes()}, func(ctnl.Message) error {
-		found = true
-		return nil
-	})
-	if ctnl.Errno(err) == unix.ENOENT {
+// inZone asks the kernel whether the expectation e is in zone: a lookup
+// of its tuple in that zone that finds the same ID.
+func inZone(c *ctnl.Conn, e *Expectation, zone uint16) (bool, error) {
+	_, err := Get(c, e.Tuple, zone, true, e.ID)
+	if errors.Is(err, ctnl.ErrNotFound) {
 		return false, nil
 	}
-	return found, err
+	return err == nil, err
 }
 
 // List streams the expectations f selects to fn, pushing what it can to
 // the kernel (family, a fully given master) and matching the rest as the
 // dump streams by. The *Expectation is reused: copy it to keep it.
+//
+// A zone is known to the kernel only through the masters: List finds the
+// zone's conntracks with a helper and dumps their expectations one master
+// at a time, which is exact even when a tuple exists in several zones.
 func List(c *ctnl.Conn, f Filter, fn func(*Expectation) error) error {
+	match := func(e *Expectation) error {
+		if !f.Match(e) {
+			return nil
+		}
+		return fn(e)
+	}
 	opts := ListOptions{Family: f.Family}
 	if m, ok := f.MasterTuple(); ok {
 		opts.Master = &m
 		opts.Zone, opts.HasZone = f.Zone, f.HasZone
+		return ignoreNoMaster(Dump(c, opts, match))
 	}
-	var masters map[ctnl.Tuple]struct{}
-	if f.HasZone && opts.Master == nil {
-		var err error
-		if masters, err = zoneMasters(c, f.Family, f.Zone); err != nil {
+	if !f.HasZone {
+		return Dump(c, opts, match)
+	}
+	masters, err := zoneMasters(c, f.Family, f.Zone)
+	if err != nil {
+		return err
+	}
+	for i := range masters {
+		m := &masters[i]
+		if f.MasterProto != 0 && m.Proto != f.MasterProto ||
+			f.MasterSrc.IsValid() && m.Src != f.MasterSrc || f.MasterDst.IsValid() && m.Dst != f.MasterDst {
+			continue
+		}
+		opts.Master = m
+		opts.Zone, opts.HasZone = f.Zone, true
+		if err := ignoreNoMaster(Dump(c, opts, match)); err != nil {
 			return err
 		}
-		if len(masters) == 0 {
-			return nil
-		}
 	}
-	err := Dump(c, opts, func(e *Expectation) error {
-		if !f.Match(e) {
-			return nil
-		}
-		if masters != nil {
-			if _, ok := masters[masterKey(e.Master)]; !ok {
-				return nil
-			}
-		}
-		return fn(e)
-	})
-	if opts.Master != nil && ctnl.Errno(err) == unix.ENOENT {
-		// The master is gone or never was: it has no expectations.
+	return nil
+}
+
+// ignoreNoMaster: a master that is gone (or never was) has no
+// expectations.
+func ignoreNoMaster(err error) error {
+	if errors.Is(err, ctnl.ErrNotFound) {
 		return nil
 	}
 	return err

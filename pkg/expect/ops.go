@@ -14,7 +14,7 @@ import (
 var (
 	hintsCreate = ctnl.Hints{
 		unix.ENOENT:     "the master conntrack does not exist: check --master (and --zone) against `conntrack -L`",
-		unix.EOPNOTSUPP: "master conntrack has no helper (or --helper names no helper for its protocol); inject it with `gonfct ct add --helper`",
+		unix.EOPNOTSUPP: "master conntrack has no helper; inject it with `gonfct ct add --helper`",
 		unix.EEXIST:     "an expectation with this tuple exists already",
 		unix.EBUSY:      "the tuple clashes with an expectation of another master",
 		unix.EINVAL:     "invalid expectation: --class above the helper's class count, unknown --expectfn, or mismatched families",
@@ -61,6 +61,9 @@ func Dump(c *ctnl.Conn, opts ListOptions, fn func(*Expectation) error) error {
 		req.Attrs = enc.Bytes()
 		req.Family = family(m.Family())
 		req.Hints = ctnl.Hints{unix.ENOENT: "no such master conntrack"}
+		// For a master without a helper the kernel starts no dump and,
+		// unless asked for an acknowledgement, answers nothing at all.
+		req.Flags |= netlink.Acknowledge
 	}
 	var (
 		d Decoder

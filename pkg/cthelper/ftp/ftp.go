@@ -27,6 +27,7 @@
 package ftp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -167,14 +168,7 @@ func (h *Parser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 	return firstErr
 }
 
-func indexNL(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
-		}
-	}
-	return -1
-}
+func indexNL(b []byte) int { return bytes.IndexByte(b, '\n') }
 
 // mayStartCommand reports whether a line cut short could be one the
 // parser reads: a prefix of the keyword, or the keyword and more.

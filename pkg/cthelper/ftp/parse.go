@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 	"unsafe"
@@ -143,14 +144,7 @@ func validDelim(c byte) bool { return c >= 33 && c <= 126 && !isDigit(c) }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
+func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
 
 // slotSize is each rewrite's share of Result.Scratch: enough for the
 // longest text, "|2|" + 39 bytes of IPv6 + "|65535|" = 49.
@@ -158,6 +152,10 @@ const slotSize = 64
 
 // render writes the text that replaces an announcement for addr and port
 // into buf (which has room for slotSize bytes, so nothing allocates).
+// IPv6 addresses are written in the RFC 5952 form (fd57::1), not in full
+// as the kernel's nf_nat_ftp does (fd57:0000:...:0001): servers such as
+// pyftpdlib compare the EPRT address with the control connection's peer
+// as text and refuse the full form.
 func render(buf []byte, k kind, delim byte, addr netip.Addr, port uint16) []byte {
 	switch k {
 	case kindPORT, kindPASV:

@@ -16,6 +16,7 @@ import (
 type segment struct {
 	src, dst      netip.AddrPort
 	seq           uint32
+	ts            int64 // microseconds
 	syn, fin, rst bool
 	payload       []byte
 }
@@ -46,13 +47,14 @@ func readPcap(t testing.TB, path string) []segment {
 	var segs []segment
 	for off := 24; off+16 <= len(b); {
 		n := int(bo.Uint32(b[off+8:]))
+		ts := int64(bo.Uint32(b[off:]))*1e6 + int64(bo.Uint32(b[off+4:]))
 		frame := b[off+16 : off+16+n]
 		off += 16 + n
 		if len(frame) < 14 {
 			continue
 		}
 		ethType, ip := binary.BigEndian.Uint16(frame[12:]), frame[14:]
-		var s segment
+		s := segment{ts: ts}
 		var tcp []byte
 		switch ethType {
 		case 0x0800:

@@ -32,7 +32,7 @@ mkdir "$dir/pub"
 echo "hello from gonfct's ftp capture" > "$dir/pub/hello.txt"
 ip netns exec $S /usr/bin/python3 -m pyftpdlib -i :: -p 21 -d "$dir/pub" >"$dir/srv.log" 2>&1 &
 srvpid=$!
-ip netns exec $C tcpdump -i ftpcap1 -U -s 0 -w "$out" 'tcp port 21' >"$dir/dump.log" 2>&1 &
+ip netns exec $C tcpdump -i ftpcap1 --immediate-mode -U -s 0 -w "$out" 'tcp port 21' >"$dir/dump.log" 2>&1 &
 dumppid=$!
 sleep 1.5
 get() { ip netns exec $C curl -sS --max-time 10 "$@" >/dev/null; }
