@@ -269,6 +269,12 @@ func (e *Engine) Reload(cfg Config) error {
 	var errs []error
 	for _, qc := range cfg.queues() {
 		if old, kept := e.served[qc.num]; kept {
+			if qc.queueLen != old.queueLen {
+				// The queue's socket belongs to its worker mid-read; a
+				// config command there could swallow a packet.
+				e.opts.Log.Warn("reload: a new QueueLen takes effect at the next start", "queue", qc.num,
+					"running", old.queueLen, "configured", qc.queueLen)
+			}
 			w := e.workers[qc.num]
 			w.cur.Store(e.serving(qc))
 			for _, o := range qc.objects {
