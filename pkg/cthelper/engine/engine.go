@@ -116,6 +116,11 @@ func (e *Engine) startQueue(qc queueConfig) error {
 		return err
 	}
 	log := e.opts.Log.With("helper", qc.name, "queue", qc.num)
+	if size, err := q.ReceiveBuffer(); err != nil {
+		log.Warn("socket receive buffer not enlarged: the queue overflows sooner under bursts", "err", err)
+	} else {
+		log.Debug("queue bound", "receive_buffer", size, "queue_len", qc.queueLen, "fail_open", e.cfg.FailOpen)
+	}
 	w := newWorker(q, e.serving(qc), log, e.opts.Metrics.For(qc.num, qc.name))
 	e.workers[qc.num] = w
 	e.served[qc.num] = qc
