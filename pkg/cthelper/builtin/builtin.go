@@ -6,6 +6,7 @@ package builtin
 
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +33,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "mdns", Protos: udp, Families: both, PrivLen: 0, Policies: policy("mdns", 8, 30), Port: 5353,
 		Doc: "multicast DNS: unicast answers to queries"},
 	cthelper.Spec{Name: "rpc", Protos: tcpUDP, Families: both, PrivLen: 16, Policies: policy("rpc", 1, 300), Port: 111,
-		Doc: "ONC RPC portmapper: connections to the ports GETPORT returns"},
+		Doc: "ONC RPC portmapper: connections to the ports GETPORT returns", NewParser: rpc.New},
 	cthelper.Spec{Name: "rsh", Protos: tcp, Families: both, PrivLen: 0, Policies: policy("rsh", 1, 120), Port: 514,
 		Doc: "rsh: the stderr connection back to the client"},
 	cthelper.Spec{Name: "sane", Protos: tcp, Families: both, PrivLen: 4, Policies: policy("sane", 1, 300), Port: 6566,

@@ -3,10 +3,7 @@
 // case-insensitive prefix search in byte slices.
 package ascii
 
-import (
-	"net/netip"
-	"unsafe"
-)
+import "net/netip"
 
 // Uint parses the leading decimal digits of b, at most max. It returns the
 // value and how many bytes it used; n is 0 when b does not start with a
@@ -35,22 +32,135 @@ func Port(b []byte) (uint16, bool) {
 }
 
 // Addr parses a textual IPv4 or IPv6 address (no zone) that makes up all
-// of b, without allocating.
+// of b. It does not allocate: netip.ParseAddr would make b's bytes escape.
 func Addr(b []byte) (netip.Addr, bool) {
-	if len(b) == 0 || len(b) > 45 {
-		return netip.Addr{}, false
-	}
 	for _, c := range b {
-		if c == '%' {
-			return netip.Addr{}, false
+		if c == ':' {
+			return addr6(b)
 		}
 	}
-	// ParseAddr neither keeps nor changes the string: a view of b does.
-	a, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
-	if err != nil {
+	v4, ok := addr4(b)
+	if !ok {
 		return netip.Addr{}, false
 	}
-	return a, true
+	return netip.AddrFrom4(v4), true
+}
+
+// addr4 parses a dotted quad without leading zeros.
+func addr4(b []byte) ([4]byte, bool) {
+	var out [4]byte
+	for i := 0; i < 4; i++ {
+		if i > 0 {
+			if len(b) == 0 || b[0] != '.' {
+				return out, false
+			}
+			b = b[1:]
+		}
+		v, n := Uint(b, 255)
+		if n == 0 || n > 1 && b[0] == '0' {
+			return out, false
+		}
+		out[i] = byte(v)
+		b = b[n:]
+	}
+	return out, len(b) == 0
+}
+
+func hexVal(c byte) (uint16, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return uint16(c - '0'), true
+	case c >= 'a' && c <= 'f':
+		return uint16(c-'a') + 10, true
+	case c >= 'A' && c <= 'F':
+		return uint16(c-'A') + 10, true
+	}
+	return 0, false
+}
+
+// addr6 parses RFC 4291 text: eight groups, one "::", an optional dotted
+// quad in the last 32 bits.
+func addr6(b []byte) (netip.Addr, bool) {
+	var ip [16]byte
+	ellipsis := -1 // byte index of the "::"
+	i := 0
+	if len(b) >= 2 && b[0] == ':' && b[1] == ':' {
+		ellipsis = 0
+		b = b[2:]
+		if len(b) == 0 {
+			return netip.AddrFrom16(ip), true
+		}
+	}
+	for i < 16 {
+		// A dotted quad ends the address.
+		dot := false
+		for j := 0; j < len(b) && b[j] != ':'; j++ {
+			if b[j] == '.' {
+				dot = true
+				break
+			}
+		}
+		if dot {
+			if i > 12 {
+				return netip.Addr{}, false
+			}
+			v4, ok := addr4(b)
+			if !ok {
+				return netip.Addr{}, false
+			}
+			copy(ip[i:], v4[:])
+			i += 4
+			b = nil
+			break
+		}
+		var v uint16
+		n := 0
+		for n < len(b) && n < 5 {
+			h, ok := hexVal(b[n])
+			if !ok {
+				break
+			}
+			v = v<<4 | h
+			n++
+		}
+		if n == 0 || n > 4 {
+			return netip.Addr{}, false
+		}
+		ip[i], ip[i+1] = byte(v>>8), byte(v)
+		i += 2
+		b = b[n:]
+		if len(b) == 0 {
+			break
+		}
+		if b[0] != ':' || len(b) == 1 {
+			return netip.Addr{}, false
+		}
+		b = b[1:]
+		if b[0] == ':' {
+			if ellipsis >= 0 {
+				return netip.Addr{}, false
+			}
+			ellipsis = i
+			b = b[1:]
+			if len(b) == 0 {
+				break
+			}
+		}
+	}
+	if len(b) != 0 {
+		return netip.Addr{}, false
+	}
+	if i < 16 {
+		if ellipsis < 0 {
+			return netip.Addr{}, false
+		}
+		n := 16 - i
+		copy(ip[ellipsis+n:], ip[ellipsis:i])
+		clear(ip[ellipsis : ellipsis+n])
+	} else if ellipsis >= 0 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom16(ip), true
 }
 
 func lower(c byte) byte {

@@ -33,6 +33,10 @@ func TestUintAndPort(t *testing.T) {
 func TestAddr(t *testing.T) {
 	for in, want := range map[string]string{
 		"192.0.2.7": "192.0.2.7", "2001:db8::1": "2001:db8::1", "fe80::1%eth0": "", "1.2.3": "", "": "",
+		"::": "::", "::1": "::1", "1::": "1::", "::ffff:192.0.2.1": "::ffff:192.0.2.1", "1:2:3:4:5:6:7:8": "1:2:3:4:5:6:7:8",
+		"1:2:3:4:5:6:1.2.3.4": "1:2:3:4:5:6:102:304", "1:2:3:4:5:6:7:8:9": "", "1::2::3": "", "1:2:3:4:5:6:7": "",
+		"12345::": "", ":1": "", "1:": "", "1.2.3.04": "", "1.2.3.256": "", "::1.2.3": "", "1:2:3:4:5:6:7::": "1:2:3:4:5:6:7:0",
+		"::1:2:3:4:5:6:7": "0:1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8::": "", "fe80::a:B:c": "fe80::a:b:c",
 	} {
 		a, ok := Addr([]byte(in))
 		if (want == "") == ok || ok && a != netip.MustParseAddr(want) {
@@ -62,4 +66,20 @@ func TestFoldAndLines(t *testing.T) {
 	if s := string(TrimSpace([]byte(" \tx y\t "))); s != "x y" {
 		t.Errorf("TrimSpace = %q", s)
 	}
+}
+
+func FuzzAddr(f *testing.F) {
+	for _, s := range []string{"::1", "1.2.3.4", "1:2:3:4:5:6:1.2.3.4", "fe80::1:2", "1::2::3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := Addr([]byte(s))
+		want, err := netip.ParseAddr(s)
+		if err == nil && want.Zone() != "" {
+			return
+		}
+		if ok != (err == nil) || ok && got != want {
+			t.Fatalf("Addr(%q) = %v %v; netip says %v %v", s, got, ok, want, err)
+		}
+	})
 }

@@ -207,7 +207,7 @@ func Replay(t testing.TB, parser cthelper.Parser, privLen int, frames []Frame) [
 		switch {
 		case dir == cthelper.Reply:
 			info = cthelper.EstablishedReply
-		case fl.packets == 1:
+		case fl.packets == 1 && f.Proto == unix.IPPROTO_UDP:
 			info = cthelper.New
 		}
 		var st Step
