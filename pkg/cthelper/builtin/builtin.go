@@ -7,6 +7,7 @@ package builtin
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
+	"github.com/gonfct/gonfct/pkg/cthelper/tftp"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,7 +44,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "ssdp", Protos: tcpUDP, Families: both, PrivLen: 0, Policies: policy("ssdp", 8, 300), Port: 1900,
 		Doc: "SSDP/UPnP: search answers, LOCATION and event callbacks"},
 	cthelper.Spec{Name: "tftp", Protos: udp, Families: both, PrivLen: 0, Policies: policy("tftp", 1, 300), Port: 69,
-		Doc: "TFTP: the server's transfer connection"},
+		Doc: "TFTP: the server's transfer connection", NewParser: tftp.New},
 	cthelper.Spec{Name: "tns", Protos: tcp, Families: both, PrivLen: 1, Policies: policy("tns", 1, 300), Port: 1521,
 		Doc: "Oracle TNS: REDIRECT to another host and port"},
 )
