@@ -7,6 +7,7 @@ package builtin
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
+	"github.com/gonfct/gonfct/pkg/cthelper/rsh"
 	"github.com/gonfct/gonfct/pkg/cthelper/sane"
 	"github.com/gonfct/gonfct/pkg/cthelper/tftp"
 	"golang.org/x/sys/unix"
@@ -37,7 +38,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "rpc", Protos: tcpUDP, Families: both, PrivLen: 16, Policies: policy("rpc", 1, 300), Port: 111,
 		Doc: "ONC RPC portmapper: connections to the ports GETPORT returns", NewParser: rpc.New},
 	cthelper.Spec{Name: "rsh", Protos: tcp, Families: both, PrivLen: 0, Policies: policy("rsh", 1, 120), Port: 514,
-		Doc: "rsh: the stderr connection back to the client"},
+		Doc: "rsh: the stderr connection back to the client", NewParser: rsh.New},
 	cthelper.Spec{Name: "sane", Protos: tcp, Families: both, PrivLen: 4, Policies: policy("sane", 1, 300), Port: 6566,
 		Doc: "SANE network scanning: the data connection", NewParser: sane.New},
 	cthelper.Spec{Name: "slp", Protos: udp, Families: both, PrivLen: 0, Policies: policy("slp", 8, 16), Port: 427,
