@@ -6,6 +6,7 @@ package builtin
 
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/nsrexec"
 	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
 	"github.com/gonfct/gonfct/pkg/cthelper/rsh"
 	"github.com/gonfct/gonfct/pkg/cthelper/sane"
@@ -35,6 +36,8 @@ var Registry = cthelper.NewRegistry(
 		Doc: "FTP: PORT/EPRT and PASV/EPSV data connections"},
 	cthelper.Spec{Name: "mdns", Protos: udp, Families: both, PrivLen: 0, Policies: policy("mdns", 8, 30), Port: 5353,
 		Doc: "multicast DNS: unicast answers to queries"},
+	cthelper.Spec{Name: "nsrexec", Protos: tcpUDP, Families: both, PrivLen: 16, Policies: policy("nsrexec", 8, 300), Port: 7937,
+		Doc: "NetWorker: nsrexec stderr connection (7937) and its portmapper's ports (7938)", NewParser: nsrexec.New},
 	cthelper.Spec{Name: "rpc", Protos: tcpUDP, Families: both, PrivLen: 16, Policies: policy("rpc", 1, 300), Port: 111,
 		Doc: "ONC RPC portmapper: connections to the ports GETPORT returns", NewParser: rpc.New},
 	cthelper.Spec{Name: "rsh", Protos: tcp, Families: both, PrivLen: 0, Policies: policy("rsh", 1, 120), Port: 514,
