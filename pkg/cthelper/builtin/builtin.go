@@ -11,6 +11,7 @@ import (
 	"github.com/gonfct/gonfct/pkg/cthelper/rsh"
 	"github.com/gonfct/gonfct/pkg/cthelper/sane"
 	"github.com/gonfct/gonfct/pkg/cthelper/tftp"
+	"github.com/gonfct/gonfct/pkg/cthelper/tns"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,5 +52,5 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "tftp", Protos: udp, Families: both, PrivLen: 0, Policies: policy("tftp", 1, 300), Port: 69,
 		Doc: "TFTP: the server's transfer connection", NewParser: tftp.New},
 	cthelper.Spec{Name: "tns", Protos: tcp, Families: both, PrivLen: 1, Policies: policy("tns", 1, 300), Port: 1521,
-		Doc: "Oracle TNS: REDIRECT to another host and port"},
+		Doc: "Oracle TNS: REDIRECT to another host and port", NewParser: tns.New},
 )
