@@ -73,9 +73,9 @@ func TestOptions(t *testing.T) {
 	}
 	for want, o := range map[string]cthelper.Options{
 		"known options are ports, range, port, rpc-ports": {"nsrexec": "7937"},
-		"not a port number":                               {"port": "x"},
-		"both the nsrexec port and a portmapper port":     {"port": "7938"},
-		"rpc-ports is empty":                              {"rpc-ports": ","},
+		"not a port number":                           {"port": "x"},
+		"both the nsrexec port and a portmapper port": {"port": "7938"},
+		"rpc-ports is empty":                          {"rpc-ports": ","},
 	} {
 		if _, err := New(o); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: %v", o, err)

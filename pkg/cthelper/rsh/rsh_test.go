@@ -70,7 +70,11 @@ func TestOptionsAndEdges(t *testing.T) {
 	}
 	// The server's own data, and a client segment on a NEW packet, are not it.
 	for _, pk := range []*cthelper.Packet{
-		func() *cthelper.Packet { p := packet("650\x00"); p.Dir, p.Info = cthelper.Reply, cthelper.EstablishedReply; return p }(),
+		func() *cthelper.Packet {
+			p := packet("650\x00")
+			p.Dir, p.Info = cthelper.Reply, cthelper.EstablishedReply
+			return p
+		}(),
 		func() *cthelper.Packet { p := packet("650\x00"); p.Info = cthelper.New; return p }(),
 	} {
 		var r cthelper.Result

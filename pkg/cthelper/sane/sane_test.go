@@ -63,7 +63,10 @@ func TestNegative(t *testing.T) {
 		return f
 	}
 	cut := func(f pcaptest.Frame, n int) pcaptest.Frame { f.Payload = f.Payload[:n]; return f }
-	longer := func(f pcaptest.Frame) pcaptest.Frame { f.Payload = append(append([]byte(nil), f.Payload...), 0); return f }
+	longer := func(f pcaptest.Frame) pcaptest.Frame {
+		f.Payload = append(append([]byte(nil), f.Payload...), 0)
+		return f
+	}
 	for name, frames := range map[string][]pcaptest.Frame{
 		"answer without request": {rep},
 		"other request":          {mod(req, 0, 8), rep},
