@@ -6,6 +6,7 @@ package builtin
 
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/amanda"
 	"github.com/gonfct/gonfct/pkg/cthelper/nsrexec"
 	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
 	"github.com/gonfct/gonfct/pkg/cthelper/rsh"
@@ -30,7 +31,7 @@ func policy(name string, max, timeout uint32) []cthelper.Policy {
 // Registry holds every built-in helper.
 var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "amanda", Protos: udp, Families: both, PrivLen: 0, Policies: policy("amanda", 3, 180), Port: 10080,
-		Doc: "Amanda backup: DATA, MESG and INDEX connections"},
+		Doc: "Amanda backup: DATA, MESG and INDEX connections", NewParser: amanda.New},
 	cthelper.Spec{Name: "dhcpv6", Protos: udp, Families: ipv6, PrivLen: 0, Policies: policy("dhcpv6", 1, 300), Port: 547,
 		Doc: "DHCPv6 client: the server's unicast replies"},
 	cthelper.Spec{Name: "ftp", Protos: tcp, Families: both, PrivLen: 24, Policies: policy("ftp", 1, 300), Port: 21,
