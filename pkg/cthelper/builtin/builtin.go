@@ -11,6 +11,7 @@ import (
 	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
 	"github.com/gonfct/gonfct/pkg/cthelper/rsh"
 	"github.com/gonfct/gonfct/pkg/cthelper/sane"
+	"github.com/gonfct/gonfct/pkg/cthelper/ssdp"
 	"github.com/gonfct/gonfct/pkg/cthelper/tftp"
 	"github.com/gonfct/gonfct/pkg/cthelper/tns"
 	"golang.org/x/sys/unix"
@@ -49,7 +50,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "slp", Protos: udp, Families: both, PrivLen: 0, Policies: policy("slp", 8, 16), Port: 427,
 		Doc: "Service Location Protocol: unicast answers to multicast requests"},
 	cthelper.Spec{Name: "ssdp", Protos: tcpUDP, Families: both, PrivLen: 0, Policies: policy("ssdp", 8, 300), Port: 1900,
-		Doc: "SSDP/UPnP: search answers, LOCATION and event callbacks"},
+		Doc: "SSDP/UPnP: search answers, LOCATION and event callbacks", NewParser: ssdp.New},
 	cthelper.Spec{Name: "tftp", Protos: udp, Families: both, PrivLen: 0, Policies: policy("tftp", 1, 300), Port: 69,
 		Doc: "TFTP: the server's transfer connection", NewParser: tftp.New},
 	cthelper.Spec{Name: "tns", Protos: tcp, Families: both, PrivLen: 1, Policies: policy("tns", 1, 300), Port: 1521,
