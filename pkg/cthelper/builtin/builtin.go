@@ -7,10 +7,12 @@ package builtin
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/amanda"
+	"github.com/gonfct/gonfct/pkg/cthelper/mdns"
 	"github.com/gonfct/gonfct/pkg/cthelper/nsrexec"
 	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
 	"github.com/gonfct/gonfct/pkg/cthelper/rsh"
 	"github.com/gonfct/gonfct/pkg/cthelper/sane"
+	"github.com/gonfct/gonfct/pkg/cthelper/slp"
 	"github.com/gonfct/gonfct/pkg/cthelper/ssdp"
 	"github.com/gonfct/gonfct/pkg/cthelper/tftp"
 	"github.com/gonfct/gonfct/pkg/cthelper/tns"
@@ -38,7 +40,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "ftp", Protos: tcp, Families: both, PrivLen: 24, Policies: policy("ftp", 1, 300), Port: 21,
 		Doc: "FTP: PORT/EPRT and PASV/EPSV data connections"},
 	cthelper.Spec{Name: "mdns", Protos: udp, Families: both, PrivLen: 0, Policies: policy("mdns", 8, 30), Port: 5353,
-		Doc: "multicast DNS: unicast answers to queries"},
+		Doc: "multicast DNS: unicast answers to queries", NewParser: mdns.New},
 	cthelper.Spec{Name: "nsrexec", Protos: tcpUDP, Families: both, PrivLen: 16, Policies: policy("nsrexec", 8, 300), Port: 7937,
 		Doc: "NetWorker: nsrexec stderr connection (7937) and its portmapper's ports (7938)", NewParser: nsrexec.New},
 	cthelper.Spec{Name: "rpc", Protos: tcpUDP, Families: both, PrivLen: 16, Policies: policy("rpc", 1, 300), Port: 111,
@@ -48,7 +50,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "sane", Protos: tcp, Families: both, PrivLen: 4, Policies: policy("sane", 1, 300), Port: 6566,
 		Doc: "SANE network scanning: the data connection", NewParser: sane.New},
 	cthelper.Spec{Name: "slp", Protos: udp, Families: both, PrivLen: 0, Policies: policy("slp", 8, 16), Port: 427,
-		Doc: "Service Location Protocol: unicast answers to multicast requests"},
+		Doc: "Service Location Protocol: unicast answers to multicast requests", NewParser: slp.New},
 	cthelper.Spec{Name: "ssdp", Protos: tcpUDP, Families: both, PrivLen: 0, Policies: policy("ssdp", 8, 300), Port: 1900,
 		Doc: "SSDP/UPnP: search answers, LOCATION and event callbacks", NewParser: ssdp.New},
 	cthelper.Spec{Name: "tftp", Protos: udp, Families: both, PrivLen: 0, Policies: policy("tftp", 1, 300), Port: 69,
