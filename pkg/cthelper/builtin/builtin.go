@@ -7,6 +7,7 @@ package builtin
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/amanda"
+	"github.com/gonfct/gonfct/pkg/cthelper/dhcpv6"
 	"github.com/gonfct/gonfct/pkg/cthelper/mdns"
 	"github.com/gonfct/gonfct/pkg/cthelper/nsrexec"
 	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
@@ -36,7 +37,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "amanda", Protos: udp, Families: both, PrivLen: 0, Policies: policy("amanda", 3, 180), Port: 10080,
 		Doc: "Amanda backup: DATA, MESG and INDEX connections", NewParser: amanda.New},
 	cthelper.Spec{Name: "dhcpv6", Protos: udp, Families: ipv6, PrivLen: 0, Policies: policy("dhcpv6", 1, 300), Port: 547,
-		Doc: "DHCPv6 client: the server's unicast replies"},
+		Doc: "DHCPv6 client: the server's unicast replies", NewParser: dhcpv6.New},
 	cthelper.Spec{Name: "ftp", Protos: tcp, Families: both, PrivLen: 24, Policies: policy("ftp", 1, 300), Port: 21,
 		Doc: "FTP: PORT/EPRT and PASV/EPSV data connections"},
 	cthelper.Spec{Name: "mdns", Protos: udp, Families: both, PrivLen: 0, Policies: policy("mdns", 8, 30), Port: 5353,
