@@ -228,10 +228,11 @@ func (cl *Client) Delete(name string, family, proto uint8) error {
 	return nil
 }
 
-// Flush deletes every user-space helper not in use. The kernel reports
-// success even when it had to keep some; Flush returns those it kept.
+// Flush deletes every user-space helper not in use, and returns those it
+// had to keep. The kernel answers success when it deleted any, EBUSY when
+// every one it tried was in use: either way the list tells which stayed.
 func (cl *Client) Flush() (kept []Helper, err error) {
-	if err := cl.c.Do(cl.request("flush helpers", msgDel, 0, nil, ctnl.Hints{unix.EBUSY: HintInUse})); err != nil {
+	if err := cl.c.Do(cl.request("flush helpers", msgDel, 0, nil, nil)); err != nil && ctnl.Errno(err) != unix.EBUSY {
 		return nil, cl.explain(err)
 	}
 	return cl.List()

@@ -8,6 +8,7 @@ import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/amanda"
 	"github.com/gonfct/gonfct/pkg/cthelper/dhcpv6"
+	"github.com/gonfct/gonfct/pkg/cthelper/ftp"
 	"github.com/gonfct/gonfct/pkg/cthelper/mdns"
 	"github.com/gonfct/gonfct/pkg/cthelper/nsrexec"
 	"github.com/gonfct/gonfct/pkg/cthelper/rpc"
@@ -39,7 +40,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "dhcpv6", Protos: udp, Families: ipv6, PrivLen: 0, Policies: policy("dhcpv6", 1, 300), Port: 547,
 		Doc: "DHCPv6 client: the server's unicast replies", NewParser: dhcpv6.New},
 	cthelper.Spec{Name: "ftp", Protos: tcp, Families: both, PrivLen: 24, Policies: policy("ftp", 1, 300), Port: 21,
-		Doc: "FTP: PORT/EPRT and PASV/EPSV data connections"},
+		Doc: "FTP: PORT/EPRT and PASV/EPSV data connections", NewParser: ftp.New},
 	cthelper.Spec{Name: "mdns", Protos: udp, Families: both, PrivLen: 0, Policies: policy("mdns", 8, 30), Port: 5353,
 		Doc: "multicast DNS: unicast answers to queries", NewParser: mdns.New},
 	cthelper.Spec{Name: "nsrexec", Protos: tcpUDP, Families: both, PrivLen: 16, Policies: policy("nsrexec", 8, 300), Port: 7937,
