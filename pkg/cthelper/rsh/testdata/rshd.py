@@ -2,8 +2,9 @@
 """A minimal rshd for capture.sh and the VM test (the BSD rsh protocol as
 rshd(8) describes it): reads the client's stderr port and the three
 NUL-terminated strings, connects back from a reserved port to the stderr
-port (giving up after 5 s), answers with a NUL byte and a line of output,
-writes a line on the stderr connection, and closes. One connection.
+port (giving up after 5 s), writes a line on the stderr connection,
+answers with a NUL byte, a line of output and whether the stderr
+connection got through, and closes. One connection.
 
     rshd.py 4|6 [ADDRESS]"""
 import socket, sys
@@ -36,7 +37,11 @@ if port:
         except OSError:
             err.close(); err = None
         break
-c.send(b"\0" + b"hello from the capture rshd\n")
+# The main channel also says whether the stderr connection got through:
+# the VM test reads that (rsh-redone does not always copy stderr out
+# before the main connection closes).
+state = b"stderr connection: up\n" if err else b"stderr connection: failed\n"
 if err:
-    err.send(b"and its stderr\n"); err.close()
+    err.sendall(b"and its stderr\n"); err.close()
+c.sendall(b"\0" + b"hello from the capture rshd\n" + state)
 c.close()
