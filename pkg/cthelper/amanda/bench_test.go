@@ -1,0 +1,18 @@
+package amanda
+
+import (
+	"testing"
+
+	"github.com/gonfct/gonfct/pkg/cthelper"
+)
+
+// A REP with three CONNECT ports (the common reply).
+func BenchmarkParse(b *testing.B) {
+	p := packet("Amanda 2.6 REP HANDLE 001 SEQ 1\nCONNECT DATA 50011 MESG 50012 INDEX 50013\n")
+	var r cthelper.Result
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset()
+		_ = Parser{}.Parse(p, &r)
+	}
+}
