@@ -207,6 +207,7 @@ func render(args []string) error {
 	if err != nil {
 		return err
 	}
+	prev := previous(*jsonOut)
 	cases = derive(cases)
 	have := map[string]bool{}
 	for _, c := range cases {
@@ -255,7 +256,7 @@ func render(args []string) error {
 	if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	md := markdown(cases, benches, string(statText), loadNote)
+	md := markdown(cases, benches, string(statText), loadNote, prev)
 	return os.WriteFile(*mdOut, []byte(md), 0o644)
 }
 
@@ -405,7 +406,42 @@ func median(v []float64) float64 {
 	return r.Median
 }
 
-func markdown(cases []result.Case, benches []microBench, stat, load string) string {
+// previous reads the verdicts of the report about to be replaced, so that
+// the new one can show how each target fared last time.
+func previous(path string) map[string]result.Case {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var old struct {
+		Cases []result.Case `json:"cases"`
+	}
+	if json.Unmarshal(b, &old) != nil {
+		return nil
+	}
+	m := map[string]result.Case{}
+	for _, c := range old.Cases {
+		m[c.ID] = c
+	}
+	return m
+}
+
+func measuredText(c result.Case) string {
+	if c.Value == nil || c.Target == nil {
+		return "-"
+	}
+	s := result.Num(*c.Value)
+	if c.Target.On == "ratio" {
+		return s + "x"
+	}
+	s += " " + c.Target.Metric
+	if c.Target.Worst {
+		s += " (worst run)"
+	}
+	return s
+}
+
+func markdown(cases []result.Case, benches []microBench, stat, load string, prev map[string]result.Case) string {
 	var w bytes.Buffer
 	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
 	p("# Performance\n\n")
@@ -417,23 +453,12 @@ func markdown(cases []result.Case, benches []microBench, stat, load string) stri
 	if load != "" {
 		p("%s\n\n", load)
 	}
-	p("## Targets\n\n| case | target | measured | verdict |\n|---|---|---|---|\n")
+	p("## Targets\n\n| case | target | measured | verdict | previous report |\n|---|---|---|---|---|\n")
 	for _, c := range cases {
 		if c.Target == nil {
 			continue
 		}
-		meas := "-"
-		if c.Value != nil {
-			meas = result.Num(*c.Value)
-			if c.Target.On == "ratio" {
-				meas += "x"
-			} else {
-				meas += " " + c.Target.Metric
-				if c.Target.Worst {
-					meas += " (worst run)"
-				}
-			}
-		}
+		meas := measuredText(c)
 		verdict := c.Verdict
 		switch c.Verdict {
 		case result.Met:
@@ -443,7 +468,11 @@ func markdown(cases []result.Case, benches []microBench, stat, load string) stri
 		case result.NotMeasured:
 			verdict = "not measured: " + c.Reason
 		}
-		p("| [%s](#%s) | %s | %s | %s |\n", c.ID, c.ID, c.Target.Text, meas, verdict)
+		before := "-"
+		if o, ok := prev[c.ID]; ok && o.Env.When != "" {
+			before = fmt.Sprintf("%s: %s (%s)", o.Env.When, o.Verdict, measuredText(o))
+		}
+		p("| [%s](#%s) | %s | %s | %s | %s |\n", c.ID, c.ID, c.Target.Text, meas, verdict, before)
 	}
 	p("\n")
 	section := ""
