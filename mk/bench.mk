@@ -41,7 +41,7 @@ bin/benchreport:
 # measured); the failures are listed in the report and make bench fails.
 bench-steps: build bin/benchreport
 	@mkdir -p $(BENCH_RESULTS)
-	rm -f $(BENCH_RESULTS)/*.json $(BENCH_RESULTS)/failed $(BENCH_RESULTS)/ended $(BENCH_RESULTS)/loadavg-end
+	rm -f $(BENCH_RESULTS)/*.json $(BENCH_RESULTS)/failed $(BENCH_RESULTS)/ended $(BENCH_RESULTS)/loadavg-end $(BENCH_RESULTS)/rerun
 	cut -d' ' -f1-3 /proc/loadavg > $(BENCH_RESULTS)/loadavg-start
 	date -u +%s > $(BENCH_RESULTS)/started
 	@for step in $(BENCH_STEPS); do \

@@ -284,6 +284,10 @@ func runNote(dir string) string {
 	if f := read("failed"); f != "" {
 		note += fmt.Sprintf(" **Failed steps: %s** (their cases show as not measured).", strings.Join(strings.Fields(f), ", "))
 	}
+	// A step re-run alone after the full run says so here (free text).
+	if r := read("rerun"); r != "" {
+		note += " " + r
+	}
 	return note
 }
 
