@@ -170,7 +170,8 @@ func ObjectName(a Assign) string { return a.Helper + "-" + ctnl.ProtoName(a.Prot
 func header(w io.Writer, o *Options, tool string) {
 	fmt.Fprintf(w, "# Written by `gonfct rules`: assigns user-space conntrack helpers (%s).\n", tool)
 	fmt.Fprintln(w, "# The helpers must exist in the kernel before these rules load: `gonfct run`")
-	fmt.Fprintln(w, "# adds them, or add them yourself:")
+	fmt.Fprintln(w, "# adds them, or add them yourself. Add every one: for a family left out the")
+	fmt.Fprintln(w, "# kernel looks for, and may load, its own helper module of that name.")
 	for _, a := range o.Assigns {
 		for _, f := range o.families(a) {
 			fmt.Fprintf(w, "#   gonfct helper add %s %s %s\n", a.Helper, ctnl.FamilyName(f), ctnl.ProtoName(a.Proto))
