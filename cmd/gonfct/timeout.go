@@ -367,7 +367,7 @@ func newCmdTimeoutGet(env *cli.Env, runF func(*timeoutGetOptions) error) *cobra.
 		Example: `  gonfct timeout get web
   gonfct timeout get web -o json
   gonfct get timeout web                      # nfct word order`,
-		Args:  cli.ExactArgs(1),
+		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cttimeout.CheckName(args[0]); err != nil {
 				return timeoutErr(err)
@@ -392,7 +392,7 @@ func newCmdTimeoutList(env *cli.Env, runF func(*timeoutGetOptions) error) *cobra
 		Example: `  gonfct timeout list
   gonfct timeout list -o table
   gonfct --netns fw1 timeout list -o nfct`,
-		Args:    cli.NoArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkTimeoutFormat(env); err != nil {
 				return err
@@ -450,7 +450,7 @@ func newCmdTimeoutDelete(env *cli.Env, runF func(*timeoutDeleteOptions) error) *
 		Short:   "Delete a timeout policy no rule uses (nfct delete timeout)",
 		Example: `  gonfct timeout delete web
   gonfct delete timeout web                   # nfct word order`,
-		Args:    cli.ExactArgs(1),
+		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cttimeout.CheckName(args[0]); err != nil {
 				return timeoutErr(err)
@@ -520,7 +520,7 @@ func newCmdTimeoutDefaultGet(env *cli.Env, runF func(*timeoutDefaultOptions) err
 		Example: `  gonfct timeout default-get inet tcp
   gonfct timeout default-get inet6 udp -o json
   gonfct default-get timeout inet tcp         # nfct word order`,
-		Args:  cli.ExactArgs(2),
+		Args: cli.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, p, err := parseTimeoutKey(args[0], args[1])
 			if err != nil {
