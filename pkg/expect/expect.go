@@ -1,0 +1,290 @@
+package expect
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"golang.org/x/sys/unix"
+)
+
+// Flags are an expectation's NF_CT_EXPECT_* bits.
+type Flags uint32
+
+const (
+	// Permanent: the expectation survives being matched, so it can be
+	// matched again (until it times out or its master goes).
+	Permanent Flags = 1 // NF_CT_EXPECT_PERMANENT
+	// Inactive: the expectation is in the table but matches nothing yet.
+	Inactive Flags = 2 // NF_CT_EXPECT_INACTIVE
+	// Userspace marks an expectation made by user space; the kernel sets it
+	// itself and strips it from create requests.
+	Userspace Flags = 4 // NF_CT_EXPECT_USERSPACE
+)
+
+var flagNames = []struct {
+	f    Flags
+	name string
+}{{Permanent, "PERMANENT"}, {Inactive, "INACTIVE"}, {Userspace, "USERSPACE"}}
+
+// AppendText appends the flags as conntrack prints them: PERMANENT,INACTIVE.
+func (f Flags) AppendText(b []byte) []byte {
+	first := true
+	for _, n := range flagNames {
+		if f&n.f != 0 {
+			if !first {
+				b = append(b, ',')
+			}
+			b = append(b, n.name...)
+			first = false
+		}
+	}
+	return b
+}
+
+func (f Flags) String() string { return string(f.AppendText(nil)) }
+
+// Names lists the flags' lower-case names, for JSON.
+func (f Flags) Names() []string {
+	names := []string{}
+	for _, n := range flagNames {
+		if f&n.f != 0 {
+			names = append(names, strings.ToLower(n.name))
+		}
+	}
+	return names
+}
+
+// ParseFlags reads a comma-separated flag list: permanent,inactive.
+func ParseFlags(s string) (Flags, error) {
+	var f Flags
+	for _, w := range strings.Split(s, ",") {
+		w = strings.TrimSpace(w)
+		if w == "" {
+			continue
+		}
+		found := false
+		for _, n := range flagNames {
+			if strings.EqualFold(w, n.name) {
+				f |= n.f
+				found = true
+			}
+		}
+		if !found {
+			return 0, fmt.Errorf("unknown expectation flag %q: want permanent, inactive (comma-separated)", w)
+		}
+	}
+	return f, nil
+}
+
+// NAT is where the kernel NATs the expected connection when it arrives
+// (CTA_EXPECT_NAT): Dir is the master direction whose source it rewrites
+// and Tuple's source address and port are the saved NAT address and port.
+type NAT struct {
+	Set   bool
+	Dir   uint32 // 0 original (IP_CT_DIR_ORIGINAL), 1 reply
+	Tuple ctnl.Tuple
+}
+
+// Expectation is one conntrack expectation: the kernel lets a connection
+// matching Tuple under Mask in as RELATED to Master.
+type Expectation struct {
+	// Family is AF_INET or AF_INET6 (the nfgenmsg family).
+	Family uint8
+	// Tuple is the expected connection, original direction.
+	Tuple ctnl.Tuple
+	// Mask says which bits of Tuple must match. The kernel keeps only the
+	// source address and source port; the destination always matches
+	// exactly. A zero Mask encodes as an exact match.
+	Mask ctnl.Tuple
+	// Master is the master conntrack's original tuple. Encode skips it
+	// when unset (the helper engine's NFQA_EXP has an implicit master).
+	Master ctnl.Tuple
+	// Timeout is the seconds left (dumps, events). On create the kernel
+	// ignores it and uses the master helper's policy; on update it sets it.
+	Timeout uint32
+	// ID identifies the expectation (CTA_EXPECT_ID) in dumps; it narrows
+	// a get or delete by tuple.
+	ID    uint32
+	Flags Flags
+	// Class is the helper policy class (expectation policy index).
+	Class uint32
+	// Helper: in dumps and events the master's helper; on create the
+	// helper to assign to the expected connection (and to check Class
+	// against).
+	Helper string
+	// Zone (CTA_EXPECT_ZONE): on create, get and delete the zone of the
+	// master; the kernel never reports it in dumps.
+	Zone    uint16
+	HasZone bool
+	NAT     NAT
+	// Fn is the expectfn run when the expected connection arrives, such
+	// as "nat-follow-master".
+	Fn string
+}
+
+// ExactMask is the mask that matches t exactly.
+func ExactMask(t ctnl.Tuple) ctnl.Tuple {
+	m := ctnl.Tuple{Proto: t.Proto}
+	switch t.Proto {
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		m.ICMPID, m.ICMPType, m.ICMPCode = 0xffff, 0xff, 0xff
+	default:
+		m.SrcPort, m.DstPort = 0xffff, 0xffff
+	}
+	if t.Family() == unix.AF_INET6 {
+		m.Src, m.Dst = allOnes6, allOnes6
+	} else {
+		m.Src, m.Dst = allOnes4, allOnes4
+	}
+	return m
+}
+
+var (
+	allOnes4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	allOnes6 = netip.AddrFrom16([16]byte{255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})
+)
+
+// FamilyOf is the expectation's layer-3 family: Family if set, else from
+// the addresses.
+func (e *Expectation) FamilyOf() uint8 {
+	if e.Family != 0 {
+		return e.Family
+	}
+	return e.Tuple.Family()
+}
+
+// Encode appends the expectation's CTA_EXPECT_* attributes (no nfgenmsg):
+// the body of IPCTNL_MSG_EXP_NEW and of NFQA_EXP. It encodes Master only
+// when set, Mask as an exact match when unset, and the optional attributes
+// only when set.
+func (e *Expectation) Encode(enc *ctnl.Encoder) {
+	if e.Master.Src.IsValid() {
+		e.Master.Encode(enc, attrMaster)
+	}
+	e.Tuple.Encode(enc, attrTuple)
+	m := e.Mask
+	if !m.Src.IsValid() && !m.Dst.IsValid() && m.Proto == 0 {
+		m = ExactMask(e.Tuple)
+	}
+	// ctnetlink parses the mask with the tuple's protocol handler, which
+	// wants the protocol number in the mask too.
+	m.Proto = e.Tuple.Proto
+	m.HasZone = false
+	m.Encode(enc, attrMask)
+	if e.Timeout != 0 {
+		enc.Uint32(attrTimeout, e.Timeout)
+	}
+	if e.ID != 0 {
+		enc.Uint32(attrID, e.ID)
+	}
+	if e.Helper != "" {
+		enc.String(attrHelpName, e.Helper)
+	}
+	if e.HasZone {
+		enc.Uint16(attrZone, e.Zone)
+	}
+	if e.Flags != 0 {
+		enc.Uint32(attrFlags, uint32(e.Flags))
+	}
+	if e.Class != 0 {
+		enc.Uint32(attrClass, e.Class)
+	}
+	if e.NAT.Set {
+		n := enc.Nest(attrNAT)
+		enc.Uint32(attrNATDir, e.NAT.Dir)
+		e.NAT.Tuple.Encode(enc, attrNATTuple)
+		enc.End(n)
+	}
+	if e.Fn != "" {
+		enc.String(attrFn, e.Fn)
+	}
+}
+
+// Decode reads an expectation from CTA_EXPECT_* attributes. It allocates
+// the helper and expectfn names; a Decoder reuses them across messages.
+func Decode(attrs []byte) (Expectation, error) {
+	var (
+		d Decoder
+		e Expectation
+	)
+	err := d.Decode(attrs, &e)
+	return e, err
+}
+
+// Decoder decodes expectations without allocating in the steady state: it
+// keeps the few helper and expectfn names a table holds and hands out the
+// same strings again.
+type Decoder struct {
+	names []string
+}
+
+func (d *Decoder) intern(b []byte) string {
+	if n := len(b); n > 0 && b[n-1] == 0 {
+		b = b[:n-1]
+	}
+	for _, s := range d.names {
+		if s == string(b) {
+			return s
+		}
+	}
+	s := string(b)
+	if len(d.names) < 16 {
+		d.names = append(d.names, s)
+	}
+	return s
+}
+
+// Decode fills e (reset first) from CTA_EXPECT_* attributes.
+func (d *Decoder) Decode(attrs []byte, e *Expectation) error {
+	*e = Expectation{}
+	s := ctnl.NewScanner(attrs)
+	var err error
+	for s.Next() {
+		switch s.Type() {
+		case attrMaster:
+			e.Master, err = ctnl.DecodeTuple(s.Data())
+		case attrTuple:
+			e.Tuple, err = ctnl.DecodeTuple(s.Data())
+		case attrMask:
+			e.Mask, err = ctnl.DecodeTuple(s.Data())
+		case attrTimeout:
+			e.Timeout = s.Uint32()
+		case attrID:
+			e.ID = s.Uint32()
+		case attrHelpName:
+			e.Helper = d.intern(s.Data())
+		case attrZone:
+			e.Zone, e.HasZone = s.Uint16(), true
+		case attrFlags:
+			e.Flags = Flags(s.Uint32())
+		case attrClass:
+			e.Class = s.Uint32()
+		case attrNAT:
+			e.NAT.Set = true
+			n := s.Nested()
+			for n.Next() {
+				switch n.Type() {
+				case attrNATDir:
+					e.NAT.Dir = n.Uint32()
+				case attrNATTuple:
+					e.NAT.Tuple, err = ctnl.DecodeTuple(n.Data())
+				}
+			}
+			if err == nil {
+				err = n.Err()
+			}
+		case attrFn:
+			e.Fn = d.intern(s.Data())
+		}
+		if err != nil {
+			return fmt.Errorf("decode expectation: %w", err)
+		}
+	}
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("decode expectation: %w", err)
+	}
+	e.Family = e.Tuple.Family()
+	return nil
+}

@@ -1,0 +1,178 @@
+package expect
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gonfct/gonfct/pkg/ctnl"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Flags
+		wantErr string
+	}{
+		{"", 0, ""},
+		{"permanent", Permanent, ""},
+		{"PERMANENT,inactive", Permanent | Inactive, ""},
+		{"inactive, permanent", Permanent | Inactive, ""},
+		{"sticky", 0, "unknown expectation flag"},
+	}
+	for _, tt := range tests {
+		got, err := ParseFlags(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseFlags(%q) error %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseFlags(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	if s := (Permanent | Inactive | Userspace).String(); s != "PERMANENT,INACTIVE,USERSPACE" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestParseMask(t *testing.T) {
+	tu := ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
+	v6 := ctnl.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 6, DstPort: 50000}
+	exact := ExactMask(tu)
+	anySrc := exact
+	anySrc.Src, anySrc.SrcPort = a("0.0.0.0"), 0
+	net24 := exact
+	net24.Src, net24.SrcPort = a("255.255.255.0"), 0
+	tests := []struct {
+		in      string
+		tu      ctnl.Tuple
+		want    ctnl.Tuple
+		wantErr string
+	}{
+		{"src=0.0.0.0 sport=0", tu, anySrc, ""},
+		{"255.255.255.0 255.255.255.255 0 65535", tu, net24, ""},
+		{"255.255.255.255 255.255.255.255", tu, exact, ""},
+		{"proto=tcp src=255.255.255.255", tu, exact, ""},
+		{"src=::", tu, exact, "different families"},
+		{"src=:: sport=0", v6, func() ctnl.Tuple { m := ExactMask(v6); m.Src, m.SrcPort = a("::"), 0; return m }(), ""},
+		{"src=1.1.1.1 src=2.2.2.2", tu, exact, "given twice"},
+		{"foo=1", tu, exact, "unknown mask key"},
+		{"1.1.1.1", tu, exact, "want SRC DST"},
+		{"", tu, exact, "empty mask"},
+		{"sport=70000", tu, exact, "bad port"},
+	}
+	for _, tt := range tests {
+		got, err := ParseMask(tt.in, tt.tu)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseMask(%q) error %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseMask(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseNAT(t *testing.T) {
+	tu := ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
+	for _, in := range []string{"192.0.2.1 1234", "src=192.0.2.1 sport=1234"} {
+		n, err := ParseNATTuple(in, tu)
+		if err != nil || n.Src != a("192.0.2.1") || n.SrcPort != 1234 || n.Proto != 6 || n.Dst != a("0.0.0.0") {
+			t.Errorf("ParseNATTuple(%q) = %v, %v", in, n, err)
+		}
+	}
+	for _, in := range []string{"", "fd00::1", "sport=1", "1.1.1.1 1 2", "1.1.1.1 x"} {
+		if _, err := ParseNATTuple(in, tu); err == nil {
+			t.Errorf("ParseNATTuple(%q) succeeded", in)
+		}
+	}
+	for in, want := range map[string]uint32{"original": 0, "reply": 1, "1": 1} {
+		if d, err := ParseNATDir(in); err != nil || d != want {
+			t.Errorf("ParseNATDir(%q) = %d, %v", in, d, err)
+		}
+	}
+	if _, err := ParseNATDir("sideways"); err == nil {
+		t.Error("ParseNATDir(sideways) succeeded")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := ftpExpectation()
+	tests := []struct {
+		name    string
+		mod     func(e *Expectation)
+		wantErr string
+	}{
+		{"valid", func(e *Expectation) {}, ""},
+		{"no master", func(e *Expectation) { e.Master = ctnl.Tuple{} }, "needs a master"},
+		{"mixed families", func(e *Expectation) { e.Master.Src, e.Master.Dst = a("fd00::1"), a("fd00::2") }, "one family"},
+		{"mask dst not exact", func(e *Expectation) { e.Mask.Dst = a("255.255.255.0") }, "destination exactly"},
+		{"bad flags", func(e *Expectation) { e.Flags = 64 }, "unknown expectation flags"},
+		{"bad nat dir", func(e *Expectation) { e.NAT.Dir = 2 }, "NAT direction"},
+	}
+	for _, tt := range tests {
+		e := ok
+		tt.mod(&e)
+		err := e.Validate()
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%s: error %v, want %q", tt.name, err, tt.wantErr)
+		}
+	}
+}
+
+func TestFilterMatch(t *testing.T) {
+	e := ftpExpectation()
+	tests := []struct {
+		name string
+		f    Filter
+		want bool
+	}{
+		{"zero", Filter{}, true},
+		{"family", Filter{Family: 2}, true},
+		{"other family", Filter{Family: 10}, false},
+		{"proto", Filter{Proto: 6}, true},
+		{"other proto", Filter{Proto: 17}, false},
+		{"helper", Filter{Helper: "ftp"}, true},
+		{"other helper", Filter{Helper: "sip"}, false},
+		{"class", Filter{Class: 1, HasClass: true}, true},
+		{"class 0", Filter{HasClass: true}, false},
+		{"expected addresses and ports", Filter{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), SrcPort: Port{true, 0}, DstPort: Port{true, 50000}}, true},
+		{"other dport", Filter{DstPort: Port{true, 50001}}, false},
+		{"master", Filter{MasterSrc: a("10.0.0.1"), MasterDstPort: Port{true, 21}, MasterProto: 6}, true},
+		{"other master", Filter{MasterSrc: a("10.0.0.9")}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.f.Match(&e); got != tt.want {
+			t.Errorf("%s: Match = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	f := Filter{MasterSrc: a("10.0.0.1"), MasterDst: a("10.0.0.2"), MasterProto: 6, MasterSrcPort: Port{true, 40000}}
+	if _, ok := f.MasterTuple(); ok {
+		t.Error("MasterTuple without the destination port is complete")
+	}
+	f.MasterDstPort = Port{true, 21}
+	if m, ok := f.MasterTuple(); !ok || m != e.Master {
+		t.Errorf("MasterTuple = %v, %v; want %v", m, ok, e.Master)
+	}
+}
+
+func FuzzParseMask(f *testing.F) {
+	tu := ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
+	for _, s := range []string{"src=0.0.0.0 sport=0", "255.255.255.0 255.255.255.255 0 65535", "proto=tcp dst=1.2.3.4", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMask(s, tu)
+		if err == nil && (m.Proto != tu.Proto || !m.Src.Is4()) {
+			t.Errorf("ParseMask(%q) = %v: protocol or family differs from the tuple's", s, m)
+		}
+		_, _ = ParseNATTuple(s, tu)
+	})
+}

@@ -1,0 +1,129 @@
+package expect
+
+import (
+	"net/netip"
+	"strconv"
+
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"golang.org/x/sys/unix"
+)
+
+// AppendText appends the expectation as `conntrack -L expect` prints it
+// (libnetfilter_conntrack's default expectation format), without the
+// newline:
+//
+//	300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0 helper=ftp
+//
+// Fields: seconds left, protocol number, expected tuple, mask, master
+// tuple, zone (only when the message carried one, which kernel dumps never
+// do), flags, class, helper. NAT data and the expectfn are not printed.
+func (e *Expectation) AppendText(b []byte) []byte {
+	b = strconv.AppendUint(b, uint64(e.Timeout), 10)
+	b = append(b, " proto="...)
+	b = strconv.AppendUint(b, uint64(e.Tuple.Proto), 10)
+	b = append(b, ' ')
+	b = appendAddrs(b, "src=", "dst=", e.Tuple.Src, e.Tuple.Dst)
+	b = appendPorts(b, &e.Tuple, e.Tuple.Proto)
+	b = appendAddrs(b, "mask-src=", "mask-dst=", e.Mask.Src, e.Mask.Dst)
+	b = appendPorts(b, &e.Mask, e.Tuple.Proto)
+	b = appendAddrs(b, "master-src=", "master-dst=", e.Master.Src, e.Master.Dst)
+	b = appendPorts(b, &e.Master, e.Master.Proto)
+	if e.HasZone {
+		b = append(b, "zone="...)
+		b = strconv.AppendUint(b, uint64(e.Zone), 10)
+		b = append(b, ' ')
+	}
+	if e.Flags&(Permanent|Inactive|Userspace) != 0 {
+		b = e.Flags.AppendText(b)
+		b = append(b, ' ')
+	}
+	b = append(b, "class="...)
+	b = strconv.AppendUint(b, uint64(e.Class), 10)
+	b = append(b, ' ')
+	if e.Helper != "" {
+		b = append(b, "helper="...)
+		b = append(b, e.Helper...)
+		b = append(b, ' ')
+	}
+	// conntrack drops the last blank.
+	if n := len(b); n > 0 && b[n-1] == ' ' {
+		b = b[:n-1]
+	}
+	return b
+}
+
+func appendAddrs(b []byte, sk, dk string, src, dst netip.Addr) []byte {
+	b = append(b, sk...)
+	b = appendAddr(b, src)
+	b = append(b, ' ')
+	b = append(b, dk...)
+	b = appendAddr(b, dst)
+	return append(b, ' ')
+}
+
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.IsValid() {
+		return append(b, "0.0.0.0"...)
+	}
+	return a.AppendTo(b)
+}
+
+// appendPorts appends the layer-4 part of a tuple the way
+// libnetfilter_conntrack does for protocol p (the mask is printed with the
+// expected tuple's protocol).
+func appendPorts(b []byte, t *ctnl.Tuple, p uint8) []byte {
+	switch p {
+	case unix.IPPROTO_TCP, unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE, unix.IPPROTO_SCTP, unix.IPPROTO_DCCP:
+		b = append(b, "sport="...)
+		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
+		b = append(b, " dport="...)
+		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
+		b = append(b, ' ')
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		b = append(b, "type="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
+		b = append(b, " code="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPCode), 10)
+		b = append(b, " id="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPID), 10)
+		b = append(b, ' ')
+	case unix.IPPROTO_GRE:
+		b = append(b, "srckey=0x"...)
+		b = strconv.AppendUint(b, uint64(t.SrcPort), 16)
+		b = append(b, " dstkey=0x"...)
+		b = strconv.AppendUint(b, uint64(t.DstPort), 16)
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// EventType is what happened to an expectation.
+type EventType uint8
+
+const (
+	EventNew     EventType = 1
+	EventDestroy EventType = 2
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventNew:
+		return "new"
+	case EventDestroy:
+		return "destroy"
+	}
+	return "unknown"
+}
+
+// AppendEventText appends an event line as `conntrack -E expect` prints it:
+// the type right-aligned in 9 columns ("    [NEW] ", "[DESTROY] "), then
+// the expectation.
+func (e *Expectation) AppendEventText(b []byte, t EventType) []byte {
+	switch t {
+	case EventNew:
+		b = append(b, "    [NEW] "...)
+	case EventDestroy:
+		b = append(b, "[DESTROY] "...)
+	}
+	return e.AppendText(b)
+}
