@@ -6,6 +6,7 @@ package builtin
 
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/ftp"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,7 +29,7 @@ var Registry = cthelper.NewRegistry(
 	cthelper.Spec{Name: "dhcpv6", Protos: udp, Families: ipv6, PrivLen: 0, Policies: policy("dhcpv6", 1, 300), Port: 547,
 		Doc: "DHCPv6 client: the server's unicast replies"},
 	cthelper.Spec{Name: "ftp", Protos: tcp, Families: both, PrivLen: 24, Policies: policy("ftp", 1, 300), Port: 21,
-		Doc: "FTP: PORT/EPRT and PASV/EPSV data connections"},
+		Doc: "FTP: PORT/EPRT and PASV/EPSV data connections", NewParser: ftp.New},
 	cthelper.Spec{Name: "mdns", Protos: udp, Families: both, PrivLen: 0, Policies: policy("mdns", 8, 30), Port: 5353,
 		Doc: "multicast DNS: unicast answers to queries"},
 	cthelper.Spec{Name: "rpc", Protos: tcpUDP, Families: both, PrivLen: 16, Policies: policy("rpc", 1, 300), Port: 111,

@@ -1,0 +1,172 @@
+// Package config reads the helpers gonfct runs: the Helper section of a
+// conntrackd.conf (unchanged files work; General, Sync and Stats are
+// skipped with a notice) and the --helper command-line form. Everything is
+// validated at load against the built-in helper table, and every error
+// names its file:line:column and the fix.
+//
+// The grammar, as conntrackd reads it:
+//
+//	Helper {
+//		Setup yes|no
+//		Type NAME inet|inet6 tcp|udp {
+//			QueueNum N          # default 0
+//			QueueLen N          # default 0: the kernel's (1024)
+//			Policy NAME {       # NAME is one of the helper's policies
+//				ExpectMax N     # 0..255
+//				ExpectTimeout N # seconds
+//			}
+//			Option KEY VALUE    # gonfct only: a parser option
+//		}
+//	}
+//
+// Keywords are case-sensitive, as in conntrackd; booleans are yes, no, on
+// or off in any case; '#' starts a comment; line ends are white space.
+//
+// Where gonfct differs from conntrackd on purpose:
+//   - A Policy block that sets only ExpectMax or only ExpectTimeout keeps
+//     the helper's default for the other (conntrackd zeroes it, so its
+//     expectations would expire at once).
+//   - Type blocks of the same helper for inet and inet6 have their own
+//     policies (conntrackd shares one, the last parsed wins).
+//   - A duplicate QueueNum, a duplicate Type, QueueNum above 65535 and
+//     ExpectMax above 255 are refused at load (conntrackd accepts them and
+//     misbehaves, or fails in the kernel).
+//   - "Option KEY VALUE" inside a Type block sets a parser option (for
+//     example "Option loose yes" for ftp). conntrackd does not know it, so
+//     a file using it is gonfct's own; files without it stay valid for
+//     both.
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/builtin"
+	"golang.org/x/sys/unix"
+)
+
+// Config is what a file declares.
+type Config struct {
+	Helpers []Helper
+	// Setup is conntrackd's "Setup yes|no" (default no: conntrackd then
+	// expects the helper objects to exist already, made by nfct).
+	Setup    bool
+	HasSetup bool
+	// Notices are the things that were skipped, one line each, with their
+	// position ("conntrackd.conf:3:1: Sync section ignored: ...").
+	Notices []string
+}
+
+// Helper is one helper to run: a Type block or a --helper flag, with the
+// built-in defaults merged in.
+type Helper struct {
+	Name   string
+	Family uint8 // AF_INET or AF_INET6
+	Proto  uint8 // IPPROTO_TCP or IPPROTO_UDP
+	// QueueNum is the NFQUEUE number the kernel sends the packets to.
+	QueueNum uint32
+	// QueueLen is the queue's maximum length; 0 keeps the kernel default.
+	QueueLen uint32
+	// Policies are the built-in ones, with the configured values over them.
+	Policies []cthelper.Policy
+	PrivLen  uint32
+	// Options are the parser's options; never nil.
+	Options cthelper.Options
+	// Spec is the built-in helper (Spec.NewParser builds the parser).
+	Spec *cthelper.Spec
+	// Pos is where the helper was declared.
+	Pos Position
+}
+
+// Object is the kernel helper object for h, as the cthelper client adds it.
+func (h *Helper) Object() cthelper.Helper {
+	return cthelper.Helper{
+		Name:     h.Name,
+		Family:   h.Family,
+		Proto:    h.Proto,
+		QueueNum: h.QueueNum,
+		Policies: slices.Clone(h.Policies),
+		PrivLen:  h.PrivLen,
+		Status:   cthelper.Enabled,
+	}
+}
+
+// NewParser builds h's protocol parser with its options.
+func (h *Helper) NewParser() (cthelper.Parser, error) {
+	return h.Spec.NewParser(h.Options)
+}
+
+// Load reads a conntrackd.conf-style file, checked against the built-in
+// helpers.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	return Parse(path, f)
+}
+
+// Parse reads a config from r; name is used in positions.
+func Parse(name string, r io.Reader) (*Config, error) {
+	return ParseWith(builtin.Registry, name, r)
+}
+
+// maxFileSize bounds what Parse reads: a helper config is a few KiB.
+const maxFileSize = 1 << 20
+
+// ParseWith is Parse against another table of helpers.
+func ParseWith(reg *cthelper.Registry, name string, r io.Reader) (*Config, error) {
+	src, err := io.ReadAll(io.LimitReader(r, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(src) > maxFileSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a helper config", name, maxFileSize)
+	}
+	toks, err := lex(name, string(src))
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{reg: reg, toks: toks, cfg: &Config{}}
+	if err := p.file(); err != nil {
+		return nil, err
+	}
+	return p.cfg, nil
+}
+
+// Add appends h to c, refusing a second helper with the same name, family
+// and protocol, or the same queue. The engine uses it to merge --helper
+// flags into a file's helpers.
+func (c *Config) Add(h Helper) error {
+	for i := range c.Helpers {
+		o := &c.Helpers[i]
+		if o.Name == h.Name && o.Family == h.Family && o.Proto == h.Proto {
+			return errorf(h.Pos, "helper %s %s %s is declared twice (first at %s): keep one",
+				h.Name, familyName(h.Family), protoName(h.Proto), o.Pos)
+		}
+		if o.QueueNum == h.QueueNum {
+			return errorf(h.Pos, "queue %d is already used by helper %s %s %s at %s: each helper needs its own QueueNum",
+				h.QueueNum, o.Name, familyName(o.Family), protoName(o.Proto), o.Pos)
+		}
+	}
+	c.Helpers = append(c.Helpers, h)
+	return nil
+}
+
+func familyName(f uint8) string {
+	if f == unix.AF_INET6 {
+		return "inet6"
+	}
+	return "inet"
+}
+
+func protoName(p uint8) string {
+	if p == unix.IPPROTO_UDP {
+		return "udp"
+	}
+	return "tcp"
+}

@@ -1,0 +1,427 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gonfct/gonfct/pkg/cthelper"
+	"golang.org/x/sys/unix"
+)
+
+// parser walks the token stream of one file, keyword by keyword, the way
+// conntrackd's grammar does.
+type parser struct {
+	reg  *cthelper.Registry
+	toks []token
+	i    int
+	cfg  *Config
+}
+
+func (p *parser) next() token {
+	t := p.toks[p.i]
+	if t.kind != tokEOF {
+		p.i++
+	}
+	return t
+}
+
+func (p *parser) peek() token { return p.toks[p.i] }
+
+// The sections of a conntrackd.conf; only Helper concerns gonfct.
+var skippedSections = []string{"General", "Sync", "Stats"}
+
+func (p *parser) file() error {
+	for {
+		t := p.next()
+		switch {
+		case t.kind == tokEOF:
+			return nil
+		case t.kind != tokWord:
+			return errorf(t.pos, "unexpected %s: a section (Helper, General, Sync or Stats) must come first", t)
+		case t.text == "Helper" && !t.quoted:
+			if err := p.expectOpen("Helper"); err != nil {
+				return err
+			}
+			if err := p.helperSection(); err != nil {
+				return err
+			}
+		case contains(skippedSections, t.text) && !t.quoted:
+			if err := p.expectOpen(t.text); err != nil {
+				return err
+			}
+			if err := p.skipBlock(t); err != nil {
+				return err
+			}
+			p.cfg.Notices = append(p.cfg.Notices, fmt.Sprintf("%s: %s section ignored: gonfct reads only the Helper section", t.pos, t.text))
+		default:
+			return p.unknown(t, "section", []string{"Helper", "General", "Sync", "Stats"})
+		}
+	}
+}
+
+// unknown explains a word that is not a keyword where one was expected,
+// pointing out a case mistake.
+func (p *parser) unknown(t token, what string, keywords []string) error {
+	for _, k := range keywords {
+		if strings.EqualFold(k, t.text) {
+			return errorf(t.pos, "unknown %s %q: keywords are case-sensitive, write %s", what, t.text, k)
+		}
+	}
+	return errorf(t.pos, "unknown %s %s: expected %s", what, t, strings.Join(keywords, ", "))
+}
+
+func (p *parser) expectOpen(after string) error {
+	if t := p.next(); t.kind != tokOpen {
+		return errorf(t.pos, "expected '{' after %s, got %s", after, t)
+	}
+	return nil
+}
+
+// skipBlock skips a section gonfct does not read, up to its matching '}'.
+func (p *parser) skipBlock(open token) error {
+	depth := 1
+	for depth > 0 {
+		t := p.next()
+		switch t.kind {
+		case tokOpen:
+			depth++
+		case tokClose:
+			depth--
+		case tokEOF:
+			return errorf(t.pos, "missing '}' to close %s at %s", open.text, open.pos)
+		}
+	}
+	return nil
+}
+
+// word reads the argument of keyword kw.
+func (p *parser) word(kw token, what string) (token, error) {
+	t := p.next()
+	if t.kind != tokWord {
+		return t, errorf(t.pos, "%s needs %s, got %s", kw.text, what, t)
+	}
+	return t, nil
+}
+
+func (p *parser) number(kw token, max uint64) (uint32, token, error) {
+	t, err := p.word(kw, "a number")
+	if err != nil {
+		return 0, t, err
+	}
+	n, err := parseUint(t.text, max)
+	if err != nil {
+		return 0, t, errorf(t.pos, "%s %s", kw.text, err)
+	}
+	return uint32(n), t, nil
+}
+
+func parseUint(s string, max uint64) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > max {
+		return 0, fmt.Errorf("%q is not a number from 0 to %d", s, max)
+	}
+	return n, nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "yes", "on":
+		return true, nil
+	case "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not yes, no, on or off", s)
+}
+
+func (p *parser) helperSection() error {
+	for {
+		t := p.next()
+		switch {
+		case t.kind == tokClose:
+			return nil
+		case t.kind == tokEOF:
+			return errorf(t.pos, "missing '}' to close the Helper section")
+		case t.kind != tokWord:
+			return errorf(t.pos, "unexpected %s in the Helper section: expected Type or Setup", t)
+		case t.text == "Setup":
+			v, err := p.word(t, "yes or no")
+			if err != nil {
+				return err
+			}
+			b, err := parseBool(v.text)
+			if err != nil {
+				return errorf(v.pos, "Setup %s", err)
+			}
+			p.cfg.Setup, p.cfg.HasSetup = b, true
+		case t.text == "Type":
+			h, err := p.typeBlock(t)
+			if err != nil {
+				return err
+			}
+			if err := p.cfg.Add(h); err != nil {
+				return err
+			}
+		default:
+			return p.unknown(t, "keyword", []string{"Type", "Setup"})
+		}
+	}
+}
+
+// typeBlock reads "Type NAME FAMILY PROTO { ... }" after Type.
+func (p *parser) typeBlock(kw token) (Helper, error) {
+	var h Helper
+	name, err := p.word(kw, "a helper name, family and protocol (Type ftp inet tcp)")
+	if err != nil {
+		return h, err
+	}
+	fam, err := p.word(kw, "a family, inet or inet6, after the name")
+	if err != nil {
+		return h, err
+	}
+	proto, err := p.word(kw, "a protocol, tcp or udp, after the family")
+	if err != nil {
+		return h, err
+	}
+	if err := p.expectOpen("Type " + name.text + " " + fam.text + " " + proto.text); err != nil {
+		return h, err
+	}
+	h.Pos = kw.pos
+	var bad *Error
+	h, bad = newHelper(p.reg, h.Pos, name.text, name.pos, fam.text, fam.pos, proto.text, proto.pos)
+	if bad != nil {
+		return h, bad
+	}
+
+	seen := map[string]Position{}
+	once := func(t token) error {
+		if first, dup := seen[t.text]; dup {
+			return errorf(t.pos, "%s is given twice in this Type block (first at %s): keep one", t.text, first)
+		}
+		seen[t.text] = t.pos
+		return nil
+	}
+	optPos := map[string]Position{}
+	for {
+		t := p.next()
+		switch {
+		case t.kind == tokClose:
+			if err := checkOptions(&h, optPos); err != nil {
+				return h, err
+			}
+			return h, nil
+		case t.kind == tokEOF:
+			return h, errorf(t.pos, "missing '}' to close Type %s at %s", h.Name, kw.pos)
+		case t.kind != tokWord:
+			return h, errorf(t.pos, "unexpected %s in Type %s: expected QueueNum, QueueLen, Policy or Option", t, h.Name)
+		case t.text == "QueueNum":
+			if err := once(t); err != nil {
+				return h, err
+			}
+			n, _, err := p.number(t, 65535)
+			if err != nil {
+				return h, err
+			}
+			h.QueueNum = n
+		case t.text == "QueueLen":
+			if err := once(t); err != nil {
+				return h, err
+			}
+			n, _, err := p.number(t, math.MaxUint32)
+			if err != nil {
+				return h, err
+			}
+			h.QueueLen = n
+		case t.text == "Policy":
+			if err := p.policyBlock(&h, t, seen); err != nil {
+				return h, err
+			}
+		case t.text == "Option":
+			key, err := p.word(t, "a name and a value (Option loose yes)")
+			if err != nil {
+				return h, err
+			}
+			val, err := p.word(t, "a value after the name (Option loose yes)")
+			if err != nil {
+				return h, err
+			}
+			if first, dup := optPos[key.text]; dup {
+				return h, errorf(key.pos, "option %s is given twice in Type %s (first at %s): keep one", key.text, h.Name, first)
+			}
+			if err := setOption(&h, key.text, val.text); err != nil {
+				return h, errorf(key.pos, "%s", err)
+			}
+			optPos[key.text] = key.pos
+		default:
+			return h, p.unknown(t, "keyword", []string{"QueueNum", "QueueLen", "Policy", "Option"})
+		}
+	}
+}
+
+// policyBlock reads "Policy NAME { ExpectMax N ExpectTimeout N }" after
+// Policy and sets the values it names over the helper's defaults.
+func (p *parser) policyBlock(h *Helper, kw token, seen map[string]Position) error {
+	name, err := p.word(kw, "a policy name")
+	if err != nil {
+		return err
+	}
+	if err := p.expectOpen("Policy " + name.text); err != nil {
+		return err
+	}
+	pol, err := findPolicy(h, name.text)
+	if err != nil {
+		return errorf(name.pos, "%s", err)
+	}
+	key := "Policy " + name.text
+	if first, dup := seen[key]; dup {
+		return errorf(kw.pos, "%s is given twice in Type %s (first at %s): keep one", key, h.Name, first)
+	}
+	seen[key] = kw.pos
+	var setMax, setTimeout bool
+	for {
+		t := p.next()
+		switch {
+		case t.kind == tokClose:
+			if !setMax && !setTimeout {
+				return errorf(t.pos, "Policy %s is empty: set ExpectMax and/or ExpectTimeout, or remove it", name.text)
+			}
+			return nil
+		case t.kind == tokEOF:
+			return errorf(t.pos, "missing '}' to close Policy %s at %s", name.text, kw.pos)
+		case t.kind != tokWord:
+			return errorf(t.pos, "unexpected %s in Policy %s: expected ExpectMax or ExpectTimeout", t, name.text)
+		case t.text == "ExpectMax":
+			if setMax {
+				return errorf(t.pos, "ExpectMax is given twice in Policy %s: keep one", name.text)
+			}
+			n, _, err := p.number(t, cthelper.MaxExpectLimit)
+			if err != nil {
+				return err
+			}
+			pol.ExpectMax, setMax = n, true
+		case t.text == "ExpectTimeout":
+			if setTimeout {
+				return errorf(t.pos, "ExpectTimeout is given twice in Policy %s: keep one", name.text)
+			}
+			n, _, err := p.number(t, math.MaxUint32)
+			if err != nil {
+				return err
+			}
+			pol.ExpectTimeout, setTimeout = n, true
+		default:
+			return p.unknown(t, "keyword", []string{"ExpectMax", "ExpectTimeout"})
+		}
+	}
+}
+
+// newHelper checks a helper's name, family and protocol against the
+// built-in table and fills in its defaults. Each error is placed on the
+// word that is wrong.
+func newHelper(reg *cthelper.Registry, at Position, name string, namePos Position, fam string, famPos Position, proto string, protoPos Position) (Helper, *Error) {
+	h := Helper{Name: name, Pos: at, Options: cthelper.Options{}}
+	if err := cthelper.ValidateName("helper", name); err != nil {
+		return h, errorf(namePos, "%s", err)
+	}
+	spec, ok := reg.Lookup(name)
+	if !ok {
+		return h, errorf(namePos, "unknown helper %q: gonfct has %s", name, strings.Join(reg.Names(), ", "))
+	}
+	if spec.NewParser == nil {
+		return h, errorf(namePos, "helper %q has no parser in this build of gonfct: it cannot be run here (use conntrackd for it, or remove it)", name)
+	}
+	switch fam {
+	case "inet":
+		h.Family = unix.AF_INET
+	case "inet6":
+		h.Family = unix.AF_INET6
+	default:
+		return h, errorf(famPos, "unknown family %q: write inet or inet6", fam)
+	}
+	switch proto {
+	case "tcp":
+		h.Proto = unix.IPPROTO_TCP
+	case "udp":
+		h.Proto = unix.IPPROTO_UDP
+	default:
+		return h, errorf(protoPos, "unknown protocol %q: write tcp or udp", proto)
+	}
+	if !contains(spec.Families, h.Family) {
+		return h, errorf(famPos, "helper %s does not work over %s: it supports %s", name, fam, familyList(spec.Families))
+	}
+	if !contains(spec.Protos, h.Proto) {
+		return h, errorf(protoPos, "helper %s does not work over %s: it supports %s", name, proto, protoList(spec.Protos))
+	}
+	h.Spec = spec
+	h.PrivLen = spec.PrivLen
+	h.Policies = append([]cthelper.Policy(nil), spec.Policies...)
+	return h, nil
+}
+
+func findPolicy(h *Helper, name string) (*cthelper.Policy, error) {
+	names := make([]string, len(h.Policies))
+	for i := range h.Policies {
+		if h.Policies[i].Name == name {
+			return &h.Policies[i], nil
+		}
+		names[i] = h.Policies[i].Name
+	}
+	if err := cthelper.ValidateName("policy", name); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("helper %s has no policy %q: its policies are %s", h.Name, name, strings.Join(names, ", "))
+}
+
+// setOption records a parser option; the parser itself judges the key and
+// value (checkOptions).
+func setOption(h *Helper, key, val string) error {
+	if key == "" {
+		return fmt.Errorf("empty option name")
+	}
+	h.Options[key] = val
+	return nil
+}
+
+// checkOptions builds the parser once so that a bad option is refused at
+// load; when it fails, each option is tried alone to place the error on
+// the culprit.
+func checkOptions(h *Helper, optPos map[string]Position) *Error {
+	_, err := h.Spec.NewParser(h.Options)
+	if err == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(optPos))
+	for k := range optPos {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		pa, pb := optPos[a], optPos[b]
+		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
+	})
+	for _, k := range keys {
+		if _, err1 := h.Spec.NewParser(cthelper.Options{k: h.Options[k]}); err1 != nil {
+			return errorf(optPos[k], "helper %s: %s", h.Name, err1)
+		}
+	}
+	return errorf(h.Pos, "helper %s: %s", h.Name, err)
+}
+
+func contains[T comparable](s []T, v T) bool { return slices.Contains(s, v) }
+
+func familyList(fs []uint8) string {
+	var s []string
+	for _, f := range fs {
+		s = append(s, familyName(f))
+	}
+	return strings.Join(s, " and ")
+}
+
+func protoList(ps []uint8) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, protoName(p))
+	}
+	return strings.Join(s, " and ")
+}
