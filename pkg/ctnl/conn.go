@@ -84,6 +84,10 @@ func (c *Conn) Netlink() *netlink.Conn { return c.nl }
 type Message struct {
 	Header netfilter.Header
 	Attrs  []byte
+	// PortID is the netlink header's port ID. In an event it names the
+	// socket whose request caused it (0: the kernel itself), which is how
+	// conntrack -E tells "[USERSPACE] portid=N".
+	PortID uint32
 }
 
 // Request is one netfilter request.
@@ -240,7 +244,7 @@ func (st *queryState) handle(h netlink.Header, data []byte) error {
 	if st.fn == nil || st.err != nil || len(data) < 4 {
 		return nil
 	}
-	st.err = st.fn(Message{Header: netfilterHeader(h, data), Attrs: data[4:]})
+	st.err = st.fn(Message{Header: netfilterHeader(h, data), Attrs: data[4:], PortID: h.PID})
 	return nil
 }
 
@@ -389,7 +393,7 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 		}
 		for _, m := range msgs {
 			if len(m.Data) >= 4 && m.Header.Type >= 0x10 {
-				if err := fn(Message{Header: netfilterHeader(m.Header, m.Data), Attrs: m.Data[4:]}); err != nil {
+				if err := fn(Message{Header: netfilterHeader(m.Header, m.Data), Attrs: m.Data[4:], PortID: m.Header.PID}); err != nil {
 					return err
 				}
 			}
@@ -417,6 +421,7 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 		h := netlink.Header{
 			Type:  netlink.HeaderType(binary.NativeEndian.Uint16(b[4:])),
 			Flags: netlink.HeaderFlags(binary.NativeEndian.Uint16(b[6:])),
+			PID:   binary.NativeEndian.Uint32(b[12:]),
 		}
 		data := b[unix.NLMSG_HDRLEN:l]
 		if h.Type == netlink.Error && len(data) >= 4 {
@@ -424,7 +429,7 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 				return newError("receive", syscall.Errno(errno), extAckMessage(h, data), nil)
 			}
 		} else if h.Type >= 0x10 && len(data) >= 4 {
-			if err := fn(Message{Header: netfilterHeader(h, data), Attrs: data[4:]}); err != nil {
+			if err := fn(Message{Header: netfilterHeader(h, data), Attrs: data[4:], PortID: h.PID}); err != nil {
 				return err
 			}
 		}

@@ -3,9 +3,11 @@
 package ctnl_test
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/gonfct/gonfct/internal/nstest"
 	"github.com/gonfct/gonfct/pkg/ctnl"
@@ -79,5 +81,25 @@ func TestReceiveBuffer(t *testing.T) {
 	}
 	if d, err := c.Drops(); err != nil || d != 0 {
 		t.Fatalf("Drops on a fresh socket = %d, %v", d, err)
+	}
+}
+
+// An event caused by a request carries the requester's port ID; one made
+// by the kernel (here: a flush of nothing leaves none) would carry 0.
+func TestReceivePortID(t *testing.T) {
+	ns := nstest.New(t)
+	ev := ns.Dial()
+	if err := ev.JoinGroups(1); err != nil { // NFNLGRP_CONNTRACK_NEW
+		t.Fatal(err)
+	}
+	ns.MustRun("conntrack", "-I", "-p", "udp", "-s", "10.1.1.1", "-d", "10.1.1.2", "--sport", "1", "--dport", "2", "-t", "50")
+	var got []uint32
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ev.Receive(ctx, func(m ctnl.Message) error { got = append(got, m.PortID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] == 0 {
+		t.Fatalf("event port IDs %v, want one non-zero (conntrack -I's socket)", got)
 	}
 }

@@ -97,7 +97,9 @@ func (t Tuple) Encode(e *Encoder, typ uint16) {
 		e.Uint8(ctaProtoICMP6Typ, t.ICMPType)
 		e.Uint8(ctaProtoICMP6Cod, t.ICMPCode)
 	default:
-		if HasPorts(t.Proto) {
+		// GRE carries its keys in the port attributes, and the kernel
+		// refuses a GRE tuple without them (EINVAL).
+		if HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE {
 			e.Uint16(ctaProtoSrcPort, t.SrcPort)
 			e.Uint16(ctaProtoDstPort, t.DstPort)
 		}

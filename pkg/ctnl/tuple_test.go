@@ -50,6 +50,7 @@ func TestTupleRoundTrip(t *testing.T) {
 		{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: 1234, DstPort: 21},
 		{Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: 17, SrcPort: 5, DstPort: 69, Zone: 3, HasZone: true},
 		{Src: netip.MustParseAddr("1.2.3.4"), Dst: netip.MustParseAddr("5.6.7.8"), Proto: 1, ICMPType: 8, ICMPID: 9},
+		{Src: netip.MustParseAddr("1.2.3.4"), Dst: netip.MustParseAddr("5.6.7.8"), Proto: 47, SrcPort: 0x1234, DstPort: 0x5678}, // GRE keys
 	} {
 		e := NewEncoder(nil)
 		tu.Encode(e, 1)

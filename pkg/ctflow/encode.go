@@ -1,0 +1,136 @@
+package ctflow
+
+import (
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"golang.org/x/sys/unix"
+)
+
+// EncodeCreate appends the attributes of an IPCTNL_MSG_CT_NEW that creates
+// f: both tuples (the kernel refuses a creation without the reply tuple),
+// timeout, status, protocol state, mark, zone, labels, master, and the
+// helper as CTA_HELP{CTA_HELP_NAME (NUL-terminated), CTA_HELP_INFO}.
+func EncodeCreate(e *ctnl.Encoder, f *Flow) {
+	f.Orig.Encode(e, ctaTupleOrig)
+	f.Reply.Encode(e, ctaTupleReply)
+	if f.Has(HasZone) {
+		e.Uint16(ctaZone, f.Zone)
+	}
+	e.Uint32(ctaTimeout, f.Timeout)
+	// CONFIRMED is part of every created conntrack: a status without it
+	// is a change of an unchangeable bit (EBUSY), as libnetfilter_conntrack
+	// also knows.
+	e.Uint32(ctaStatus, uint32(f.Status&Settable|StatusConfirmed))
+	encodeProtoinfo(e, f)
+	if f.Has(HasMark) {
+		e.Uint32(ctaMark, f.Mark)
+	}
+	encodeHelp(e, f)
+	if f.Has(HasLabels) {
+		e.Put(ctaLabels, f.Labels[:])
+	}
+	if f.Has(HasMaster) {
+		f.Master.Encode(e, ctaTupleMaster)
+	}
+}
+
+// EncodeUpdate appends the attributes of an IPCTNL_MSG_CT_NEW without
+// NLM_F_CREATE that changes an existing conntrack: the original tuple
+// finds it, and only the fields in f.Set are sent. A status must hold the
+// current bits too (the kernel refuses to clear any); markMask, if not
+// zero, keeps the mark bits outside it.
+func EncodeUpdate(e *ctnl.Encoder, f *Flow, markMask uint32) {
+	f.Orig.Encode(e, ctaTupleOrig)
+	if f.Has(HasZone) {
+		e.Uint16(ctaZone, f.Zone)
+	}
+	if f.Has(HasTimeout) {
+		e.Uint32(ctaTimeout, f.Timeout)
+	}
+	if f.Has(HasStatus) {
+		e.Uint32(ctaStatus, uint32(f.Status))
+	}
+	encodeProtoinfo(e, f)
+	if f.Has(HasMark) {
+		e.Uint32(ctaMark, f.Mark)
+		if markMask != 0 {
+			e.Uint32(ctaMarkMask, markMask)
+		}
+	}
+	encodeHelp(e, f)
+	if f.Has(HasLabels) {
+		e.Put(ctaLabels, f.Labels[:])
+	}
+}
+
+func encodeHelp(e *ctnl.Encoder, f *Flow) {
+	if !f.Has(HasHelper) {
+		return
+	}
+	n := e.Nest(ctaHelp)
+	e.String(ctaHelpName, f.Helper())
+	if f.Has(HasHelperInfo) {
+		e.Put(ctaHelpInfo, f.HelperInfo())
+	}
+	e.End(n)
+}
+
+func encodeProtoinfo(e *ctnl.Encoder, f *Flow) {
+	switch f.Proto() {
+	case unix.IPPROTO_TCP:
+		if f.Set&(HasState|HasTCPWScale|HasTCPFlags) == 0 {
+			return
+		}
+		p := e.Nest(ctaProtoinfo)
+		t := e.Nest(ctaProtoinfoTCP)
+		if f.Has(HasState) {
+			e.Uint8(ctaProtoinfoTCPState, f.State)
+		}
+		if f.Has(HasTCPWScale) {
+			e.Uint8(ctaProtoinfoTCPWScaleOrig, f.TCPWScaleOrig)
+			e.Uint8(ctaProtoinfoTCPWScaleRepl, f.TCPWScaleReply)
+		}
+		if f.Has(HasTCPFlags) {
+			// struct nf_ct_tcp_flags {flags, mask}: the kernel dumps a zero
+			// mask; setting means flags under a mask of themselves.
+			e.Put(ctaProtoinfoTCPFlagsOrig, []byte{f.TCPFlagsOrig, f.TCPFlagsOrig})
+			e.Put(ctaProtoinfoTCPFlagsRepl, []byte{f.TCPFlagsReply, f.TCPFlagsReply})
+		}
+		e.End(t)
+		e.End(p)
+	case unix.IPPROTO_SCTP:
+		// The kernel wants state and both tags together.
+		if !f.Has(HasState | HasSCTPVTags) {
+			return
+		}
+		p := e.Nest(ctaProtoinfo)
+		s := e.Nest(ctaProtoinfoSCTP)
+		e.Uint8(ctaProtoinfoSCTPState, f.State)
+		e.Uint32(ctaProtoinfoSCTPVTagOrig, f.SCTPVTagOrig)
+		e.Uint32(ctaProtoinfoSCTPVTagReply, f.SCTPVTagRe)
+		e.End(s)
+		e.End(p)
+	}
+}
+
+// Invert is the reply tuple the kernel would make for an unNATed tuple:
+// addresses and ports swapped, ICMP requests answered by their replies.
+func Invert(t ctnl.Tuple) ctnl.Tuple {
+	r := t
+	r.Src, r.Dst = t.Dst, t.Src
+	r.SrcPort, r.DstPort = t.DstPort, t.SrcPort
+	switch t.Proto {
+	case unix.IPPROTO_ICMP:
+		if rt, ok := icmpReply[t.ICMPType]; ok {
+			r.ICMPType = rt
+		}
+	case unix.IPPROTO_ICMPV6:
+		if rt, ok := icmp6Reply[t.ICMPType]; ok {
+			r.ICMPType = rt
+		}
+	}
+	return r
+}
+
+// The request/reply pairs conntrack tracks (nf_conntrack_proto_icmp.c).
+var icmpReply = map[uint8]uint8{8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 17: 18, 18: 17}
+var icmp6Reply = map[uint8]uint8{128: 129, 129: 128, 130: 131, 131: 130}

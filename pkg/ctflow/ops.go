@@ -1,0 +1,244 @@
+package ctflow
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/netfilter"
+	"golang.org/x/sys/unix"
+)
+
+// Client does conntrack operations over one netfilter socket. It reuses
+// one encoder buffer and one Flow, so it is not safe for concurrent use.
+type Client struct {
+	c    *ctnl.Conn
+	enc  ctnl.Encoder
+	flow Flow
+}
+
+// NewClient wraps a netfilter socket.
+func NewClient(c *ctnl.Conn) *Client { return &Client{c: c} }
+
+// Conn is the client's socket.
+func (cl *Client) Conn() *ctnl.Conn { return cl.c }
+
+func (cl *Client) request(op string, typ netfilter.MessageType, family uint8, flags netlink.HeaderFlags, hints ctnl.Hints) ctnl.Request {
+	return ctnl.Request{Op: op, Subsys: netfilter.NFSubsysCTNetlink, Type: typ,
+		Family: netfilter.ProtoFamily(family), Flags: flags, Attrs: cl.enc.Bytes(), Hints: hints}
+}
+
+// List streams the conntracks that pass the filter to fn, one Flow reused
+// for all: fn must copy what it keeps. Memory stays flat however big the
+// table is. A nil filter lists everything.
+func (cl *Client) List(f *Filter, fn func(*Flow) error) error {
+	if f == nil {
+		f = &Filter{}
+	}
+	cl.enc.Reset()
+	fam := f.EncodeKernel(&cl.enc)
+	req := cl.request("list conntracks", msgGet, fam, netlink.Dump, ctnl.Hints{
+		unix.EOPNOTSUPP: "this kernel lacks a dump filter gonfct sent (CTA_FILTER needs Linux 5.8, status 5.19, zone 6.0)",
+	})
+	var derr error
+	err := cl.c.Query(req, func(m ctnl.Message) error {
+		if derr != nil {
+			return nil
+		}
+		if err := Decode(uint8(m.Header.Family), m.Attrs, &cl.flow); err != nil {
+			derr = fmt.Errorf("decode conntrack: %w", err)
+			return derr
+		}
+		if !f.Match(&cl.flow) {
+			return nil
+		}
+		return fn(&cl.flow)
+	})
+	if err != nil {
+		return err
+	}
+	return derr
+}
+
+// Get fetches the conntrack whose original tuple (and zone, if hasZone) is
+// given, into out.
+func (cl *Client) Get(t ctnl.Tuple, zone uint16, hasZone bool, out *Flow) error {
+	cl.enc.Reset()
+	t.Encode(&cl.enc, ctaTupleOrig)
+	if hasZone {
+		cl.enc.Uint16(ctaZone, zone)
+	}
+	op := "get conntrack " + t.String()
+	found := false
+	var derr error
+	err := cl.c.Query(cl.request(op, msgGet, t.Family(), 0, ctnl.Hints{
+		unix.ENOENT: "no conntrack has this original tuple (see `gonfct ct list`; give --zone for a conntrack outside zone 0)",
+	}), func(m ctnl.Message) error {
+		found = true
+		derr = Decode(uint8(m.Header.Family), m.Attrs, out)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if derr != nil {
+		return fmt.Errorf("%s: decode: %w", op, derr)
+	}
+	if !found {
+		return ctnl.Errorf(op, unix.ENOENT, "the kernel acknowledged but sent no conntrack")
+	}
+	return nil
+}
+
+// helperHints explains the kernel's answers to a conntrack carrying a
+// helper (ctnetlink_create_conntrack, ctnetlink_change_helper).
+func helperHints(f *Flow, create bool) ctnl.Hints {
+	h := ctnl.Hints{}
+	if f.Has(HasHelper) {
+		name := f.Helper()
+		if create {
+			h[unix.EOPNOTSUPP] = fmt.Sprintf("no helper %q is registered for %s/%s in this kernel: use a kernel helper (ftp, tftp, sip, irc, sane, amanda, pptp, h323 ...) or add a user-space one with `gonfct helper add`", name, ctnl.L3Name(f.Family), ctnl.ProtoName(f.Proto()))
+		} else {
+			h[unix.EOPNOTSUPP] = fmt.Sprintf("this conntrack has no helper (or no helper %q exists): the kernel sets a helper only when a conntrack is created; delete it and add it again with --helper", name)
+			h[unix.EBUSY] = fmt.Sprintf("this conntrack has a different helper than %q: the kernel never changes a conntrack's helper after creation", name)
+		}
+	}
+	if !create && f.Has(HasStatus) {
+		if _, ok := h[unix.EBUSY]; !ok {
+			h[unix.EBUSY] = "the kernel refuses to clear SEEN_REPLY or ASSURED or to change EXPECTED/CONFIRMED"
+		}
+	}
+	return h
+}
+
+// Create adds a conntrack; it fails with ErrExists if one with the same
+// tuple exists (NLM_F_EXCL).
+func (cl *Client) Create(f *Flow) error {
+	cl.enc.Reset()
+	EncodeCreate(&cl.enc, f)
+	hints := helperHints(f, true)
+	hints[unix.EEXIST] = "a conntrack with this tuple exists: change it with `gonfct ct update`, or delete it first"
+	hints[unix.EINVAL] = "the kernel refused the conntrack's attributes (both tuples of one protocol and family, a timeout, a helper name of at most 15 bytes)"
+	hints[unix.ENOMEM] = "the conntrack table is full (net.netfilter.nf_conntrack_max) or memory is short"
+	if f.Has(HasMaster) {
+		hints[unix.ENOENT] = "the master conntrack " + f.Master.String() + " does not exist: restore masters first"
+	}
+	if f.Has(HasZone) {
+		if _, ok := hints[unix.EOPNOTSUPP]; !ok {
+			hints[unix.EOPNOTSUPP] = "this kernel lacks conntrack zones (CONFIG_NF_CONNTRACK_ZONES)"
+		}
+	}
+	if err := cl.c.Do(cl.request("add conntrack "+f.Orig.String(), msgNew, f.Family,
+		netlink.Create|netlink.Excl, hints)); err != nil {
+		return err
+	}
+	if f.Has(HasHelper|HasHelperInfo) && f.infoLen > 0 {
+		if err := cl.resendHelperInfo(f); err != nil {
+			return err
+		}
+	}
+	if f.Has(HasLabels) && f.Labels != [LabelsLen]byte{} {
+		return cl.checkLabels(f)
+	}
+	return nil
+}
+
+// ErrLabelsDropped: the kernel created the conntrack but without its
+// labels, as it does in a namespace where nothing uses conntrack labels
+// (the label extension is only allocated then), without a word.
+var ErrLabelsDropped = errors.New("the kernel dropped the conntrack's labels")
+
+// HintLabels says how to make the kernel keep labels.
+const HintLabels = "the kernel keeps conntrack labels only in a namespace whose ruleset uses them: load one first (e.g. nft add rule inet filter forward ct label set 0)"
+
+func (cl *Client) checkLabels(f *Flow) error {
+	var cur Flow
+	if err := cl.Get(f.Orig, f.Zone, f.Has(HasZone), &cur); err != nil {
+		return err
+	}
+	if cur.Labels != f.Labels {
+		return &ctnl.Error{Op: "add conntrack " + f.Orig.String(), Err: ErrLabelsDropped, Hint: HintLabels}
+	}
+	return nil
+}
+
+func (cl *Client) resendHelperInfo(f *Flow) error {
+	// ctnetlink_create_conntrack hands CTA_HELP_INFO to the helper before
+	// it attaches the helper, so nfnl_cthelper_from_nlattr refuses it and
+	// the kernel drops the private data without a word. Once attached, an
+	// update with the same helper stores it.
+	u := Flow{Family: f.Family, Orig: f.Orig, Zone: f.Zone, Set: f.Set & HasZone}
+	_ = u.SetHelper(f.Helper())
+	_ = u.SetHelperInfo(f.HelperInfo())
+	return cl.Update(&u, 0)
+}
+
+// Update changes an existing conntrack (see EncodeUpdate for what f must
+// hold).
+func (cl *Client) Update(f *Flow, markMask uint32) error {
+	cl.enc.Reset()
+	EncodeUpdate(&cl.enc, f, markMask)
+	hints := helperHints(f, false)
+	hints[unix.ENOENT] = "no conntrack has this original tuple (add it with `gonfct ct add`)"
+	return cl.c.Do(cl.request("update conntrack "+f.Orig.String(), msgNew, f.Family, 0, hints))
+}
+
+// Delete removes the conntrack with this original tuple; id, if not zero,
+// must match too (so a conntrack that was replaced meanwhile survives).
+func (cl *Client) Delete(t ctnl.Tuple, zone uint16, hasZone bool, id uint32) error {
+	cl.enc.Reset()
+	t.Encode(&cl.enc, ctaTupleOrig)
+	if hasZone {
+		cl.enc.Uint16(ctaZone, zone)
+	}
+	if id != 0 {
+		cl.enc.Uint32(ctaID, id)
+	}
+	return cl.c.Do(cl.request("delete conntrack "+t.String(), msgDelete, t.Family(), 0, ctnl.Hints{
+		unix.ENOENT: "no conntrack has this original tuple (give --zone for one outside zone 0)",
+	}))
+}
+
+// FlushAll empties the conntrack table of the socket's network namespace.
+func (cl *Client) FlushAll() error {
+	cl.enc.Reset()
+	return cl.c.Do(cl.request("flush conntracks", msgDelete, 0, 0, nil))
+}
+
+// DeleteMatching deletes every conntrack that passes the filter: it lists
+// them (with the kernel-side part of the filter) on this socket and deletes
+// each by tuple and id on del, a second socket, as it goes. It returns how
+// many it deleted; entries that vanished meanwhile are not counted.
+func (cl *Client) DeleteMatching(f *Filter, del *Client) (int, error) {
+	n := 0
+	err := cl.List(f, func(fl *Flow) error {
+		err := del.Delete(fl.Orig, fl.Zone, fl.Has(HasZone), fl.ID)
+		if errors.Is(err, ctnl.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// Count is the number of conntracks in the table (IPCTNL_MSG_CT_GET_STATS).
+func (cl *Client) Count() (uint32, error) {
+	const msgGetStats, ctaStatsGlobalEntries = 5, 1
+	cl.enc.Reset()
+	var n uint32
+	err := cl.c.Query(cl.request("count conntracks", msgGetStats, 0, 0, nil), func(m ctnl.Message) error {
+		s := ctnl.NewScanner(m.Attrs)
+		for s.Next() {
+			if s.Type() == ctaStatsGlobalEntries {
+				n = s.Uint32()
+			}
+		}
+		return s.Err()
+	})
+	return n, err
+}

@@ -1,0 +1,208 @@
+package ctflow
+
+import (
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"golang.org/x/sys/unix"
+)
+
+// l4Names are libnetfilter_conntrack's protocol names (proto2str): others
+// print as "unknown".
+var l4Names = [256]string{
+	unix.IPPROTO_TCP: "tcp", unix.IPPROTO_UDP: "udp", unix.IPPROTO_UDPLITE: "udplite",
+	unix.IPPROTO_ICMP: "icmp", unix.IPPROTO_ICMPV6: "icmpv6", unix.IPPROTO_SCTP: "sctp",
+	unix.IPPROTO_GRE: "gre", unix.IPPROTO_DCCP: "dccp",
+}
+
+// Event is the kind of a conntrack event; EventNone for dumps.
+type Event uint8
+
+// Event kinds. EventResync marks entries printed by a resynchronising dump
+// after lost events.
+const (
+	EventNone Event = iota
+	EventNew
+	EventUpdate
+	EventDestroy
+	EventResync
+)
+
+var eventPrefix = [...]string{"", "    [NEW] ", " [UPDATE] ", "[DESTROY] ", " [RESYNC] "}
+var eventNames = [...]string{"", "new", "update", "destroy", "resync"}
+
+func (e Event) String() string { return eventNames[e] }
+
+// AppendText appends the flow as conntrack(8) prints it by default
+// (libnetfilter_conntrack's snprintf_default without layer-3 or id), with a
+// newline. Fields print only when the kernel sent them, as there.
+func (f *Flow) AppendText(b []byte) []byte { return f.AppendEvent(b, EventNone) }
+
+// AppendEvent is AppendText with conntrack -E's "%9s " event prefix.
+func (f *Flow) AppendEvent(b []byte, ev Event) []byte {
+	b = append(b, eventPrefix[ev]...)
+	p := f.Proto()
+	name := l4Names[p]
+	if name == "" {
+		name = "unknown"
+	}
+	b = append(b, name...)
+	for i := len(name); i < 8; i++ {
+		b = append(b, ' ')
+	}
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(p), 10)
+	b = append(b, ' ')
+	if f.Has(HasTimeout) {
+		b = strconv.AppendUint(b, uint64(f.Timeout), 10)
+		b = append(b, ' ')
+	}
+	if f.Has(HasState) {
+		b = append(b, f.StateName()...)
+		b = append(b, ' ')
+	}
+	b = appendTuple(b, &f.Orig)
+	if f.Orig.HasZone {
+		b = append(b, "zone-orig="...)
+		b = strconv.AppendUint(b, uint64(f.Orig.Zone), 10)
+		b = append(b, ' ')
+	}
+	if f.Has(HasCounters) {
+		b = appendCounters(b, f.OrigPackets, f.OrigBytes)
+	}
+	if f.Has(HasStatus) && f.Status&StatusSeenReply == 0 {
+		b = append(b, "[UNREPLIED] "...)
+	}
+	b = appendTuple(b, &f.Reply)
+	if f.Reply.HasZone {
+		b = append(b, "zone-reply="...)
+		b = strconv.AppendUint(b, uint64(f.Reply.Zone), 10)
+		b = append(b, ' ')
+	}
+	if f.Has(HasCounters) {
+		b = appendCounters(b, f.ReplyPackets, f.ReplyBytes)
+	}
+	if f.Has(HasStatus) {
+		switch {
+		case f.Status&StatusHWOffload != 0:
+			b = append(b, "[HW_OFFLOAD] "...)
+		case f.Status&StatusOffload != 0:
+			b = append(b, "[OFFLOAD] "...)
+		case f.Status&StatusAssured != 0:
+			b = append(b, "[ASSURED] "...)
+		}
+	}
+	if f.Has(HasMark) {
+		b = append(b, "mark="...)
+		b = strconv.AppendUint(b, uint64(f.Mark), 10)
+		b = append(b, ' ')
+	}
+	if f.Has(HasSecctx) {
+		b = append(b, "secctx="...)
+		b = append(b, f.Secctx...)
+		b = append(b, ' ')
+	}
+	if f.Has(HasZone) {
+		b = append(b, "zone="...)
+		b = strconv.AppendUint(b, uint64(f.Zone), 10)
+		b = append(b, ' ')
+	}
+	if f.Has(HasTimestamp) && f.Start != 0 {
+		stop := time.Now().Unix()
+		if f.Stop != 0 {
+			stop = int64(f.Stop / 1e9)
+		}
+		b = append(b, "delta-time="...)
+		b = strconv.AppendInt(b, stop-int64(f.Start/1e9), 10)
+		b = append(b, ' ')
+	}
+	if f.Has(HasHelper) {
+		b = append(b, "helper="...)
+		b = append(b, f.HelperBytes()...)
+		b = append(b, ' ')
+	}
+	if f.Has(HasUse) {
+		b = append(b, "use="...)
+		b = strconv.AppendUint(b, uint64(f.Use), 10)
+		b = append(b, ' ')
+	}
+	if f.PortID != 0 && ev != EventNone && ev != EventResync {
+		// conntrack -E names the process behind a user-space change.
+		b = append(b, "[USERSPACE] portid="...)
+		b = strconv.AppendUint(b, uint64(f.PortID), 10)
+		b = append(b, ' ')
+		if name := progName(f.PortID); name != "" {
+			b = append(b, "progname="...)
+			b = append(b, name...)
+			b = append(b, ' ')
+		}
+	}
+	b[len(b)-1] = '\n' // the last blank becomes the line end
+	return b
+}
+
+func appendCounters(b []byte, packets, bytes uint64) []byte {
+	b = append(b, "packets="...)
+	b = strconv.AppendUint(b, packets, 10)
+	b = append(b, " bytes="...)
+	b = strconv.AppendUint(b, bytes, 10)
+	return append(b, ' ')
+}
+
+// appendTuple is conntrack's address and layer-4 part, each field followed
+// by a blank.
+func appendTuple(b []byte, t *ctnl.Tuple) []byte {
+	b = append(b, "src="...)
+	b = t.Src.AppendTo(b)
+	b = append(b, " dst="...)
+	b = t.Dst.AppendTo(b)
+	b = append(b, ' ')
+	switch t.Proto {
+	case unix.IPPROTO_TCP, unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE, unix.IPPROTO_SCTP, unix.IPPROTO_DCCP:
+		b = append(b, "sport="...)
+		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
+		b = append(b, " dport="...)
+		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
+		b = append(b, ' ')
+	case unix.IPPROTO_GRE:
+		b = append(b, "srckey=0x"...)
+		b = strconv.AppendUint(b, uint64(t.SrcPort), 16)
+		b = append(b, " dstkey=0x"...)
+		b = strconv.AppendUint(b, uint64(t.DstPort), 16)
+		b = append(b, ' ')
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		b = append(b, "type="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
+		b = append(b, " code="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPCode), 10)
+		b = append(b, " id="...)
+		b = strconv.AppendUint(b, uint64(t.ICMPID), 10)
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// Columns head the table format.
+var Columns = []string{"PROTO", "TIMEOUT", "STATE", "ORIGINAL", "REPLY", "STATUS", "MARK", "ZONE", "HELPER", "HELPER-INFO"}
+
+// Row is the flow's cells for the table format.
+func (f *Flow) Row() []string {
+	orig := appendTuple(nil, &f.Orig)
+	reply := appendTuple(nil, &f.Reply)
+	zone := ""
+	if f.Has(HasZone) {
+		zone = strconv.Itoa(int(f.Zone))
+	}
+	timeout := ""
+	if f.Has(HasTimeout) {
+		timeout = strconv.FormatUint(uint64(f.Timeout), 10)
+	}
+	return []string{
+		ctnl.ProtoName(f.Proto()), timeout, f.StateName(),
+		string(orig[:len(orig)-1]), string(reply[:len(reply)-1]),
+		f.Status.String(), strconv.FormatUint(uint64(f.Mark), 10), zone,
+		f.Helper(), hex.EncodeToString(f.HelperInfo()),
+	}
+}
