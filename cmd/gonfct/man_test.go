@@ -63,6 +63,69 @@ func TestEveryCommandHasExamples(t *testing.T) {
 	walk(root)
 }
 
+// TestMain lets the test binary stand in for gonfct itself when a test
+// runs it as a program (the completion scripts call "gonfct __complete").
+func TestMain(m *testing.M) {
+	if os.Getenv("GONFCT_TEST_AS_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// gonfctOnPath puts a "gonfct" that is this test binary first on PATH.
+func gonfctOnPath(t *testing.T) []string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(self, filepath.Join(dir, "gonfct")); err != nil {
+		t.Fatal(err)
+	}
+	return append(os.Environ(), "GONFCT_TEST_AS_MAIN=1", "PATH="+dir+":"+os.Getenv("PATH"), "HOME="+dir)
+}
+
+// The scripts complete for real in bash and fish, and zsh parses its own.
+func TestCompletionInShells(t *testing.T) {
+	env := gonfctOnPath(t)
+	shell := func(name string, args ...string) string {
+		t.Helper()
+		if _, err := exec.LookPath(name); err != nil {
+			t.Fatalf("%s not found: install it (scripts/deps)", name)
+		}
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	// As in an interactive shell: bash-completion first, then the script.
+	bash := shell("bash", "-c", `source /usr/share/bash-completion/bash_completion
+source <(gonfct completion bash)
+COMP_WORDS=(gonfct helper a); COMP_CWORD=2; COMP_LINE="gonfct helper a"; COMP_POINT=${#COMP_LINE}
+__start_gonfct 2>/dev/null; echo "${COMPREPLY[@]}"
+COMP_WORDS=(gonfct rules ftp --ipt); COMP_CWORD=3; COMP_LINE="gonfct rules ftp --ipt"; COMP_POINT=${#COMP_LINE}
+__start_gonfct 2>/dev/null; echo "${COMPREPLY[@]}"`)
+	if lines := strings.Split(strings.TrimSpace(bash), "\n"); len(lines) != 2 || strings.TrimSpace(lines[0]) != "add" || strings.TrimSpace(lines[1]) != "--iptables" {
+		t.Errorf("bash completes %q", bash)
+	}
+	fish := shell("fish", "--no-config", "-c", `gonfct completion fish | source; complete -C "gonfct helper a"; complete -C "gonfct ti"`)
+	if !strings.Contains(fish, "add\tCreate a helper object") || !strings.Contains(fish, "timeout\t") {
+		t.Errorf("fish completes %q", fish)
+	}
+	dir := t.TempDir()
+	zsh := filepath.Join(dir, "_gonfct")
+	var out, errw bytes.Buffer
+	if code := run([]string{"completion", "zsh"}, nil, &out, &errw); code != 0 {
+		t.Fatal(errw.String())
+	}
+	os.WriteFile(zsh, out.Bytes(), 0o644)
+	shell("zsh", "-n", zsh)
+}
+
 func TestCompletionScripts(t *testing.T) {
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		var out, errw bytes.Buffer
