@@ -14,7 +14,9 @@ var version = "dev"
 
 // commandGroups are the top-level command groups, each built over the
 // shared Env. A new group is one line here.
-var commandGroups = []func(*cli.Env) *cobra.Command{}
+var commandGroups = []func(*cli.Env) *cobra.Command{
+	newRunCmd,
+}
 
 func newRootCmd(env *cli.Env) *cobra.Command {
 	root := &cobra.Command{

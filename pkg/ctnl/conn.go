@@ -22,6 +22,28 @@ type Conn struct {
 	nl  *netlink.Conn
 	raw syscall.RawConn // nil for sockets that are not kernel sockets (nltest)
 	buf []byte          // receive buffer, reused by every read
+
+	// io holds the arguments and results of one raw read or write; readFn
+	// and writeFn are bound once so that a packet loop does not allocate
+	// a closure per datagram.
+	io      rawIO
+	readFn  func(fd uintptr) bool
+	writeFn func(fd uintptr) bool
+
+	// ackFn, when set, receives the kernel's answers (acknowledgements and
+	// errors) to messages sent with Write (see SetAckHandler).
+	ackFn func(Ack)
+
+	// pollWait, when set, makes reads wait in poll(2) (see SetPollReads).
+	pollWait time.Duration
+	pollFds  [1]unix.PollFd
+	pollFn   func(fd uintptr)
+}
+
+type rawIO struct {
+	n, flags int
+	out      []byte
+	err      error
 }
 
 // DialOptions choose where a Conn talks.
@@ -68,6 +90,9 @@ func New(nl *netlink.Conn) *Conn {
 	if raw, err := nl.SyscallConn(); err == nil {
 		c.raw = raw
 		c.buf = make([]byte, recvBufSize)
+		c.readFn = c.readOnce
+		c.writeFn = c.writeOnce
+		c.pollFn = c.pollOnce
 	}
 	return c
 }
@@ -282,27 +307,127 @@ func extAckMessage(h netlink.Header, data []byte) string {
 	return ""
 }
 
+// SetPollReads makes every read wait for data in poll(2) on the calling
+// OS thread, at most d at a time, instead of parking in the Go runtime's
+// netpoller: a dedicated receive loop (NFQUEUE) then wakes up directly
+// in the kernel, without an epoll round and a goroutine hand-off per
+// packet. A read that finds nothing within d fails with
+// os.ErrDeadlineExceeded, so the loop can look at its stop flag; read
+// deadlines no longer apply. Zero restores netpoller reads.
+func (c *Conn) SetPollReads(d time.Duration) {
+	if c.raw != nil {
+		c.pollWait = d
+	}
+}
+
+func (c *Conn) pollOnce(fd uintptr) {
+	// Under load the next datagram is usually there already: try first,
+	// and wait in poll only when there is nothing.
+	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, unix.MSG_DONTWAIT)
+	if c.io.err != unix.EAGAIN {
+		return
+	}
+	c.pollFds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	ms := int(c.pollWait / time.Millisecond)
+	for {
+		n, err := unix.Poll(c.pollFds[:], ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			c.io.err = err
+			return
+		}
+		if n == 0 {
+			c.io.err = os.ErrDeadlineExceeded
+			return
+		}
+		break
+	}
+	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, unix.MSG_DONTWAIT)
+}
+
 // read receives one datagram into c.buf.
 func (c *Conn) read() (int, error) {
-	var (
-		n     int
-		flags int
-		rerr  error
-	)
-	err := c.raw.Read(func(fd uintptr) bool {
-		n, _, flags, _, rerr = unix.Recvmsg(int(fd), c.buf, nil, 0)
-		return rerr != unix.EAGAIN && rerr != unix.EWOULDBLOCK
-	})
-	if err != nil {
+	c.io = rawIO{}
+	if c.pollWait > 0 {
+		if err := c.raw.Control(c.pollFn); err != nil {
+			return 0, err
+		}
+		if c.io.err == unix.EAGAIN {
+			c.io.err = os.ErrDeadlineExceeded // woken for nothing: the caller loops
+		}
+	} else if err := c.raw.Read(c.readFn); err != nil {
 		return 0, err
 	}
-	if rerr != nil {
-		return 0, rerr
+	if c.io.err != nil {
+		return 0, c.io.err
 	}
-	if flags&unix.MSG_TRUNC != 0 {
+	if c.io.flags&unix.MSG_TRUNC != 0 {
 		return 0, fmt.Errorf("netlink datagram larger than the %d-byte receive buffer", len(c.buf))
 	}
-	return n, nil
+	return c.io.n, nil
+}
+
+func (c *Conn) readOnce(fd uintptr) bool {
+	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, 0)
+	return c.io.err != unix.EAGAIN && c.io.err != unix.EWOULDBLOCK
+}
+
+func (c *Conn) writeOnce(fd uintptr) bool {
+	c.io.n, c.io.err = unix.Write(int(fd), c.io.out)
+	return c.io.err != unix.EAGAIN && c.io.err != unix.EWOULDBLOCK
+}
+
+// Write sends pre-encoded netlink messages (one or more, each with its
+// header, back to back) to the kernel in one datagram, without waiting
+// for an answer and without allocating: the engine's verdicts. Errors the
+// kernel finds in them come back later through Receive.
+func (c *Conn) Write(b []byte) error {
+	if c.raw == nil {
+		msgs, err := splitMessages(b)
+		if err != nil {
+			return newError("send", err, "", nil)
+		}
+		if _, err := c.nl.SendMessages(msgs); err != nil {
+			return newError("send", unwrapOp(err), "", nil)
+		}
+		return nil
+	}
+	c.io = rawIO{out: b}
+	err := c.raw.Write(c.writeFn)
+	c.io.out = nil
+	if err == nil {
+		err = c.io.err
+	}
+	if err != nil {
+		return newError("send", err, "", nil)
+	}
+	return nil
+}
+
+// splitMessages parses a buffer of netlink messages, for sockets that are
+// not kernel sockets (nltest).
+func splitMessages(b []byte) ([]netlink.Message, error) {
+	var msgs []netlink.Message
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return nil, fmt.Errorf("malformed netlink message (length %d of %d)", l, len(b))
+		}
+		var m netlink.Message
+		if err := m.UnmarshalBinary(b[:l]); err != nil {
+			return nil, err
+		}
+		m.Header.Length = 0 // recomputed by the sender
+		msgs = append(msgs, m)
+		if a := align4(l); a < len(b) {
+			b = b[a:]
+		} else {
+			b = nil
+		}
+	}
+	return msgs, nil
 }
 
 func unwrapOp(err error) error {
@@ -425,7 +550,14 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 		}
 		data := b[unix.NLMSG_HDRLEN:l]
 		if h.Type == netlink.Error && len(data) >= 4 {
-			if errno := -int32(binary.NativeEndian.Uint32(data)); errno != 0 {
+			errno := -int32(binary.NativeEndian.Uint32(data))
+			if c.ackFn != nil && len(data) >= 4+unix.NLMSG_HDRLEN {
+				a := Ack{Type: binary.NativeEndian.Uint16(data[8:]), Sequence: binary.NativeEndian.Uint32(data[12:])}
+				if errno != 0 {
+					a.Err = newError("request", syscall.Errno(errno), extAckMessage(h, data), nil)
+				}
+				c.ackFn(a)
+			} else if errno != 0 {
 				return newError("receive", syscall.Errno(errno), extAckMessage(h, data), nil)
 			}
 		} else if h.Type >= 0x10 && len(data) >= 4 {
@@ -441,6 +573,22 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 	}
 	return nil
 }
+
+// Ack is the kernel's answer to one message sent with Write: Type and
+// Sequence are those of the message answered; Err is nil for an
+// acknowledgement, else the *Error.
+type Ack struct {
+	Type     uint16
+	Sequence uint32
+	Err      error
+}
+
+// SetAckHandler makes Receive hand the kernel's answers to fire-and-forget
+// requests (acknowledgements, and the errors the kernel sends for a
+// failed request even without NLM_F_ACK) to fn, instead of returning an
+// error for the first failed one. A receive loop that batches requests
+// with its verdicts learns each one's fate this way.
+func (c *Conn) SetAckHandler(fn func(Ack)) { c.ackFn = fn }
 
 // Send sends one message without waiting for an answer (verdicts).
 func (c *Conn) Send(m netlink.Message) error {

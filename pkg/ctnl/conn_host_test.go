@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -101,5 +102,46 @@ func TestReceivePortID(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] == 0 {
 		t.Fatalf("event port IDs %v, want one non-zero (conntrack -I's socket)", got)
+	}
+}
+
+// Requests sent with Write are answered on the same socket; with an ack
+// handler, Receive hands each answer over (here ctnetlink refusing an
+// expectation without tuples, then acknowledging a flush).
+func TestWriteAndAckHandler(t *testing.T) {
+	ns := nstest.New(t)
+	c := ns.Dial()
+	var acks []ctnl.Ack
+	c.SetAckHandler(func(a ctnl.Ack) { acks = append(acks, a) })
+	var b []byte
+	for i, typ := range []uint16{2<<8 | 0, 2<<8 | 2} { // EXP_NEW (no tuple), EXP_DELETE (flush)
+		m := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | netlink.Acknowledge | netlink.Create,
+			Sequence: uint32(10 + i)}, Data: []byte{unix.AF_INET, 0, 0, 0}}
+		m.Header.Length = uint32(16 + len(m.Data))
+		mb, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, mb...)
+	}
+	if err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	c.SetPollReads(200 * time.Millisecond)
+	for len(acks) < 2 {
+		if err := c.Receive(context.Background(), func(ctnl.Message) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if acks[0].Type != 2<<8 || acks[0].Sequence != 10 || !errors.Is(acks[0].Err, unix.EINVAL) {
+		t.Fatalf("first answer %+v, want EINVAL for EXP_NEW", acks[0])
+	}
+	if acks[1].Type != 2<<8|2 || acks[1].Sequence != 11 || acks[1].Err != nil {
+		t.Fatalf("second answer %+v, want an acknowledgement of EXP_DELETE", acks[1])
+	}
+	// Nothing more: a poll period passes and the read says so.
+	err := c.Receive(context.Background(), func(ctnl.Message) error { return nil })
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("empty poll period: %v, want os.ErrDeadlineExceeded", err)
 	}
 }

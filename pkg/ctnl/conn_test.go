@@ -77,3 +77,33 @@ func TestPermissionHint(t *testing.T) {
 		t.Fatalf("EPERM error = %#v", e)
 	}
 }
+
+// Write hands pre-encoded messages to the socket as they are.
+func TestWritePreEncoded(t *testing.T) {
+	var got []netlink.Message
+	nl := nltest.Dial(func(req []netlink.Message) ([]netlink.Message, error) {
+		got = append(got, req...)
+		return nil, nil
+	})
+	c := New(nl)
+	defer c.Close()
+	var b []byte
+	for _, typ := range []uint16{0x0301, 0x0302} {
+		m := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request}, Data: []byte{2, 0, 0, 5, 1, 2, 3, 0}}
+		m.Header.Length = uint32(16 + len(m.Data))
+		mb, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, mb...)
+	}
+	if err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Header.Type != 0x0301 || got[1].Header.Type != 0x0302 || len(got[1].Data) != 8 {
+		t.Fatalf("sent %+v", got)
+	}
+	if err := c.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}); err == nil {
+		t.Fatal("Write accepted a message whose length exceeds the buffer")
+	}
+}

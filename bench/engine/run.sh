@@ -1,0 +1,219 @@
+#!/bin/bash
+# bench/engine/run.sh — the helper engine benchmark, run inside the VM
+# (make bench-engine boots it): the same FTP control-channel load (PASV →
+# 227, one expectation per exchange) through a router namespace whose
+# helper is, in turn, none (baseline), `gonfct run`, Debian's conntrackd in
+# helper mode, and the kernel's own nf_conntrack_ftp (upper bound).
+#
+# For each: exchanges per second with $CONNS connections for $SECS seconds,
+# packets per second through the queue (nfnetlink_queue id sequence),
+# expectations per second (the conntrack table's expect_create counter),
+# and the round trip of one exchange at a time ($COUNT exchanges, one
+# connection): median and p99, and what the helper adds to the baseline.
+#
+# Needs bin/gonfct and bin/loadgen (built by make bench-engine), conntrackd,
+# nft, nfct. Results: a markdown table on stdout and JSON lines in
+# $OUT (default bench/tmp/engine-results.jsonl).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CONNS=${CONNS:-32}
+SECS=${SECS:-10}
+COUNT=${COUNT:-2000}
+OUT=${OUT:-bench/tmp/engine-results.jsonl}
+mkdir -p "$(dirname "$OUT")"
+: >"$OUT"
+GONFCT=$PWD/bin/gonfct
+LOADGEN=$PWD/bin/loadgen
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	ip netns del bcli 2>/dev/null || true
+	ip netns del brtr 2>/dev/null || true
+	ip netns del bsrv 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+note() { echo "bench-engine: $*" >&2; }
+
+# ------------------------------------------------------------ topology
+for n in bcli brtr bsrv; do ip netns add $n; ip -n $n link set lo up; done
+ip -n brtr link add rc type veth peer name cr netns bcli
+ip -n brtr link add rs type veth peer name sr netns bsrv
+ip -n brtr addr add 10.79.1.1/24 dev rc; ip -n brtr link set rc up
+ip -n brtr addr add 10.79.2.1/24 dev rs; ip -n brtr link set rs up
+ip -n bcli addr add 10.79.1.2/24 dev cr; ip -n bcli link set cr up
+ip -n bsrv addr add 10.79.2.2/24 dev sr; ip -n bsrv link set sr up
+ip -n bcli route add default via 10.79.1.1
+ip -n bsrv route add default via 10.79.2.1
+ip netns exec brtr sysctl -qw net.ipv4.ip_forward=1
+ip netns exec brtr conntrack -C >/dev/null
+
+ip netns exec bsrv "$LOADGEN" server -listen 10.79.2.2:21 >"$tmp/server.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q ready "$tmp/server.out" && break; sleep 0.1; done
+
+# The router tracks connections (a forward rule that matches state) and,
+# with $1 = yes, assigns the ftp helper to port 21.
+ruleset() {
+	ip netns exec brtr nft flush ruleset
+	{
+		echo 'table inet bench {'
+		[[ $1 == yes ]] && echo '  ct helper ftp-std { type "ftp" protocol tcp; l3proto ip; }'
+		echo '  chain pre { type filter hook prerouting priority 0;'
+		[[ $1 == yes ]] && echo '    tcp dport 21 ct helper set "ftp-std"'
+		echo '  }'
+		echo '  chain forward_chain { type filter hook forward priority 0; policy drop; ct state established,related accept; tcp dport 21 ct state new accept; }'
+		echo '}'
+	} | ip netns exec brtr nft -f -
+}
+
+queue_counters() { # id_sequence and drops of queue 5, or "0 0"
+	ip netns exec brtr awk '$1 == 5 { print $8, $6 + $7; found = 1 } END { if (!found) print 0, 0 }' /proc/net/netfilter/nfnetlink_queue
+}
+expect_creates() { # expect_create summed over CPUs (hex per CPU)
+	ip netns exec brtr python3 -c '
+rows = [l.split() for l in open("/proc/net/stat/nf_conntrack")]
+c = rows[0].index("expect_create")
+print(sum(int(r[c], 16) for r in rows[1:]))'
+}
+
+measure() { # $1 label
+	local label=$1 q0 d0 e0 q1 d1 e1 tput lat
+	read -r q0 d0 < <(queue_counters)
+	e0=$(expect_creates)
+	tput=$(ip netns exec bcli "$LOADGEN" client -addr 10.79.2.2:21 -conns "$CONNS" -duration "${SECS}s")
+	read -r q1 d1 < <(queue_counters)
+	e1=$(expect_creates)
+	lat=$(ip netns exec bcli "$LOADGEN" client -addr 10.79.2.2:21 -conns 1 -count "$COUNT")
+	python3 - "$label" "$tput" "$lat" "$((q1 - q0))" "$((d1 - d0))" "$((e1 - e0))" "$ROUND" "$OUT" <<'PY'
+import json, sys
+label, tput, lat, qpk, drops, exps, rnd, out = sys.argv[1:]
+t, l = json.loads(tput), json.loads(lat)
+row = {"helper": label, "round": int(rnd), "conns": t["conns"], "seconds": round(t["seconds"], 2),
+       "exchanges_per_s": round(t["exchanges_per_second"]), "queue_packets_per_s": round(int(qpk) / t["seconds"]),
+       "queue_drops": int(drops), "expectations_per_s": round(int(exps) / t["seconds"]), "errors": t["errors"],
+       "rtt_median_us": round(l["rtt_median_us"]), "rtt_p99_us": round(l["rtt_p99_us"]),
+       "loaded_rtt_median_us": round(t["rtt_median_us"]), "loaded_rtt_p99_us": round(t["rtt_p99_us"])}
+open(out, "a").write(json.dumps(row) + "\n")
+print(json.dumps(row))
+PY
+}
+
+wait_queue() { # wait until queue 5 is bound
+	for _ in $(seq 300); do
+		ip netns exec brtr awk '$1 == 5 { f = 1 } END { exit !f }' /proc/net/netfilter/nfnetlink_queue && return 0
+		sleep 0.1
+	done
+	note "queue 5 never bound"; return 1
+}
+
+run_baseline() {
+	note "round $ROUND: baseline, no helper"
+	ruleset no
+	measure baseline
+}
+
+run_gonfct() {
+	note "round $ROUND: gonfct run"
+	"$GONFCT" --netns brtr run --helper ftp:inet:tcp:queue=5:queuelen=10240 --cleanup delete --log-level warn \
+		--metrics 127.0.0.1:19470 2>"$tmp/gonfct.log" &
+	local gpid=$!
+	pids+=($gpid)
+	wait_queue
+	sleep 0.5
+	ruleset yes
+	measure "gonfct run"
+	ruleset no
+	curl -s http://127.0.0.1:19470/metrics | grep -E '^gonfct_helper_(expectations|parse|panics)|^gonfct_queue' |
+		sed "s/^/bench-engine: round $ROUND gonfct metric: /" >&2 || true
+	kill -TERM $gpid
+	wait $gpid || { note "gonfct run failed:"; cat "$tmp/gonfct.log" >&2; exit 1; }
+	[[ -s $tmp/gonfct.log ]] && sed 's/^/bench-engine: gonfct log: /' "$tmp/gonfct.log" | tail -5 >&2
+	return 0
+}
+
+cat >"$tmp/conntrackd.conf" <<CONF
+General {
+	HashSize 8192
+	HashLimit 65535
+	Syslog off
+	LogFile $tmp/conntrackd.log
+	LockFile $tmp/conntrackd.lock
+	UNIX { Path $tmp/conntrackd.sock }
+	NetlinkBufferSize 2097152
+	NetlinkBufferSizeMaxGrowth 8388608
+}
+Helper {
+	Setup yes
+	Type ftp inet tcp {
+		QueueNum 5
+		QueueLen 10240
+		Policy ftp {
+			ExpectMax 1
+			ExpectTimeout 300
+		}
+	}
+}
+CONF
+CTD_LABEL="conntrackd $(dpkg-query -W -f '${Version}' conntrackd 2>/dev/null || echo '?')"
+
+run_conntrackd() {
+	note "round $ROUND: conntrackd (helper mode)"
+	rm -f "$tmp/conntrackd.lock"
+	ip netns exec brtr conntrackd -C "$tmp/conntrackd.conf" >"$tmp/conntrackd.out" 2>&1 &
+	local cpid=$!
+	pids+=($cpid)
+	wait_queue || { cat "$tmp/conntrackd.out" "$tmp/conntrackd.log" >&2; exit 1; }
+	sleep 0.5
+	ruleset yes
+	measure "$CTD_LABEL"
+	ruleset no
+	kill -TERM $cpid
+	wait $cpid || true
+	nfct delete helper ftp inet tcp 2>/dev/null || true
+}
+
+# Rounds interleave the contenders so that a slow spell of the (shared,
+# emulated) machine hits them alike; the table shows each one's median.
+for ROUND in $(seq "${ROUNDS:-3}"); do
+	run_baseline >/dev/null
+	run_gonfct >/dev/null
+	run_conntrackd >/dev/null
+done
+
+# The kernel's own helper last: once loaded, it holds the name "ftp".
+ROUND=1
+note "kernel nf_conntrack_ftp (upper bound)"
+if modprobe nf_conntrack_ftp 2>/dev/null; then
+	ruleset yes
+	measure "kernel nf_conntrack_ftp" >/dev/null
+	ruleset no
+else
+	note "cannot load nf_conntrack_ftp; skipped"
+fi
+
+# ------------------------------------------------------------ table
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+order, by = [], {}
+for r in rows:
+    if r["helper"] not in by:
+        order.append(r["helper"]); by[r["helper"]] = []
+    by[r["helper"]].append(r)
+def med(label, key):
+    return statistics.median(r[key] for r in by[label])
+base = "baseline"
+print(f"median of {max(len(v) for v in by.values())} rounds; {rows[0]['conns']} connections for the rates, one for the round trips")
+print()
+print("| helper | exchanges/s | queue packets/s | expectations/s | queue drops | RTT median µs | RTT p99 µs | added median µs | added p99 µs | loaded RTT p99 µs |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for h in order:
+    am = ap = "—"
+    if h != base and base in by:
+        am = round(med(h, "rtt_median_us") - med(base, "rtt_median_us"))
+        ap = round(med(h, "rtt_p99_us") - med(base, "rtt_p99_us"))
+    print(f"| {h} | {round(med(h, 'exchanges_per_s'))} | {round(med(h, 'queue_packets_per_s'))} | {round(med(h, 'expectations_per_s'))} | "
+          f"{round(med(h, 'queue_drops'))} | {round(med(h, 'rtt_median_us'))} | {round(med(h, 'rtt_p99_us'))} | {am} | {ap} | {round(med(h, 'loaded_rtt_p99_us'))} |")
+PY

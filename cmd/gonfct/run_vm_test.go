@@ -1,0 +1,351 @@
+//go:build vmtest
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gonfct/gonfct/internal/nstest"
+)
+
+// ftpNet is a client and an FTP server on both sides of a router that is
+// a firewall: it forwards new connections to port 21 only, and
+// established or related ones; it assigns the user-space ftp helper to
+// port 21. Without a helper engine, no FTP data connection can cross it.
+type ftpNet struct {
+	cli, rtr, srv *nstest.NS
+	dir           string
+	size          int
+}
+
+const (
+	cli4, rtr4c, rtr4s, srv4 = "10.78.1.2", "10.78.1.1", "10.78.2.1", "10.78.2.2"
+	cli6, rtr6c, rtr6s, srv6 = "fd00:78:1::2", "fd00:78:1::1", "fd00:78:2::1", "fd00:78:2::2"
+)
+
+const ftpRuleset = `
+table inet gonfct_fw {
+	ct helper ftp-std { type "ftp" protocol tcp; l3proto inet; }
+	chain pre {
+		type filter hook prerouting priority 0;
+		tcp dport 21 ct helper set "ftp-std"
+	}
+	chain forward_chain {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		tcp dport 21 ct state new accept
+	}
+}
+`
+
+func newFTPNet(t *testing.T) *ftpNet {
+	n := &ftpNet{cli: nstest.New(t), rtr: nstest.New(t), srv: nstest.New(t), dir: t.TempDir(), size: 200000}
+	link := func(a, b *nstest.NS, an, bn string) {
+		a.MustRun("ip", "link", "add", an, "type", "veth", "peer", "name", bn, "netns", b.Name)
+		a.MustRun("ip", "link", "set", an, "up")
+		b.MustRun("ip", "link", "set", bn, "up")
+	}
+	link(n.rtr, n.cli, "rc", "cr")
+	link(n.rtr, n.srv, "rs", "sr")
+	for _, c := range [][]string{
+		{"rtr", "addr", "add", rtr4c + "/24", "dev", "rc"}, {"rtr", "addr", "add", rtr4s + "/24", "dev", "rs"},
+		{"rtr", "-6", "addr", "add", rtr6c + "/64", "dev", "rc", "nodad"}, {"rtr", "-6", "addr", "add", rtr6s + "/64", "dev", "rs", "nodad"},
+		{"cli", "addr", "add", cli4 + "/24", "dev", "cr"}, {"cli", "-6", "addr", "add", cli6 + "/64", "dev", "cr", "nodad"},
+		{"cli", "route", "add", "default", "via", rtr4c}, {"cli", "-6", "route", "add", "default", "via", rtr6c},
+		{"srv", "addr", "add", srv4 + "/24", "dev", "sr"}, {"srv", "-6", "addr", "add", srv6 + "/64", "dev", "sr", "nodad"},
+		{"srv", "route", "add", "default", "via", rtr4s}, {"srv", "-6", "route", "add", "default", "via", rtr6s},
+	} {
+		ns := map[string]*nstest.NS{"rtr": n.rtr, "cli": n.cli, "srv": n.srv}[c[0]]
+		ns.MustRun("ip", c[1:]...)
+	}
+	n.rtr.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	data := make([]byte, n.size)
+	rand.Read(data)
+	if err := os.WriteFile(filepath.Join(n.dir, "file.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{srv4, srv6} {
+		cmd := exec.Command("ip", "netns", "exec", n.srv.Name, "/usr/bin/python3", "-m", "pyftpdlib", "-i", addr, "-p", "21", "-d", n.dir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("pyftpdlib on %s:\n%s", addr, out.String())
+			}
+		})
+	}
+	// Python starts slowly under TCG over 9p when the host is busy.
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		out, _ := n.srv.Run("ss", "-Hltn", "sport", "= :21")
+		if strings.Count(out, "LISTEN") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pyftpdlib does not listen on port 21:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return n
+}
+
+func (n *ftpNet) loadRuleset(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "fw.nft")
+	os.WriteFile(f, []byte(ftpRuleset), 0o644)
+	n.rtr.MustRun("nft", "-f", f)
+}
+
+// ftpMode is one way to download.
+type ftpMode struct {
+	name string
+	args []string
+}
+
+var ftpModes = []ftpMode{
+	{"ipv4 PASV", []string{"--ftp-pasv", "--disable-epsv", "ftp://" + srv4 + "/file.bin"}},
+	{"ipv4 EPSV", []string{"--ftp-pasv", "ftp://" + srv4 + "/file.bin"}},
+	{"ipv4 PORT", []string{"-P", "-", "--disable-eprt", "ftp://" + srv4 + "/file.bin"}},
+	{"ipv4 EPRT", []string{"-P", "-", "ftp://" + srv4 + "/file.bin"}},
+	{"ipv6 EPSV", []string{"-g", "--ftp-pasv", "ftp://[" + srv6 + "]/file.bin"}},
+	{"ipv6 EPRT", []string{"-g", "-P", "-", "ftp://[" + srv6 + "]/file.bin"}},
+}
+
+// download runs curl in the client namespace; it reports the bytes
+// received and curl's error.
+func (n *ftpNet) download(m ftpMode, maxTime int) (int, string, error) {
+	args := append([]string{"-sS", "--max-time", fmt.Sprint(maxTime), "-o", "/dev/null", "-w", "%{size_download}"}, m.args...)
+	out, err := n.cli.Run("curl", args...)
+	var size int
+	fmt.Sscan(strings.TrimSpace(strings.Split(out, "\n")[0]), &size)
+	return size, out, err
+}
+
+func gonfctBin(t *testing.T) string {
+	if b := os.Getenv("GONFCT_BIN"); b != "" {
+		return b
+	}
+	b, _ := filepath.Abs("../../bin/gonfct")
+	if _, err := os.Stat(b); err != nil {
+		t.Fatalf("%s: build gonfct first (make build; make vmtest does)", b)
+	}
+	return b
+}
+
+// engineProc is a running `gonfct run`.
+type engineProc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	notify *net.UnixConn
+	done   chan error
+}
+
+// startRun starts `gonfct run` under a fake systemd notification socket
+// and waits for READY=1.
+func startRun(t *testing.T, ns *nstest.NS, args ...string) *engineProc {
+	sock := filepath.Join(t.TempDir(), "notify")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &engineProc{stderr: &bytes.Buffer{}, notify: l, done: make(chan error, 1)}
+	p.cmd = exec.Command(gonfctBin(t), append([]string{"--netns", ns.Name, "run"}, args...)...)
+	p.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		l.Close()
+		if t.Failed() {
+			t.Logf("gonfct run %s:\n%s", strings.Join(args, " "), p.stderr.String())
+		}
+	})
+	if got := p.waitNotify(t, 60*time.Second); got != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1; stderr:\n%s", got, p.stderr.String())
+	}
+	return p
+}
+
+func (p *engineProc) waitNotify(t *testing.T, d time.Duration) string {
+	p.notify.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 512)
+	n, err := p.notify.Read(buf)
+	if err != nil {
+		t.Fatalf("no systemd notification: %v; stderr:\n%s", err, p.stderr.String())
+	}
+	return string(buf[:n])
+}
+
+// stop sends SIGTERM and waits for a clean exit, with STOPPING=1 first.
+func (p *engineProc) stop(t *testing.T) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if got := p.waitNotify(t, 30*time.Second); got != "STOPPING=1" {
+		t.Errorf("notification at SIGTERM %q, want STOPPING=1", got)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("gonfct run exited with %v:\n%s", err, p.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("gonfct run did not exit within 30s of SIGTERM")
+	}
+}
+
+// helperStates is `nfct list helper` reduced to "name family status"
+// lines, from Debian's nfct (a real peer, not our own client).
+func helperStates(t *testing.T) string {
+	out, err := exec.Command("nfct", "list", "helper").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nfct list helper: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func expectations(ns *nstest.NS) string {
+	out, _ := ns.Run("conntrack", "-L", "expect")
+	return out
+}
+
+// ftpSession logs in over a raw control connection from the client and
+// sends one command, then waits for the reply.
+const ftpSessionPy = `
+import socket, sys
+c = socket.create_connection((sys.argv[1], 21), timeout=10)
+f = c.makefile("rb")
+def reply():
+    line = f.readline()
+    while line[3:4] == b"-":
+        line = f.readline()
+    return line
+reply()
+for cmd in ("USER anonymous", "PASS x@y", sys.argv[2]):
+    c.sendall(cmd.encode() + b"\r\n")
+    r = reply()
+print(r.decode().strip())
+c.sendall(b"QUIT\r\n")
+`
+
+// The FTP scenario of issue 5, end to end through a firewall, with
+// Debian's tools around gonfct: pyftpdlib serves, curl downloads, nft
+// assigns the helper, nfct and conntrack look at the result.
+func TestRunFTPEndToEnd(t *testing.T) {
+	n := newFTPNet(t)
+	helpers := []string{"--helper", "ftp:inet:tcp:queue=5", "--helper", "ftp:inet6:tcp:queue=6"}
+
+	// --check: this kernel has everything; nothing is left behind.
+	var out, errw bytes.Buffer
+	if code := run(append([]string{"--netns", n.rtr.Name, "run", "--check"}, helpers...), nil, &out, &errw); code != 0 {
+		t.Fatalf("--check exit %d:\n%s%s", code, out.String(), errw.String())
+	}
+	if strings.Contains(out.String(), "MISSING") || strings.Contains(helperStates(t), "ftp") {
+		t.Fatalf("--check found problems or left a helper behind:\n%s\n%s", out.String(), helperStates(t))
+	}
+
+	eng := startRun(t, n.rtr, append(helpers, "--metrics", "127.0.0.1:19469", "--log-level", "debug")...)
+	if hs := helperStates(t); strings.Count(hs, "name = ftp") != 2 && strings.Count(hs, "ftp") < 2 {
+		t.Fatalf("helpers after start:\n%s", hs)
+	}
+	n.loadRuleset(t)
+
+	for _, m := range ftpModes {
+		size, curlOut, err := n.download(m, 30)
+		if err != nil || size != n.size {
+			t.Errorf("%s with gonfct run: %d of %d bytes, %v\n%s", m.name, size, n.size, err, curlOut)
+		} else {
+			t.Logf("%s with gonfct run: %d bytes", m.name, size)
+		}
+	}
+
+	// A PORT naming a third party creates no expectation; the same PORT
+	// naming the client does (pyftpdlib connects at once and so uses it
+	// up: conntrack's event stream shows it).
+	events := exec.Command("ip", "netns", "exec", n.rtr.Name, "conntrack", "-E", "expect")
+	var evOut bytes.Buffer
+	events.Stdout, events.Stderr = &evOut, &evOut
+	if err := events.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	forged, _ := n.cli.Run("/usr/bin/python3", "-c", ftpSessionPy, srv4, "PORT 10,9,9,9,200,1")
+	time.Sleep(500 * time.Millisecond)
+	if e := expectations(n.rtr); !strings.Contains(e, "0 expectations") {
+		t.Errorf("forged PORT to 10.9.9.9 (server said %q) left expectations:\n%s", forged, e)
+	}
+	legit, _ := n.cli.Run("/usr/bin/python3", "-c", ftpSessionPy, srv4, "PORT 10,78,1,2,200,1")
+	time.Sleep(time.Second)
+	events.Process.Signal(syscall.SIGTERM)
+	events.Wait()
+	ev := evOut.String()
+	if strings.Contains(ev, "10.9.9.9") {
+		t.Errorf("forged PORT to 10.9.9.9 made an expectation:\n%s", ev)
+	}
+	if !strings.Contains(ev, "[NEW]") || !strings.Contains(ev, "dport=51201") {
+		t.Errorf("PORT to the client (server said %q) made no expectation; events:\n%s", legit, ev)
+	}
+
+	resp, err := http.Get("http://127.0.0.1:19469/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`gonfct_helper_packets_total{helper="ftp",queue="5",verdict="accept"}`,
+		`gonfct_helper_expectations_created_total{helper="ftp",queue="6",path="ctnetlink"}`} {
+		line := metricLine(string(body), want)
+		if line == "" || strings.HasSuffix(line, " 0") {
+			t.Errorf("metric %s: %q\n%s", want, line, body)
+		}
+	}
+	if line := metricLine(string(body), `gonfct_helper_parse_errors_total{helper="ftp",queue="5"}`); strings.HasSuffix(line, " 0") {
+		t.Errorf("the refused bounce PORT was not counted: %q", line)
+	}
+
+	eng.stop(t)
+	if hs := helperStates(t); !strings.Contains(hs, "disabled") || strings.Contains(hs, "enabled") {
+		t.Fatalf("helpers after SIGTERM (--cleanup disable):\n%s", hs)
+	}
+	for _, m := range ftpModes {
+		if size, curlOut, err := n.download(m, 6); err == nil || size == n.size {
+			t.Errorf("%s succeeded without gonfct run (%d bytes):\n%s", m.name, size, curlOut)
+		}
+	}
+
+	// --cleanup delete: with the ruleset gone, the helpers are deleted.
+	n.rtr.MustRun("nft", "flush", "ruleset")
+	eng = startRun(t, n.rtr, append(helpers, "--cleanup", "delete")...)
+	eng.stop(t)
+	if hs := helperStates(t); strings.Contains(hs, "ftp") {
+		t.Fatalf("helpers after SIGTERM with --cleanup delete:\n%s", hs)
+	}
+}
+
+func metricLine(body, prefix string) string {
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), prefix) {
+			return sc.Text()
+		}
+	}
+	return ""
+}

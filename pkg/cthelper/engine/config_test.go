@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/gonfct/gonfct/pkg/cthelper"
+	"golang.org/x/sys/unix"
+)
+
+func ftpHelper(family uint8, queue uint32, src string) Helper {
+	return Helper{
+		Object: cthelper.Helper{Name: "ftp", Family: family, Proto: unix.IPPROTO_TCP, QueueNum: queue, PrivLen: 24,
+			Policies: []cthelper.Policy{{Name: "ftp", ExpectMax: 1, ExpectTimeout: 300}}},
+		Parser: parserFunc(func(*cthelper.Packet, *cthelper.Result) error { return nil }),
+		Source: src,
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Config{Helpers: []Helper{ftpHelper(unix.AF_INET, 5, "a"), ftpHelper(unix.AF_INET6, 5, "b")}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("ftp for both families on one queue: %v", err)
+	}
+	if qs := ok.queues(); len(qs) != 1 || len(qs[0].objects) != 2 {
+		t.Fatalf("queues %+v", qs)
+	}
+	other := ftpHelper(unix.AF_INET, 5, "c")
+	other.Object.Name = "tftp"
+	noParser := ftpHelper(unix.AF_INET, 6, "d")
+	noParser.Parser = nil
+	long := ftpHelper(unix.AF_INET, 7, "e")
+	long.Object.Name = "a-very-long-helper-name"
+	for name, tc := range map[string]struct {
+		cfg  Config
+		want string
+	}{
+		"empty":        {Config{}, "no helper to run"},
+		"two on queue": {Config{Helpers: []Helper{ftpHelper(unix.AF_INET, 5, "a"), other}}, "each helper needs its own queue"},
+		"twice":        {Config{Helpers: []Helper{ftpHelper(unix.AF_INET, 5, "a"), ftpHelper(unix.AF_INET, 6, "b")}}, "configured twice (also at a)"},
+		"no parser":    {Config{Helpers: []Helper{noParser}}, "d: helper \"ftp\" has no parser"},
+		"long name":    {Config{Helpers: []Helper{long}}, "e: helper name"},
+	} {
+		err := tc.cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestParseChoices(t *testing.T) {
+	if v, err := ParseExpectVia("ctnetlink"); err != nil || v != ExpectCtnetlink || v.String() != "ctnetlink" {
+		t.Fatal(v, err)
+	}
+	if _, err := ParseExpectVia("kernel"); err == nil {
+		t.Fatal("unknown expectation path accepted")
+	}
+	if c, err := ParseCleanup("delete"); err != nil || c != CleanupDelete || c.String() != "delete" {
+		t.Fatal(c, err)
+	}
+	if _, err := ParseCleanup("keep"); err == nil {
+		t.Fatal("unknown cleanup accepted")
+	}
+}
+
+func TestMetricsText(t *testing.T) {
+	m := NewMetrics()
+	s := m.For(5, "ftp")
+	s.Accepted.Add(3)
+	s.ExpectCtnetlink.Add(2)
+	m.For(2, "tftp").Dropped.Add(1)
+	var b bytes.Buffer
+	if err := m.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"# TYPE gonfct_helper_packets_total counter\n",
+		`gonfct_helper_packets_total{helper="ftp",queue="5",verdict="accept"} 3` + "\n",
+		`gonfct_helper_packets_total{helper="tftp",queue="2",verdict="drop"} 1` + "\n",
+		`gonfct_helper_expectations_created_total{helper="ftp",queue="5",path="ctnetlink"} 2` + "\n",
+		`gonfct_reloads_total{result="ok"} 0` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, `queue="2"`) > strings.Index(out, `queue="5"`) {
+		t.Error("queues not in order")
+	}
+	if strings.Count(out, "# TYPE gonfct_helper_packets_total") != 1 {
+		t.Error("a metric's TYPE line repeated")
+	}
+}
