@@ -26,6 +26,7 @@ func newHelperCmd(env *cli.Env) *cobra.Command {
 		newCmdHelperList(env, nil),
 		newCmdHelperDelete(env, nil),
 		newCmdHelperFlush(env, nil),
+		newCmdHelperTest(env, nil),
 	)
 	g.Example = `  gonfct helper add ftp inet tcp --enable
   gonfct helper list -o table
