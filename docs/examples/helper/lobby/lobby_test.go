@@ -1,11 +1,15 @@
 package lobby
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/replay"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -123,4 +127,36 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("bad expectation %+v from %q", r.Expects[0], payload)
 		}
 	})
+}
+
+// The capture of real sessions (testdata/capture.sh), replayed the way
+// `gonfct run` would see it: each MATCH expects exactly the UDP flow the
+// client then sent.
+func TestCapture(t *testing.T) {
+	b, err := os.ReadFile("testdata/lobby.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, err := replay.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := replay.Helper{Name: Name, Parser: Parser{}, PrivLen: PrivLen,
+		Protos: Spec.Protos, Ports: []uint16{Port}, Timeout: Spec.Policies[0].ExpectTimeout}
+	var got []string
+	st := replay.Run(frames, h, func(e replay.Event) {
+		if e.Kind != replay.KindExpect {
+			t.Errorf("packet %d: %s %s", e.Packet, e.Kind, e.Err)
+			return
+		}
+		x := e.Expect
+		got = append(got, fmt.Sprintf("packet %d: udp %s -> %s:%d (sport any: %v)", e.Packet, x.Tuple.Src, x.Tuple.Dst, x.Tuple.DstPort, x.Mask.SrcPort == 0))
+	})
+	want := []string{
+		"packet 6: udp 10.57.0.2 -> 10.57.0.1:40123 (sport any: true)",
+		"packet 19: udp fd57::2 -> fd57::1:40124 (sport any: true)",
+	}
+	if !slices.Equal(got, want) || st.Flows != 2 {
+		t.Errorf("expectations %q (stats %+v), want %q", got, st, want)
+	}
 }
