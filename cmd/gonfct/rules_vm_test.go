@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gonfct/gonfct/internal/nstest"
 )
@@ -138,4 +140,163 @@ func TestRulesLoadVM(t *testing.T) {
 	ns.MustRun("iptables", "-t", "raw", "-X")
 	ns.MustRun("ip6tables", "-t", "raw", "-F")
 	ns.MustRun("ip6tables", "-t", "raw", "-X")
+}
+
+// ftpPair is an FTP client and server (Debian's curl and pyftpdlib) in two
+// namespaces joined by a veth pair.
+type ftpPair struct {
+	cli, srv *nstest.NS
+	srvAddr  string
+}
+
+func newFTPPair(t *testing.T) *ftpPair {
+	t.Helper()
+	p := &ftpPair{cli: nstest.New(t), srv: nstest.New(t), srvAddr: "10.98.0.1"}
+	veth := "rv" + p.srv.Name[len(p.srv.Name)-6:]
+	p.srv.MustRun("ip", "link", "add", veth+"s", "type", "veth", "peer", "name", veth+"c", "netns", p.cli.Name)
+	p.srv.MustRun("ip", "addr", "add", p.srvAddr+"/24", "dev", veth+"s")
+	p.srv.MustRun("ip", "link", "set", veth+"s", "up")
+	p.cli.MustRun("ip", "addr", "add", "10.98.0.2/24", "dev", veth+"c")
+	p.cli.MustRun("ip", "link", "set", veth+"c", "up")
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/hello.txt", []byte("hello via gonfct rules\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := exec.Command("ip", "netns", "exec", p.srv.Name, "python3", "-m", "pyftpdlib", "-i", p.srvAddr, "-p", "21", "-d", dir)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	for i := 0; i < 100; i++ {
+		if out, _ := p.srv.Run("ss", "-Hltn", "sport = :21"); strings.TrimSpace(out) != "" {
+			return p
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("pyftpdlib did not start")
+	return nil
+}
+
+// fetch runs curl in the client namespace; active makes it use PORT.
+func (p *ftpPair) fetch(active bool) (string, error) {
+	args := []string{"-sS", "--max-time", "5", "--connect-timeout", "5"}
+	if active {
+		args = append(args, "-P", "10.98.0.2", "--disable-eprt")
+	}
+	return p.cli.Run("curl", append(args, "ftp://"+p.srvAddr+"/hello.txt")...)
+}
+
+// dropByDefault is a host firewall: only established or related packets,
+// loopback and new connections to port 21 come in.
+const dropByDefault = `table inet filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ct state established,related accept
+		iif lo accept
+		tcp dport 21 accept
+	}
+}
+`
+
+// startRun starts bin/gonfct run in ns and waits until its helper is
+// enabled; it is stopped (SIGTERM) at the end of the test.
+func startRunIn(t *testing.T, ns *nstest.NS, helper string) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, "../../bin/gonfct", "run", "--helper", helper, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	for i := 0; i < 100; i++ {
+		if out, _, _ := gonfct(t, "helper", "get", "ftp", "inet", "tcp"); strings.Contains(out, "enabled") {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("gonfct run did not enable its helper")
+}
+
+// The printed rules make FTP work through drop-by-default firewalls with
+// gonfct run: passive mode through the server's firewall (the rule in
+// prerouting), active mode through the client's (the rule in output), for
+// nft, nft --nat and iptables.
+func TestRulesFTPVM(t *testing.T) {
+	for _, variant := range []struct {
+		name string
+		args []string
+		load func(t *testing.T, ns *nstest.NS, script string)
+	}{
+		{"nft", []string{"rules", "ftp", "--family", "inet"}, loadNFT},
+		{"nft --nat", []string{"rules", "ftp", "--family", "inet", "--nat"}, loadNFT},
+		{"iptables", []string{"rules", "ftp", "--family", "inet", "--iptables"}, loadSh},
+	} {
+		t.Run(variant.name, func(t *testing.T) {
+			flushWhenFree(t)
+			t.Cleanup(func() { gonfct(t, "helper", "flush") })
+			mustGonfct(t, "helper", "add", "ftp", "inet", "tcp", "--queue", "9")
+			p := newFTPPair(t)
+			script := mustGonfct(t, variant.args...)
+			// Drop the rulesets (and their references to the helper) before
+			// the namespaces go, so the next test can flush the helper.
+			for _, ns := range []*nstest.NS{p.cli, p.srv} {
+				t.Cleanup(func() { ns.Run("nft", "flush", "ruleset") })
+			}
+
+			// Passive: the server's firewall must let the data connection in.
+			loadNFT(t, p.srv, dropByDefault)
+			variant.load(t, p.srv, script)
+			if out, err := p.fetch(false); err == nil {
+				t.Fatalf("passive transfer passed the server's firewall without gonfct run: %s", out)
+			}
+			startRunIn(t, p.srv, "ftp:inet:tcp:queue=9")
+			if out, err := p.fetch(false); err != nil || !strings.Contains(out, "hello via gonfct rules") {
+				t.Fatalf("passive transfer with gonfct run: %v: %s", err, out)
+			}
+
+			// Active: the client's firewall must let the server's data
+			// connection in; its helper rule is the output one.
+			loadNFT(t, p.cli, dropByDefault)
+			variant.load(t, p.cli, script)
+			p.srv.MustRun("nft", "delete", "table", "inet", "filter")
+			if out, err := p.fetch(true); err == nil {
+				t.Fatalf("active transfer passed the client's firewall without gonfct run there: %s", out)
+			}
+			startRunIn(t, p.cli, "ftp:inet:tcp:queue=9")
+			if out, err := p.fetch(true); err != nil || !strings.Contains(out, "hello via gonfct rules") {
+				t.Fatalf("active transfer with gonfct run: %v: %s", err, out)
+			}
+		})
+	}
+}
+
+// flushWhenFree flushes the helpers once the rulesets of namespaces
+// deleted by earlier tests are gone (the kernel frees a namespace's
+// ruleset, and its references to helpers, asynchronously).
+func flushWhenFree(t *testing.T) {
+	t.Helper()
+	for i := 0; ; i++ {
+		_, errw, code := gonfct(t, "helper", "flush")
+		if code == 0 {
+			return
+		}
+		if i == 100 {
+			t.Fatalf("gonfct helper flush: %s", errw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func loadNFT(t *testing.T, ns *nstest.NS, script string) {
+	t.Helper()
+	if out, err := nsPipe(t, ns, script, "nft", "-f", "-"); err != nil {
+		t.Fatalf("nft -f: %v\n%s\n%s", err, out, script)
+	}
+}
+
+func loadSh(t *testing.T, ns *nstest.NS, script string) {
+	t.Helper()
+	if out, err := nsPipe(t, ns, script, "sh", "-e"); err != nil {
+		t.Fatalf("sh: %v\n%s\n%s", err, out, script)
+	}
 }

@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // asUnitUser runs bin/gonfct as docs/examples/gonfct.service does: an
@@ -44,5 +46,34 @@ func TestUnitPrivilegesVM(t *testing.T) {
 	out, err := asUnitUser(t, "", "helper", "add", "tftp", "inet", "udp")
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, "CAP_NET_ADMIN") {
 		t.Fatalf("helper add without capabilities: %v\n%s", err, out)
+	}
+}
+
+// The engine itself runs with the unit's privileges: it binds its queue
+// and enables its helper as an unprivileged user with CAP_NET_ADMIN only.
+func TestUnitPrivilegesRunVM(t *testing.T) {
+	mustGonfct(t, "helper", "flush")
+	t.Cleanup(func() { gonfct(t, "helper", "flush") })
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin", "--bounding-set=-all,+net_admin", "--no-new-privs",
+		"--", "../../bin/gonfct", "run", "--helper", "ftp:inet:tcp:queue=11")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	enabled := false
+	for i := 0; i < 100 && !enabled; i++ {
+		o, _, _ := gonfct(t, "helper", "get", "ftp", "inet", "tcp")
+		enabled = strings.Contains(o, "queue=11 enabled")
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if !enabled || err != nil {
+		t.Fatalf("gonfct run with CAP_NET_ADMIN only: enabled=%v, exit %v\n%s", enabled, err, out.String())
+	}
+	if o, _, _ := gonfct(t, "helper", "get", "ftp", "inet", "tcp"); !strings.Contains(o, "disabled") {
+		t.Errorf("after SIGTERM the helper is %q, want disabled", o)
 	}
 }
