@@ -89,7 +89,7 @@ func parsePcap(b []byte, order binary.ByteOrder) ([]Frame, error) {
 func parsePcapng(b []byte) ([]Frame, error) {
 	var (
 		order  binary.ByteOrder = binary.LittleEndian
-		links  []uint32                             // per interface of the current section
+		links  []uint32         // per interface of the current section
 		frames []Frame
 		n      = 1
 	)

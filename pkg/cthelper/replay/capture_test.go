@@ -222,4 +222,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-

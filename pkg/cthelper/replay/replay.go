@@ -71,9 +71,9 @@ type Event struct {
 
 // Stats count what Run saw.
 type Stats struct {
-	Frames  int // frames in the capture
-	Flows   int // flows the helper was assigned to
-	Packets int // packets handed to the parser
+	Frames                                                         int // frames in the capture
+	Flows                                                          int // flows the helper was assigned to
+	Packets                                                        int // packets handed to the parser
 	Expects, Rewrites, Drops, Errors, Malformed, Retransmits, Gaps int
 }
 
