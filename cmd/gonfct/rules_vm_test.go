@@ -167,13 +167,14 @@ func newFTPPair(t *testing.T) *ftpPair {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	for i := 0; i < 100; i++ {
+	// Python starts slowly under an emulated CPU on a busy host.
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
 		if out, _ := p.srv.Run("ss", "-Hltn", "sport = :21"); strings.TrimSpace(out) != "" {
 			return p
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatal("pyftpdlib did not start")
+	t.Fatal("pyftpdlib did not start within 2 minutes")
 	return nil
 }
 
