@@ -209,7 +209,7 @@ func startRunIn(t *testing.T, ns *nstest.NS, helper string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 600; i++ { // up to a minute on a busy host
 		if out, _, _ := gonfct(t, "helper", "get", "ftp", "inet", "tcp"); strings.Contains(out, "enabled") {
 			return
 		}

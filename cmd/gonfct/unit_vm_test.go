@@ -63,7 +63,7 @@ func TestUnitPrivilegesRunVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	enabled := false
-	for i := 0; i < 100 && !enabled; i++ {
+	for i := 0; i < 600 && !enabled; i++ { // up to a minute on a busy host
 		o, _, _ := gonfct(t, "helper", "get", "ftp", "inet", "tcp")
 		enabled = strings.Contains(o, "queue=11 enabled")
 		time.Sleep(100 * time.Millisecond)
