@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/internal/nstest"
+	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"golang.org/x/sys/unix"
 )
 
 // ftpNet is a client and an FTP server on both sides of a router that is
@@ -251,7 +254,11 @@ c.sendall(b"QUIT\r\n")
 // assigns the helper, nfct and conntrack look at the result.
 func TestRunFTPEndToEnd(t *testing.T) {
 	n := newFTPNet(t)
-	helpers := []string{"--helper", "ftp:inet:tcp:queue=5", "--helper", "ftp:inet6:tcp:queue=6"}
+	// IPv4 from a conntrackd.conf-style file, IPv6 from a flag.
+	conf := filepath.Join(t.TempDir(), "helpers.conf")
+	goodConf := "General {\n\tLogFile on\n}\nHelper {\n\tType ftp inet tcp {\n\t\tQueueNum 5\n\t\tQueueLen 500\n\t}\n}\n"
+	os.WriteFile(conf, []byte(goodConf), 0o644)
+	helpers := []string{"--config", conf, "--helper", "ftp:inet6:tcp:queue=6"}
 
 	// --check: this kernel has everything; nothing is left behind.
 	var out, errw bytes.Buffer
@@ -304,21 +311,38 @@ func TestRunFTPEndToEnd(t *testing.T) {
 		t.Errorf("PORT to the client (server said %q) made no expectation; events:\n%s", legit, ev)
 	}
 
-	resp, err := http.Get("http://127.0.0.1:19469/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := fetchMetrics(t)
 	for _, want := range []string{`gonfct_helper_packets_total{helper="ftp",queue="5",verdict="accept"}`,
 		`gonfct_helper_expectations_created_total{helper="ftp",queue="6",path="ctnetlink"}`} {
-		line := metricLine(string(body), want)
+		line := metricLine(body, want)
 		if line == "" || strings.HasSuffix(line, " 0") {
 			t.Errorf("metric %s: %q\n%s", want, line, body)
 		}
 	}
-	if line := metricLine(string(body), `gonfct_helper_parse_errors_total{helper="ftp",queue="5"}`); strings.HasSuffix(line, " 0") {
+	if line := metricLine(body, `gonfct_helper_parse_errors_total{helper="ftp",queue="5"}`); strings.HasSuffix(line, " 0") {
 		t.Errorf("the refused bounce PORT was not counted: %q", line)
+	}
+
+	// SIGHUP: a broken file is refused and the running configuration
+	// kept; a good one is applied; systemd hears RELOADING then READY each
+	// time, and the queues keep working.
+	os.WriteFile(conf, []byte("Helper {\n\tType ftp inet tcp {\n\t\tQueueNum x\n"), 0o644)
+	eng.reload(t)
+	os.WriteFile(conf, []byte(strings.Replace(goodConf, "QueueLen 500", "QueueLen 500\n\t\tPolicy ftp {\n\t\t\tExpectMax 2\n\t\t}", 1)), 0o644)
+	eng.reload(t)
+	body = fetchMetrics(t)
+	if !strings.Contains(body, `gonfct_reloads_total{result="error"} 1`) || !strings.Contains(body, `gonfct_reloads_total{result="ok"} 1`) {
+		t.Errorf("reload counters:\n%s", body)
+	}
+	if c, err := ctnl.Dial(ctnl.DialOptions{}); err == nil {
+		hs, err := cthelper.NewClient(c).Get("ftp", unix.AF_INET, unix.IPPROTO_TCP)
+		if err != nil || hs[0].Policies[0].ExpectMax != 2 || hs[0].Status != cthelper.Enabled {
+			t.Errorf("after the reload the kernel has %+v, %v; want ExpectMax 2, enabled", hs, err)
+		}
+		c.Close()
+	}
+	if size, curlOut, err := n.download(ftpModes[0], 30); err != nil || size != n.size {
+		t.Errorf("%s after reload: %d bytes, %v\n%s", ftpModes[0].name, size, err, curlOut)
 	}
 
 	eng.stop(t)
@@ -337,6 +361,27 @@ func TestRunFTPEndToEnd(t *testing.T) {
 	eng.stop(t)
 	if hs := helperStates(t); strings.Contains(hs, "ftp") {
 		t.Fatalf("helpers after SIGTERM with --cleanup delete:\n%s", hs)
+	}
+}
+
+func fetchMetrics(t *testing.T) string {
+	resp, err := http.Get("http://127.0.0.1:19469/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// reload sends SIGHUP and waits for RELOADING=1 then READY=1.
+func (p *engineProc) reload(t *testing.T) {
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if got := p.waitNotify(t, 30*time.Second); !strings.HasPrefix(got, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Errorf("notification at SIGHUP %q, want RELOADING=1 with MONOTONIC_USEC", got)
+	}
+	if got := p.waitNotify(t, 30*time.Second); got != "READY=1" {
+		t.Errorf("notification after reload %q, want READY=1", got)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -323,7 +324,7 @@ func (c *Conn) SetPollReads(d time.Duration) {
 func (c *Conn) pollOnce(fd uintptr) {
 	// Under load the next datagram is usually there already: try first,
 	// and wait in poll only when there is nothing.
-	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, unix.MSG_DONTWAIT)
+	c.recv(fd, unix.MSG_DONTWAIT)
 	if c.io.err != unix.EAGAIN {
 		return
 	}
@@ -344,7 +345,7 @@ func (c *Conn) pollOnce(fd uintptr) {
 		}
 		break
 	}
-	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, unix.MSG_DONTWAIT)
+	c.recv(fd, unix.MSG_DONTWAIT)
 }
 
 // read receives one datagram into c.buf.
@@ -370,8 +371,24 @@ func (c *Conn) read() (int, error) {
 }
 
 func (c *Conn) readOnce(fd uintptr) bool {
-	c.io.n, _, c.io.flags, _, c.io.err = unix.Recvmsg(int(fd), c.buf, nil, 0)
+	c.recv(fd, 0)
 	return c.io.err != unix.EAGAIN && c.io.err != unix.EWOULDBLOCK
+}
+
+// recv reads one datagram into c.buf with recvfrom(2) and no source
+// address (unix.Recvmsg allocates one per call). MSG_TRUNC makes the
+// kernel report a datagram's full length, so a truncated one is seen.
+func (c *Conn) recv(fd uintptr, flags int) {
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.buf[0])), uintptr(len(c.buf)),
+		uintptr(flags|unix.MSG_TRUNC), 0, 0)
+	c.io.n, c.io.flags, c.io.err = int(n), 0, nil
+	if errno != 0 {
+		c.io.n, c.io.err = 0, errno
+		return
+	}
+	if c.io.n > len(c.buf) {
+		c.io.n, c.io.flags = len(c.buf), unix.MSG_TRUNC
+	}
 }
 
 func (c *Conn) writeOnce(fd uintptr) bool {

@@ -34,3 +34,23 @@ func TestDefaultsMatchNfct(t *testing.T) {
 		t.Error("rsh is not built in")
 	}
 }
+
+// Every helper with a parser builds it with its defaults, and its private
+// data length is the one its package documents.
+func TestParsersBuild(t *testing.T) {
+	for _, name := range Registry.Names() {
+		s, _ := Registry.Lookup(name)
+		if s.NewParser == nil {
+			continue
+		}
+		if _, err := s.NewParser(nil); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if _, err := s.NewParser(map[string]string{"no-such-option": "1"}); err == nil {
+			t.Errorf("%s: unknown option accepted", name)
+		}
+	}
+	if s, ok := Registry.Lookup("nsrexec"); !ok || s.PrivLen != 16 || s.Port != 7937 || !s.Supports(unix.AF_INET6, unix.IPPROTO_UDP) {
+		t.Errorf("nsrexec: %+v", s)
+	}
+}

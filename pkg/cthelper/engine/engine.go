@@ -116,6 +116,11 @@ func (e *Engine) startQueue(qc queueConfig) error {
 		return err
 	}
 	log := e.opts.Log.With("helper", qc.name, "queue", qc.num)
+	if size, err := q.ReceiveBuffer(); err != nil {
+		log.Warn("socket receive buffer not enlarged: the queue overflows sooner under bursts", "err", err)
+	} else {
+		log.Debug("queue bound", "receive_buffer", size, "queue_len", qc.queueLen, "fail_open", e.cfg.FailOpen)
+	}
 	w := newWorker(q, e.serving(qc), log, e.opts.Metrics.For(qc.num, qc.name))
 	e.workers[qc.num] = w
 	e.served[qc.num] = qc
@@ -269,6 +274,12 @@ func (e *Engine) Reload(cfg Config) error {
 	var errs []error
 	for _, qc := range cfg.queues() {
 		if old, kept := e.served[qc.num]; kept {
+			if qc.queueLen != old.queueLen {
+				// The queue's socket belongs to its worker mid-read; a
+				// config command there could swallow a packet.
+				e.opts.Log.Warn("reload: a new QueueLen takes effect at the next start", "queue", qc.num,
+					"running", old.queueLen, "configured", qc.queueLen)
+			}
 			w := e.workers[qc.num]
 			w.cur.Store(e.serving(qc))
 			for _, o := range qc.objects {
