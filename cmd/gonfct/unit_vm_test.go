@@ -54,6 +54,10 @@ func TestUnitPrivilegesVM(t *testing.T) {
 func TestUnitPrivilegesRunVM(t *testing.T) {
 	mustGonfct(t, "helper", "flush")
 	t.Cleanup(func() { gonfct(t, "helper", "flush") })
+	// ExecStartPre: the check passes with the same privileges.
+	if out, err := asUnitUser(t, "net_admin", "run", "--helper", "ftp:inet:tcp:queue=11", "--check"); err != nil {
+		t.Fatalf("gonfct run --check with CAP_NET_ADMIN only: %v\n%s", err, out)
+	}
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		"--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin", "--bounding-set=-all,+net_admin", "--no-new-privs",
 		"--", "../../bin/gonfct", "run", "--helper", "ftp:inet:tcp:queue=11")
