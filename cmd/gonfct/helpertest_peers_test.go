@@ -53,7 +53,7 @@ func TestHelperTestRPCCaptures(t *testing.T) {
 	dir := "../../pkg/cthelper/rpc/testdata/"
 	for _, c := range []struct {
 		pcap, proto, src string
-		dport          int
+		dport            int
 	}{
 		{"rpcinfo-getaddr4-tcp.pcap", "tcp", "127.0.0.1", 40001},
 		{"rpcinfo-getaddr4-udp.pcap", "udp", "127.0.0.1", 40002},
