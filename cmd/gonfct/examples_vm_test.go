@@ -16,6 +16,7 @@ import (
 // the FTP server; passive FTP fails until `gonfct run --config
 // docs/examples/helpers.conf` serves the queues the script named.
 func TestExamplesFirewallBootVM(t *testing.T) {
+	ownHelpers(t)
 	flushWhenFree(t)
 	t.Cleanup(func() { gonfct(t, "helper", "flush") })
 	p := newFTPPair(t)

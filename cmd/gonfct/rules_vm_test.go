@@ -57,6 +57,7 @@ func kernelModuleLoaded(name string) bool {
 // pin the helpers (delete is refused while loaded) and attach them to real
 // connections.
 func TestRulesLoadVM(t *testing.T) {
+	ownHelpers(t)
 	mustGonfct(t, "helper", "flush")
 	t.Cleanup(func() { gonfct(t, "helper", "flush") })
 	ns := nstest.New(t)
@@ -223,6 +224,7 @@ func startRunIn(t *testing.T, ns *nstest.NS, helper string) {
 // prerouting), active mode through the client's (the rule in output), for
 // nft, nft --nat and iptables.
 func TestRulesFTPVM(t *testing.T) {
+	ownHelpers(t)
 	for _, variant := range []struct {
 		name string
 		args []string

@@ -34,6 +34,7 @@ func asUnitUser(t *testing.T, caps string, args ...string) (string, error) {
 // The systemd unit grants CAP_NET_ADMIN and nothing else: that is enough
 // to manage helper objects, and without it gonfct says what is missing.
 func TestUnitPrivilegesVM(t *testing.T) {
+	ownHelpers(t)
 	mustGonfct(t, "helper", "flush")
 	t.Cleanup(func() { gonfct(t, "helper", "flush") })
 
@@ -52,6 +53,7 @@ func TestUnitPrivilegesVM(t *testing.T) {
 // The engine itself runs with the unit's privileges: it binds its queue
 // and enables its helper as an unprivileged user with CAP_NET_ADMIN only.
 func TestUnitPrivilegesRunVM(t *testing.T) {
+	ownHelpers(t)
 	mustGonfct(t, "helper", "flush")
 	t.Cleanup(func() { gonfct(t, "helper", "flush") })
 	// ExecStartPre: the check passes with the same privileges.
