@@ -10,6 +10,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"time"
 )
 
 // Link types (LINKTYPE_* of the pcap and pcapng formats) the reader
@@ -31,8 +33,11 @@ const (
 // reason in Skip.
 type Frame struct {
 	Number int
-	IP     []byte
-	Skip   string
+	// Time is when the packet was captured; zero for a pcapng simple
+	// packet, which has no timestamp.
+	Time time.Time
+	IP   []byte
+	Skip string
 	// Truncated: the capture kept fewer bytes than the packet had (snap
 	// length); the parsers see only what was kept.
 	Truncated bool
@@ -52,17 +57,21 @@ func Parse(b []byte) ([]Frame, error) {
 		return nil, formatErr("%d bytes: not a pcap or pcapng file", len(b))
 	}
 	switch binary.LittleEndian.Uint32(b) {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-		return parsePcap(b, binary.LittleEndian)
-	case 0xd4c3b2a1, 0x4d3cb2a1:
-		return parsePcap(b, binary.BigEndian)
+	case 0xa1b2c3d4:
+		return parsePcap(b, binary.LittleEndian, time.Microsecond)
+	case 0xa1b23c4d: // nanosecond timestamps
+		return parsePcap(b, binary.LittleEndian, time.Nanosecond)
+	case 0xd4c3b2a1:
+		return parsePcap(b, binary.BigEndian, time.Microsecond)
+	case 0x4d3cb2a1:
+		return parsePcap(b, binary.BigEndian, time.Nanosecond)
 	case 0x0a0d0d0a:
 		return parsePcapng(b)
 	}
 	return nil, formatErr("unknown magic number %#08x: not a pcap or pcapng file", binary.BigEndian.Uint32(b))
 }
 
-func parsePcap(b []byte, order binary.ByteOrder) ([]Frame, error) {
+func parsePcap(b []byte, order binary.ByteOrder, frac time.Duration) ([]Frame, error) {
 	if len(b) < 24 {
 		return nil, formatErr("pcap file header truncated (%d of 24 bytes)", len(b))
 	}
@@ -80,7 +89,9 @@ func parsePcap(b []byte, order binary.ByteOrder) ([]Frame, error) {
 		if incl > len(b)-off {
 			return frames, formatErr("file truncated in packet %d: its record has %d bytes, the file %d more", n, incl, len(b)-off)
 		}
-		frames = append(frames, linkFrame(n, link, b[off:off+incl], incl < orig))
+		f := linkFrame(n, link, b[off:off+incl], incl < orig)
+		f.Time = time.Unix(int64(order.Uint32(b[off-16:])), int64(order.Uint32(b[off-12:]))*int64(frac)).UTC()
+		frames = append(frames, f)
 		off += incl
 	}
 	return frames, nil
@@ -90,6 +101,7 @@ func parsePcapng(b []byte) ([]Frame, error) {
 	var (
 		order  binary.ByteOrder = binary.LittleEndian
 		links  []uint32         // per interface of the current section
+		resols []byte           // if_tsresol per interface
 		frames []Frame
 		n      = 1
 	)
@@ -107,7 +119,7 @@ func parsePcapng(b []byte) ([]Frame, error) {
 			default:
 				return frames, formatErr("pcapng section header at byte %d has a bad byte-order magic", off)
 			}
-			links = links[:0]
+			links, resols = links[:0], resols[:0]
 		}
 		size := int(order.Uint32(b[off+4:]))
 		if size < 12 || size%4 != 0 {
@@ -128,6 +140,7 @@ func parsePcapng(b []byte) ([]Frame, error) {
 				return frames, err
 			}
 			links = append(links, link)
+			resols = append(resols, tsResol(body[8:], order))
 		case 6: // enhanced packet
 			if len(body) < 20 {
 				return frames, formatErr("pcapng packet %d: block too short", n)
@@ -139,7 +152,9 @@ func parsePcapng(b []byte) ([]Frame, error) {
 			if incl > len(body)-20 {
 				return frames, formatErr("pcapng packet %d: %d captured bytes in a %d-byte block", n, incl, len(body)-20)
 			}
-			frames = append(frames, linkFrame(n, links[ifc], body[20:20+incl], incl < orig))
+			f := linkFrame(n, links[ifc], body[20:20+incl], incl < orig)
+			f.Time = pcapngTime(order, body[4:], resols[ifc])
+			frames = append(frames, f)
 			n++
 		case 3: // simple packet: interface 0, the rest of the block
 			if len(body) < 4 || len(links) == 0 {
@@ -160,11 +175,59 @@ func parsePcapng(b []byte) ([]Frame, error) {
 			if ifc >= len(links) || incl > len(body)-20 {
 				return frames, formatErr("pcapng packet %d: bad interface or length", n)
 			}
-			frames = append(frames, linkFrame(n, links[ifc], body[20:20+incl], incl < orig))
+			f := linkFrame(n, links[ifc], body[20:20+incl], incl < orig)
+			f.Time = pcapngTime(order, body[4:], resols[ifc])
+			frames = append(frames, f)
 			n++
 		}
 	}
 	return frames, nil
+}
+
+// tsResol finds the if_tsresol option among an interface description's
+// options: the unit of its packets' timestamps, 6 (microseconds) unless
+// it says otherwise.
+func tsResol(opts []byte, order binary.ByteOrder) byte {
+	for len(opts) >= 4 {
+		code, n := order.Uint16(opts), int(order.Uint16(opts[2:]))
+		if code == 0 || n > len(opts)-4 {
+			break
+		}
+		if code == 9 && n >= 1 {
+			return opts[4]
+		}
+		opts = opts[min(len(opts), 4+(n+3)&^3):]
+	}
+	return 6
+}
+
+// pcapngTime decodes a pcapng timestamp (high word, low word) counted in
+// units of resol: 10^-resol seconds, or 2^-(resol&0x7f) with the top bit
+// set.
+func pcapngTime(order binary.ByteOrder, b []byte, resol byte) time.Time {
+	ts := uint64(order.Uint32(b))<<32 | uint64(order.Uint32(b[4:]))
+	var sec, nsec uint64
+	if resol&0x80 != 0 {
+		k := uint(resol & 0x7f)
+		if k == 0 || k >= 64 {
+			return time.Unix(int64(ts), 0).UTC()
+		}
+		sec = ts >> k
+		hi, lo := bits.Mul64(ts&(1<<k-1), 1e9)
+		nsec = hi<<(64-k) | lo>>k
+	} else {
+		unit := uint64(1)
+		for range min(resol, 19) {
+			unit *= 10
+		}
+		sec, nsec = ts/unit, ts%unit
+		if unit > 1e9 {
+			nsec /= unit / 1e9
+		} else {
+			nsec *= 1e9 / unit
+		}
+	}
+	return time.Unix(int64(sec), int64(nsec)).UTC()
 }
 
 func checkLink(link uint32) error {

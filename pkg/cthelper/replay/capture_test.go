@@ -56,9 +56,11 @@ func TestParseRealCaptures(t *testing.T) {
 	}
 }
 
-// toPcapng rewrites a classic pcap as pcapng: a section header, one
-// interface, one enhanced packet block per record.
-func toPcapng(t *testing.T, pcap []byte, order binary.AppendByteOrder) []byte {
+// toPcapng rewrites a classic pcap (microsecond timestamps) as pcapng: a
+// section header, one interface, one enhanced packet block per record.
+// With nano, the interface says (if_tsresol) its timestamps count
+// nanoseconds.
+func toPcapng(t *testing.T, pcap []byte, order binary.AppendByteOrder, nano bool) []byte {
 	t.Helper()
 	var out []byte
 	block := func(typ uint32, body []byte) {
@@ -81,14 +83,23 @@ func toPcapng(t *testing.T, pcap []byte, order binary.AppendByteOrder) []byte {
 	idb = order.AppendUint16(idb, uint16(binary.LittleEndian.Uint32(pcap[20:])))
 	idb = order.AppendUint16(idb, 0)
 	idb = order.AppendUint32(idb, 0)
+	unit := uint64(1)
+	if nano {
+		idb = order.AppendUint16(idb, 9) // if_tsresol
+		idb = order.AppendUint16(idb, 1)
+		idb = append(idb, 9, 0, 0, 0)
+		idb = order.AppendUint32(idb, 0) // opt_endofopt
+		unit = 1000
+	}
 	block(1, idb)
 	block(5, []byte("an interface statistics block, skipped"))
 	for off := 24; off < len(pcap); {
 		incl := int(binary.LittleEndian.Uint32(pcap[off+8:]))
 		var epb []byte
 		epb = order.AppendUint32(epb, 0)
-		epb = order.AppendUint32(epb, binary.LittleEndian.Uint32(pcap[off:]))
-		epb = order.AppendUint32(epb, binary.LittleEndian.Uint32(pcap[off+4:]))
+		ts := (uint64(binary.LittleEndian.Uint32(pcap[off:]))*1e6 + uint64(binary.LittleEndian.Uint32(pcap[off+4:]))) * unit
+		epb = order.AppendUint32(epb, uint32(ts>>32))
+		epb = order.AppendUint32(epb, uint32(ts))
 		epb = order.AppendUint32(epb, uint32(incl))
 		epb = order.AppendUint32(epb, binary.LittleEndian.Uint32(pcap[off+12:]))
 		epb = append(epb, pcap[off+16:off+16+incl]...)
@@ -104,8 +115,8 @@ func TestParsePcapng(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, order := range []binary.AppendByteOrder{binary.LittleEndian, binary.BigEndian} {
-		got, err := Parse(toPcapng(t, pcap, order))
+	for i, order := range []binary.AppendByteOrder{binary.LittleEndian, binary.BigEndian} {
+		got, err := Parse(toPcapng(t, pcap, order, i == 0))
 		if err != nil {
 			t.Fatalf("%v pcapng: %v", order, err)
 		}
@@ -113,7 +124,7 @@ func TestParsePcapng(t *testing.T) {
 			t.Fatalf("%v pcapng: %d frames, want %d", order, len(got), len(want))
 		}
 		for i := range got {
-			if got[i].Number != want[i].Number || !bytes.Equal(got[i].IP, want[i].IP) {
+			if got[i].Number != want[i].Number || !bytes.Equal(got[i].IP, want[i].IP) || !got[i].Time.Equal(want[i].Time) || got[i].Time.IsZero() {
 				t.Fatalf("%v pcapng frame %d differs", order, i+1)
 			}
 		}
@@ -141,14 +152,14 @@ func TestParseBigEndianPcap(t *testing.T) {
 	}
 	a, err1 := Parse(le)
 	b, err2 := Parse(be)
-	if err1 != nil || err2 != nil || len(a) != len(b) || !bytes.Equal(a[3].IP, b[3].IP) {
+	if err1 != nil || err2 != nil || len(a) != len(b) || !bytes.Equal(a[3].IP, b[3].IP) || !a[3].Time.Equal(b[3].Time) {
 		t.Fatalf("big-endian pcap: %v %v, %d vs %d frames", err1, err2, len(a), len(b))
 	}
 }
 
 func TestParseMalformed(t *testing.T) {
 	pcap := readFile(t, "testdata/ftp.pcap")
-	ng := toPcapng(t, pcap, binary.LittleEndian)
+	ng := toPcapng(t, pcap, binary.LittleEndian, false)
 	unsupported := bytes.Clone(pcap)
 	binary.LittleEndian.PutUint32(unsupported[20:], 147) // LINKTYPE_USER0
 	tests := []struct {

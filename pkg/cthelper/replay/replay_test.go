@@ -199,7 +199,7 @@ func TestUndecodable(t *testing.T) {
 func TestPcapngFile(t *testing.T) {
 	pcap := readFile(t, "testdata/ftp-any.pcap")
 	if *update {
-		if err := os.WriteFile("testdata/ftp-any.pcapng", toPcapng(t, pcap, binary.LittleEndian), 0o644); err != nil {
+		if err := os.WriteFile("testdata/ftp-any.pcapng", toPcapng(t, pcap, binary.LittleEndian, false), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
