@@ -225,8 +225,19 @@ func (p *engineProc) stop(t *testing.T) {
 func ownHelpers(t *testing.T) {
 	t.Helper()
 	flush := func() {
-		if _, errw, code := gonfct(t, "helper", "flush"); code != 0 {
-			t.Errorf("helper flush: %s", errw)
+		// A deleted namespace's ruleset lets go of its helpers only when the
+		// kernel's namespace cleanup work has run: give it a few seconds.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			_, errw, code := gonfct(t, "helper", "flush")
+			if code == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("helper flush: %s", errw)
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
 	}
 	flush()
