@@ -39,6 +39,9 @@ func newCtCmd(env *cli.Env) *cobra.Command {
 		newCmdCtSave(env, nil),
 		newCmdCtRestore(env, nil),
 	)
+	g.Example = `  gonfct ct list --helper ftp
+  gonfct ct add tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 3600 --state ESTABLISHED --status assured,seen-reply --helper ftp
+  gonfct ct save > state.json && gonfct --netns standby ct restore < state.json`
 	g.Long = `Conntracks of one network namespace (ctnetlink), with their helper name and
 private data. Unlike conntrack(8), "ct add" can attach a helper (--helper), and
 "ct save"/"ct restore" carry helpers and expectations to a standby firewall.
@@ -804,7 +807,10 @@ func newCmdCtFlush(env *cli.Env, runF func(*ctFlushOptions) error) *cobra.Comman
 	cmd := &cobra.Command{
 		Use:   "flush [filters]",
 		Short: "Delete every conntrack of the namespace (or those that pass the filters)",
-		Args:  cli.NoArgs,
+		Example: `  gonfct ct flush
+  gonfct ct flush --helper ftp
+  gonfct --netns fw1 ct flush -p udp -q`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.filter, err = ff.filter(); err != nil {
@@ -879,6 +885,9 @@ func newCmdCtWatch(env *cli.Env, runF func(*ctWatchOptions) error) *cobra.Comman
 	cmd := &cobra.Command{
 		Use:   "watch [-e new,update,destroy] [filters]",
 		Short: "Print conntrack events as they happen (conntrack -E's format with -o text)",
+		Example: `  gonfct ct watch
+  gonfct ct watch -e new,destroy --helper ftp -o json
+  gonfct ct watch -p tcp --dport 21 --count 1 --timeout 30s`,
 		Long: `Print conntrack events until interrupted (or --count, --timeout).
 
 When the socket buffer overflows, the kernel drops events: watch says how many
@@ -1015,6 +1024,9 @@ func newCmdCtSave(env *cli.Env, runF func(*ctSaveOptions) error) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:   "save [filters] [> state.json]",
 		Short: "Write conntracks (with helper name and private data) and their expectations as versioned JSON",
+		Example: `  gonfct ct save > state.json
+  gonfct ct save -q --file /run/gonfct/state.json      # replaced atomically
+  gonfct ct save --helper ftp | jq '.conntracks | length'`,
 		Long: `Write the conntrack table (or the part that passes the filters) and the
 expectations of the namespace to stdout (or --file) in the save format of
 docs/json.md: {"version":1,"conntracks":[...],"expectations":[...]}.

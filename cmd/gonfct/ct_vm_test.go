@@ -15,6 +15,7 @@ import (
 // (nfnetlink_cthelper's to_nlattr/from_nlattr; kernel helpers keep none),
 // which the host kernel lacks: this runs on Debian's 6.1 in the VM.
 func TestCtVMHelperPrivateData(t *testing.T) {
+	ownHelpers(t)
 	a, b := nstest.New(t), nstest.New(t)
 	// nfct's built-in table gives rpc 16 bytes of private data.
 	a.MustRun("nfct", "add", "helper", "rpc", "inet", "tcp")

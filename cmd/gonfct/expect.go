@@ -47,6 +47,9 @@ func newExpectCmd(env *cli.Env) *cobra.Command {
 		"-S": newCmdExpectStats(env, nil),
 	}
 	g := newGroup("expect", "List, get, add, delete, flush and watch conntrack expectations")
+	g.Example = `  gonfct expect list -o table
+  gonfct expect watch --helper ftp
+  gonfct expect flush --helper ftp`
 	for _, k := range []string{"-L", "-G", "-I", "-D", "-F", "-E", "-C", "-S"} {
 		g.AddCommand(cmds[k])
 	}
@@ -294,6 +297,10 @@ func newCmdExpectList(env *cli.Env, runF func(*listOptions) error) *cobra.Comman
 		Use:     "list [filters]",
 		Aliases: []string{"ls"},
 		Short:   "List expectations (conntrack -L expect), streamed, with filters",
+		Example: `  gonfct expect list
+  gonfct expect list --helper ftp -o table
+  gonfct expect list -p tcp --dport 50000 -o json
+  gonfct expect list --master "tcp 192.0.2.1 192.0.2.2 40000 21"`,
 		Long: `List the expectation table. -o text prints conntrack -L expect's lines
 (and its "N expectations have been shown." on stderr), -o json an array of
 objects (docs/json.md), -o table a table. Filters combine with AND; family and
@@ -362,7 +369,9 @@ func newCmdExpectCount(env *cli.Env, runF func(*countOptions) error) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:   "count [filters]",
 		Short: "Count expectations (conntrack -C expect)",
-		Args:  cli.NoArgs,
+		Example: `  gonfct expect count
+  gonfct expect count --helper rpc`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.filter, err = ff.build(); err != nil {
@@ -430,6 +439,8 @@ func newCmdExpectStats(env *cli.Env, runF func(*statsOptions) error) *cobra.Comm
 	return &cobra.Command{
 		Use:   "stats",
 		Short: "Per-CPU expectation counters (conntrack -S expect)",
+		Example: `  gonfct expect stats
+  gonfct expect stats -o json`,
 		Long: `Per-CPU expectation counters of the namespace: expect_new (expectations
 matched by a new connection), expect_create (created), expect_delete
 (deleted or expired).`,
@@ -475,6 +486,8 @@ func newCmdExpectGet(env *cli.Env, runF func(*getOptions) error) *cobra.Command 
 	cmd := &cobra.Command{
 		Use:   "get PROTO SRC DST [SPORT DPORT]",
 		Short: "Show the expectation of one expected tuple (conntrack -G expect)",
+		Example: `  gonfct expect get tcp 192.0.2.2 192.0.2.1 0 50000
+  gonfct expect get tcp 2001:db8::2 2001:db8::1 0 50000 -o json`,
 		Long: `Show the expectation whose expected connection is the given tuple, in
 either form: "tcp 10.0.0.2 10.0.0.1 0 50000" or
 "proto=tcp src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000".`,

@@ -31,6 +31,10 @@ func newCmdExpectAdd(env *cli.Env, runF func(*addOptions) error) *cobra.Command 
 		Use:     "add --master TUPLE --tuple TUPLE [flags]",
 		Aliases: []string{"create"},
 		Short:   "Add an expectation (conntrack -I expect, with class, helper, flags, zone, NAT)",
+		Example: `  gonfct expect add --master "tcp 192.0.2.1 192.0.2.2 40000 21" \
+      --tuple "tcp 192.0.2.2 192.0.2.1 0 50000" --mask "255.255.255.255 255.255.255.255 0 65535"
+  gonfct expect add --master "udp 192.0.2.1 192.0.2.2 1000 111" \
+      --tuple "tcp 192.0.2.1 192.0.2.2 0 2049" --mask "src=192.0.2.1 sport=0" --flags permanent`,
 		Long: `Add an expectation to a master conntrack that carries a helper.
 
   gonfct expect add --master "tcp 10.0.0.1 10.0.0.2 40000 21" \
@@ -148,6 +152,9 @@ func newCmdExpectDelete(env *cli.Env, runF func(*deleteOptions) error) *cobra.Co
 		Use:     "delete [PROTO SRC DST [SPORT DPORT]] [--id ID | --helper NAME | --master TUPLE | filters]",
 		Aliases: []string{"del"},
 		Short:   "Delete expectations by expected tuple, ID, helper, master or filter (conntrack -D expect)",
+		Example: `  gonfct expect delete tcp 192.0.2.2 192.0.2.1 0 50000
+  gonfct expect delete --id 3735928559
+  gonfct expect delete --helper ftp --dst 192.0.2.1`,
 		Long: `Delete expectations:
 
   gonfct expect delete tcp 10.0.0.2 10.0.0.1 0 50000    the one with this expected tuple
@@ -277,7 +284,10 @@ func newCmdExpectFlush(env *cli.Env, runF func(*flushOptions) error) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:   "flush [--helper NAME] [filters]",
 		Short: "Delete all expectations, or all that the filters select (conntrack -F expect)",
-		Args:  cli.NoArgs,
+		Example: `  gonfct expect flush
+  gonfct expect flush --helper rpc
+  gonfct --netns fw1 expect flush -f ipv6`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.filter, err = ff.build(); err != nil {

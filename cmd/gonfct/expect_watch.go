@@ -36,6 +36,9 @@ func newCmdExpectWatch(env *cli.Env, runF func(*watchOptions) error) *cobra.Comm
 		Use:     "watch [-e new,destroy] [filters]",
 		Aliases: []string{"events"},
 		Short:   "Print expectation events as they happen (conntrack -E expect)",
+		Example: `  gonfct expect watch
+  gonfct expect watch -e new --helper ftp -o json
+  gonfct expect watch --count 1 --timeout 30s    # wait for one expectation`,
 		Long: `Print expectation events: -o text in conntrack -E expect's lines
 ("    [NEW] ..." and "[DESTROY] ..."), -o json one object a line with
 "event" ("new" or "destroy").

@@ -26,7 +26,12 @@ func newHelperCmd(env *cli.Env) *cobra.Command {
 		newCmdHelperList(env, nil),
 		newCmdHelperDelete(env, nil),
 		newCmdHelperFlush(env, nil),
+		newCmdHelperTest(env, nil),
 	)
+	g.Example = `  gonfct helper add ftp inet tcp --enable
+  gonfct helper list -o table
+  gonfct helper disable ftp inet tcp
+  gonfct list helper                          # nfct word order`
 	g.Long = `Manage user-space conntrack helper objects in the kernel (nfnetlink_cthelper).
 
 A helper object tells the kernel to queue the packets of connections that a
@@ -326,7 +331,9 @@ func newCmdHelperStatus(env *cli.Env, st cthelper.Status, runF func(*helperUpdat
 	return &cobra.Command{
 		Use:   verb + " NAME FAMILY PROTO",
 		Short: what,
-		Args:  cli.ExactArgs(3),
+		Example: `  gonfct helper ` + verb + ` ftp inet tcp
+  gonfct ` + verb + ` helper rpc inet udp        # nfct word order`,
+		Args: cli.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := parseHelperKey(args)
 			if err != nil {
@@ -399,7 +406,10 @@ func newCmdHelperGet(env *cli.Env, runF func(*helperListOptions) error) *cobra.C
 	return &cobra.Command{
 		Use:   "get NAME [FAMILY [PROTO]]",
 		Short: "Show the helpers of that name",
-		Args:  cli.RangeArgs(1, 3),
+		Example: `  gonfct helper get rpc                       # every family and protocol
+  gonfct helper get rpc inet udp -o json
+  gonfct helper get steam inet udp -o nfct    # exactly as nfct prints it`,
+		Args: cli.RangeArgs(1, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := parseHelperKey(args)
 			if err != nil {
@@ -419,7 +429,10 @@ func newCmdHelperList(env *cli.Env, runF func(*helperListOptions) error) *cobra.
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "Show every user-space helper (-o text|table|json|nfct)",
-		Args:    cli.NoArgs,
+		Example: `  gonfct helper list
+  gonfct helper list -o table
+  gonfct list helper -o nfct                  # nfct word order and format`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := &helperListOptions{Env: env}
 			if runF != nil {
@@ -464,7 +477,10 @@ func newCmdHelperDelete(env *cli.Env, runF func(*helperListOptions) error) *cobr
 		Use:     "delete NAME [FAMILY [PROTO]]",
 		Aliases: []string{"del"},
 		Short:   "Delete the helpers of that name (of one family and protocol if given)",
-		Args:    cli.RangeArgs(1, 3),
+		Example: `  gonfct helper delete ftp                    # both families
+  gonfct helper delete rpc inet udp
+  gonfct delete helper rpc                    # nfct word order`,
+		Args: cli.RangeArgs(1, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := parseHelperKey(args)
 			if err != nil {
@@ -488,7 +504,9 @@ func newCmdHelperFlush(env *cli.Env, runF func(*helperListOptions) error) *cobra
 	return &cobra.Command{
 		Use:   "flush",
 		Short: "Delete every user-space helper not in use by a ruleset",
-		Args:  cli.NoArgs,
+		Example: `  gonfct helper flush
+  gonfct flush helper                         # nfct word order`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := &helperListOptions{Env: env}
 			if runF != nil {

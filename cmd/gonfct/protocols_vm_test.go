@@ -183,6 +183,7 @@ print("port %d reply %s" % (port, "ok" if r[:4] == null[:4] and r[4:8] == b"\0\0
 `
 
 func TestRunRPCEndToEnd(t *testing.T) {
+	ownHelpers(t)
 	start := time.Now()
 	phase := func(what string) { t.Logf("%v: %s", time.Since(start).Round(time.Millisecond), what) }
 	n := newRoutedNet(t)
@@ -241,6 +242,7 @@ func TestRunRPCEndToEnd(t *testing.T) {
 }
 
 func TestRunTFTPEndToEnd(t *testing.T) {
+	ownHelpers(t)
 	n := newRoutedNet(t)
 	root, work := t.TempDir(), t.TempDir()
 	os.Chmod(root, 0o777)
@@ -290,6 +292,7 @@ func TestRunTFTPEndToEnd(t *testing.T) {
 }
 
 func TestRunRSHEndToEnd(t *testing.T) {
+	ownHelpers(t)
 	n := newRoutedNet(t)
 	rshd, err := filepath.Abs("../../pkg/cthelper/rsh/testdata/rshd.py")
 	if err != nil {
@@ -329,6 +332,7 @@ const masquerade = "\tchain post {\n\t\ttype nat hook postrouting priority srcna
 // translated back to the client, which only the expectation's NAT tuple
 // (nat-follow-master) does.
 func TestRunTFTPThroughSNAT(t *testing.T) {
+	ownHelpers(t)
 	n := newRoutedNet(t)
 	root, work := t.TempDir(), t.TempDir()
 	want := strings.Repeat("gonfct tftp through NAT\n", 2000)
@@ -360,6 +364,7 @@ func TestRunTFTPThroughSNAT(t *testing.T) {
 // rsh through the same masquerade: the server's stderr connection goes to
 // the router and is translated back to the client's port.
 func TestRunRSHThroughSNAT(t *testing.T) {
+	ownHelpers(t)
 	n := newRoutedNet(t)
 	rshd, err := filepath.Abs("../../pkg/cthelper/rsh/testdata/rshd.py")
 	if err != nil {
@@ -386,6 +391,7 @@ func TestRunRSHThroughSNAT(t *testing.T) {
 // to the router's address on that port is translated to the server by the
 // expectation's NAT tuple.
 func TestRunRPCThroughDNAT(t *testing.T) {
+	ownHelpers(t)
 	n := newRoutedNet(t)
 	daemon(t, n.srv, "rpcbind", "-f", "-w")
 	waitListen(t, n.srv, "t", "111", 1)
@@ -410,6 +416,7 @@ func TestRunRPCThroughDNAT(t *testing.T) {
 // SANE with Debian's saned (test backend) and scanimage (net backend):
 // the image comes over the data connection saned announces.
 func TestRunSANEEndToEnd(t *testing.T) {
+	ownHelpers(t)
 	n := newRoutedNet(t)
 	srvConf, cliConf, work := t.TempDir(), t.TempDir(), t.TempDir()
 	for f, text := range map[string]string{

@@ -31,6 +31,10 @@ func newRootCmd(env *cli.Env) *cobra.Command {
   gonfct run      the helper engine (NFQUEUE), like conntrackd's helper mode
 
 nfct's word order works too: "gonfct add helper rpc inet udp".`,
+		Example: `  gonfct helper add ftp inet tcp --enable     # a user-space helper object
+  gonfct rules ftp | nft -f -                 # assign it to port 21
+  gonfct helper list -o table
+  gonfct --netns fw1 helper list              # in another network namespace`,
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -40,10 +44,10 @@ nfct's word order works too: "gonfct add helper rpc inet udp".`,
 	root.PersistentFlags().StringVar(&env.NetNS, "netns", "", "work in this network namespace (a name from 'ip netns list', or a path)")
 	root.PersistentFlags().StringVarP(&env.Output, "output", "o", "text", "output format: text, table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usage(err) })
-	root.CompletionOptions.HiddenDefaultCmd = true
 	for _, g := range commandGroups {
 		root.AddCommand(g(env))
 	}
+	addCompletionCmd(env, root)
 	return root
 }
 

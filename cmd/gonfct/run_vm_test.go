@@ -217,6 +217,33 @@ func (p *engineProc) stop(t *testing.T) {
 
 // helperStates is `nfct list helper` reduced to "name family status"
 // lines, from Debian's nfct (a real peer, not our own client).
+// ownHelpers starts a test with no user-space helper objects and removes the
+// ones it leaves: helper objects are global to the kernel, not per network
+// namespace, so one test's helpers would show in the next one's listings.
+// Call it first, so that its cleanup runs last, after the test's namespaces
+// (whose rulesets pin helpers) are gone.
+func ownHelpers(t *testing.T) {
+	t.Helper()
+	flush := func() {
+		// A deleted namespace's ruleset lets go of its helpers only when the
+		// kernel's namespace cleanup work has run: give it a few seconds.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			_, errw, code := gonfct(t, "helper", "flush")
+			if code == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("helper flush: %s", errw)
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	flush()
+	t.Cleanup(flush)
+}
+
 func helperStates(t *testing.T) string {
 	out, err := exec.Command("nfct", "list", "helper").CombinedOutput()
 	if err != nil {
@@ -253,6 +280,7 @@ c.sendall(b"QUIT\r\n")
 // Debian's tools around gonfct: pyftpdlib serves, curl downloads, nft
 // assigns the helper, nfct and conntrack look at the result.
 func TestRunFTPEndToEnd(t *testing.T) {
+	ownHelpers(t)
 	n := newFTPNet(t)
 	// IPv4 from a conntrackd.conf-style file, IPv6 from a flag.
 	conf := filepath.Join(t.TempDir(), "helpers.conf")

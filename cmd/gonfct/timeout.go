@@ -28,6 +28,10 @@ func newTimeoutCmd(env *cli.Env) *cobra.Command {
 		newCmdTimeoutDefaultGet(env, nil),
 		newCmdTimeoutDefaultSet(env, nil),
 	)
+	g.Example = `  gonfct timeout add web inet tcp established 3600
+  iptables -t raw -A PREROUTING -p tcp --dport 80 -j CT --timeout web
+  gonfct timeout list -o table
+  gonfct list timeout                         # nfct word order`
 	g.Long = `Manage conntrack timeout policies (nfnetlink_cttimeout).
 
 A timeout policy is a named set of per-state timeouts for one protocol that
@@ -360,7 +364,10 @@ func newCmdTimeoutGet(env *cli.Env, runF func(*timeoutGetOptions) error) *cobra.
 	return &cobra.Command{
 		Use:   "get NAME",
 		Short: "Show one timeout policy (-o text|table|json|nfct)",
-		Args:  cli.ExactArgs(1),
+		Example: `  gonfct timeout get web
+  gonfct timeout get web -o json
+  gonfct get timeout web                      # nfct word order`,
+		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cttimeout.CheckName(args[0]); err != nil {
 				return timeoutErr(err)
@@ -382,7 +389,10 @@ func newCmdTimeoutList(env *cli.Env, runF func(*timeoutGetOptions) error) *cobra
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "Show every timeout policy of the namespace (-o text|table|json|nfct)",
-		Args:    cli.NoArgs,
+		Example: `  gonfct timeout list
+  gonfct timeout list -o table
+  gonfct --netns fw1 timeout list -o nfct`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkTimeoutFormat(env); err != nil {
 				return err
@@ -438,7 +448,9 @@ func newCmdTimeoutDelete(env *cli.Env, runF func(*timeoutDeleteOptions) error) *
 		Use:     "delete NAME",
 		Aliases: []string{"del"},
 		Short:   "Delete a timeout policy no rule uses (nfct delete timeout)",
-		Args:    cli.ExactArgs(1),
+		Example: `  gonfct timeout delete web
+  gonfct delete timeout web                   # nfct word order`,
+		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cttimeout.CheckName(args[0]); err != nil {
 				return timeoutErr(err)
@@ -456,6 +468,8 @@ func newCmdTimeoutFlush(env *cli.Env, runF func(*timeoutDeleteOptions) error) *c
 	return &cobra.Command{
 		Use:   "flush",
 		Short: "Delete every timeout policy of the namespace that no rule uses",
+		Example: `  gonfct timeout flush
+  gonfct flush timeout                        # nfct word order`,
 		Long: `Delete every timeout policy of the namespace that no rule uses.
 
 The kernel skips policies in use without a word (nfct flush timeout exits
@@ -503,7 +517,10 @@ func newCmdTimeoutDefaultGet(env *cli.Env, runF func(*timeoutDefaultOptions) err
 	return &cobra.Command{
 		Use:   "default-get inet|inet6 PROTO",
 		Short: "Show a protocol's default timeouts in the namespace (-o text|table|json|nfct)",
-		Args:  cli.ExactArgs(2),
+		Example: `  gonfct timeout default-get inet tcp
+  gonfct timeout default-get inet6 udp -o json
+  gonfct default-get timeout inet tcp         # nfct word order`,
+		Args: cli.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, p, err := parseTimeoutKey(args[0], args[1])
 			if err != nil {

@@ -265,7 +265,7 @@ func ParseSaveFile(data []byte) (*SaveFile, []Entry, []ExpectEntry, error) {
 					return p.wrap(err)
 				}
 				e := ExpectEntry{Index: i}
-				e.Exp, e.Err = parseExpectation(raw)
+				e.Exp, e.Err = expect.ParseJSON(raw)
 				exps = append(exps, e)
 				return nil
 			})

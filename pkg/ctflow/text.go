@@ -63,7 +63,7 @@ func (f *Flow) AppendEvent(b []byte, ev Event) []byte {
 		b = append(b, f.StateName()...)
 		b = append(b, ' ')
 	}
-	b = appendTuple(b, &f.Orig)
+	b = f.Orig.AppendText(b)
 	if f.Orig.HasZone {
 		b = append(b, "zone-orig="...)
 		b = strconv.AppendUint(b, uint64(f.Orig.Zone), 10)
@@ -75,7 +75,7 @@ func (f *Flow) AppendEvent(b []byte, ev Event) []byte {
 	if f.Has(HasStatus) && f.Status&StatusSeenReply == 0 {
 		b = append(b, "[UNREPLIED] "...)
 	}
-	b = appendTuple(b, &f.Reply)
+	b = f.Reply.AppendText(b)
 	if f.Reply.HasZone {
 		b = append(b, "zone-reply="...)
 		b = strconv.AppendUint(b, uint64(f.Reply.Zone), 10)
@@ -151,46 +151,13 @@ func appendCounters(b []byte, packets, bytes uint64) []byte {
 	return append(b, ' ')
 }
 
-// appendTuple is conntrack's address and layer-4 part, each field followed
-// by a blank.
-func appendTuple(b []byte, t *ctnl.Tuple) []byte {
-	b = append(b, "src="...)
-	b = t.Src.AppendTo(b)
-	b = append(b, " dst="...)
-	b = t.Dst.AppendTo(b)
-	b = append(b, ' ')
-	switch t.Proto {
-	case unix.IPPROTO_TCP, unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE, unix.IPPROTO_SCTP, unix.IPPROTO_DCCP:
-		b = append(b, "sport="...)
-		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
-		b = append(b, " dport="...)
-		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
-		b = append(b, ' ')
-	case unix.IPPROTO_GRE:
-		b = append(b, "srckey=0x"...)
-		b = strconv.AppendUint(b, uint64(t.SrcPort), 16)
-		b = append(b, " dstkey=0x"...)
-		b = strconv.AppendUint(b, uint64(t.DstPort), 16)
-		b = append(b, ' ')
-	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
-		b = append(b, "type="...)
-		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
-		b = append(b, " code="...)
-		b = strconv.AppendUint(b, uint64(t.ICMPCode), 10)
-		b = append(b, " id="...)
-		b = strconv.AppendUint(b, uint64(t.ICMPID), 10)
-		b = append(b, ' ')
-	}
-	return b
-}
-
 // Columns head the table format.
 var Columns = []string{"PROTO", "TIMEOUT", "STATE", "ORIGINAL", "REPLY", "STATUS", "MARK", "ZONE", "HELPER", "HELPER-INFO"}
 
 // Row is the flow's cells for the table format.
 func (f *Flow) Row() []string {
-	orig := appendTuple(nil, &f.Orig)
-	reply := appendTuple(nil, &f.Reply)
+	orig := f.Orig.AppendText(nil)
+	reply := f.Reply.AppendText(nil)
 	zone := ""
 	if f.Has(HasZone) {
 		zone = strconv.Itoa(int(f.Zone))

@@ -175,32 +175,50 @@ func DecodeTuple(b []byte) (Tuple, error) {
 	return t, s.Err()
 }
 
-// AppendText appends the tuple as conntrack(8) prints it:
-// "src=A dst=B sport=P dport=Q" (or "type=T code=C id=I" for ICMP).
-func (t Tuple) AppendText(b []byte) []byte {
+// AppendText appends the tuple as conntrack(8) prints it, each field
+// followed by a blank: "src=A dst=B sport=P dport=Q ".
+func (t *Tuple) AppendText(b []byte) []byte {
 	b = append(b, "src="...)
 	b = t.Src.AppendTo(b)
 	b = append(b, " dst="...)
 	b = t.Dst.AppendTo(b)
+	b = append(b, ' ')
+	return AppendL4Text(b, t, t.Proto)
+}
+
+// AppendL4Text appends the layer-4 fields of t as libnetfilter_conntrack
+// prints them for protocol p, each followed by a blank: ports, GRE keys, or
+// ICMP type, code and id. (An expectation's mask is printed with the
+// expected tuple's protocol, hence p.)
+func AppendL4Text(b []byte, t *Tuple, p uint8) []byte {
 	switch {
-	case isICMP(t.Proto):
-		b = append(b, " type="...)
+	case HasPorts(p):
+		b = append(b, "sport="...)
+		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
+		b = append(b, " dport="...)
+		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
+		b = append(b, ' ')
+	case p == unix.IPPROTO_GRE:
+		b = append(b, "srckey=0x"...)
+		b = strconv.AppendUint(b, uint64(t.SrcPort), 16)
+		b = append(b, " dstkey=0x"...)
+		b = strconv.AppendUint(b, uint64(t.DstPort), 16)
+		b = append(b, ' ')
+	case isICMP(p):
+		b = append(b, "type="...)
 		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
 		b = append(b, " code="...)
 		b = strconv.AppendUint(b, uint64(t.ICMPCode), 10)
 		b = append(b, " id="...)
 		b = strconv.AppendUint(b, uint64(t.ICMPID), 10)
-	case HasPorts(t.Proto):
-		b = append(b, " sport="...)
-		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
-		b = append(b, " dport="...)
-		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
+		b = append(b, ' ')
 	}
 	return b
 }
 
 func (t Tuple) String() string {
-	return ProtoName(t.Proto) + " " + string(t.AppendText(nil))
+	b := t.AppendText(nil)
+	return ProtoName(t.Proto) + " " + string(b[:len(b)-1])
 }
 
 // ParseTuple reads a tuple from command-line words, in either form:

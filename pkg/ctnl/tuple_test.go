@@ -70,7 +70,7 @@ func TestTupleRoundTrip(t *testing.T) {
 
 func TestTupleText(t *testing.T) {
 	tu, _ := ParseTuple([]string{"tcp", "10.0.0.1", "10.0.0.2", "40000", "21"})
-	if got := string(tu.AppendText(nil)); got != "src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=21" {
+	if got := string(tu.AppendText(nil)); got != "src=10.0.0.1 dst=10.0.0.2 sport=40000 dport=21 " {
 		t.Fatalf("text = %q", got)
 	}
 }

@@ -213,3 +213,17 @@ func Stats(c *ctnl.Conn, fn func(CPUStats) error) error {
 		return fn(st)
 	})
 }
+
+// SetTimeout sets the timeout of an existing expectation: the kernel takes
+// a new one's timeout from the master helper's policy, and changes nothing
+// else in place. It sends IPCTNL_MSG_EXP_NEW without NLM_F_CREATE, which
+// ctnetlink_change_expect answers by setting the timeout.
+func SetTimeout(c *ctnl.Conn, e *Expectation) error {
+	u := Expectation{Family: e.Family, Tuple: e.Tuple, Mask: e.Mask, Master: e.Master,
+		Timeout: e.Timeout, Zone: e.Zone, HasZone: e.HasZone}
+	enc := ctnl.NewEncoder(make([]byte, 0, 256))
+	u.Encode(enc)
+	return c.Do(ctnl.Request{Op: "set expectation timeout " + e.Tuple.String(), Subsys: netfilter.NFSubsysCTNetlinkExp,
+		Type: 0, Family: netfilter.ProtoFamily(e.FamilyOf()), Attrs: enc.Bytes(),
+		Hints: ctnl.Hints{unix.ETIME: "the expectation is expiring"}})
+}

@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
-	"golang.org/x/sys/unix"
 )
 
 // AppendText appends the expectation as `conntrack -L expect` prints it
@@ -23,11 +22,11 @@ func (e *Expectation) AppendText(b []byte) []byte {
 	b = strconv.AppendUint(b, uint64(e.Tuple.Proto), 10)
 	b = append(b, ' ')
 	b = appendAddrs(b, "src=", "dst=", e.Tuple.Src, e.Tuple.Dst)
-	b = appendPorts(b, &e.Tuple, e.Tuple.Proto)
+	b = ctnl.AppendL4Text(b, &e.Tuple, e.Tuple.Proto)
 	b = appendAddrs(b, "mask-src=", "mask-dst=", e.Mask.Src, e.Mask.Dst)
-	b = appendPorts(b, &e.Mask, e.Tuple.Proto)
+	b = ctnl.AppendL4Text(b, &e.Mask, e.Tuple.Proto)
 	b = appendAddrs(b, "master-src=", "master-dst=", e.Master.Src, e.Master.Dst)
-	b = appendPorts(b, &e.Master, e.Master.Proto)
+	b = ctnl.AppendL4Text(b, &e.Master, e.Master.Proto)
 	if e.HasZone {
 		b = append(b, "zone="...)
 		b = strconv.AppendUint(b, uint64(e.Zone), 10)
@@ -66,35 +65,6 @@ func appendAddr(b []byte, a netip.Addr) []byte {
 		return append(b, "0.0.0.0"...)
 	}
 	return a.AppendTo(b)
-}
-
-// appendPorts appends the layer-4 part of a tuple the way
-// libnetfilter_conntrack does for protocol p (the mask is printed with the
-// expected tuple's protocol).
-func appendPorts(b []byte, t *ctnl.Tuple, p uint8) []byte {
-	switch p {
-	case unix.IPPROTO_TCP, unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE, unix.IPPROTO_SCTP, unix.IPPROTO_DCCP:
-		b = append(b, "sport="...)
-		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
-		b = append(b, " dport="...)
-		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
-		b = append(b, ' ')
-	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
-		b = append(b, "type="...)
-		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
-		b = append(b, " code="...)
-		b = strconv.AppendUint(b, uint64(t.ICMPCode), 10)
-		b = append(b, " id="...)
-		b = strconv.AppendUint(b, uint64(t.ICMPID), 10)
-		b = append(b, ' ')
-	case unix.IPPROTO_GRE:
-		b = append(b, "srckey=0x"...)
-		b = strconv.AppendUint(b, uint64(t.SrcPort), 16)
-		b = append(b, " dstkey=0x"...)
-		b = strconv.AppendUint(b, uint64(t.DstPort), 16)
-		b = append(b, ' ')
-	}
-	return b
 }
 
 // EventType is what happened to an expectation.

@@ -233,7 +233,7 @@ func crossReplay(t *testing.T, cside, sside []segment, mode string) []kernelExpe
 		for k := range s.orig[1] {
 			steps = append(steps, step{cthelper.Reply, s.orig[1][k], c.orig[1][k]})
 		}
-		slices.SortFunc(steps, func(a, b step) int { return int(a.in.ts - b.in.ts) })
+		slices.SortFunc(steps, func(a, b step) int { return a.in.ts.Compare(b.in.ts) })
 		var priv [PrivLen]byte
 		for _, st := range steps {
 			info := cthelper.Established

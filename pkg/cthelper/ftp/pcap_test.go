@@ -1,90 +1,38 @@
 package ftp
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"os"
 	"testing"
+	"time"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
 
 // segment is one TCP segment of a capture.
 type segment struct {
-	src, dst      netip.AddrPort
-	seq           uint32
-	ts            int64 // microseconds
-	syn, fin, rst bool
-	payload       []byte
+	src, dst netip.AddrPort
+	seq      uint32
+	ts       time.Time
+	syn, fin bool
+	payload  []byte
 }
 
-// readPcap reads the TCP segments of a classic pcap file of Ethernet
-// frames (what tcpdump -w writes), enough for the test captures.
+// readPcap reads the TCP segments of a capture.
 func readPcap(t testing.TB, path string) []segment {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(b) < 24 {
-		t.Fatalf("%s: too short for a pcap file", path)
-	}
-	var bo binary.ByteOrder
-	switch binary.LittleEndian.Uint32(b) {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-		bo = binary.LittleEndian
-	case 0xd4c3b2a1, 0x4d3cb2a1:
-		bo = binary.BigEndian
-	default:
-		t.Fatalf("%s: not a pcap file", path)
-	}
-	if lt := bo.Uint32(b[20:]); lt != 1 {
-		t.Fatalf("%s: link type %d, want Ethernet (1)", path, lt)
-	}
 	var segs []segment
-	for off := 24; off+16 <= len(b); {
-		n := int(bo.Uint32(b[off+8:]))
-		ts := int64(bo.Uint32(b[off:]))*1e6 + int64(bo.Uint32(b[off+4:]))
-		frame := b[off+16 : off+16+n]
-		off += 16 + n
-		if len(frame) < 14 {
+	for _, f := range pcaptest.Read(t, path) {
+		if f.Proto != unix.IPPROTO_TCP {
 			continue
 		}
-		ethType, ip := binary.BigEndian.Uint16(frame[12:]), frame[14:]
-		s := segment{ts: ts}
-		var tcp []byte
-		switch ethType {
-		case 0x0800:
-			ihl := int(ip[0]&0xf) * 4
-			total := int(binary.BigEndian.Uint16(ip[2:]))
-			if ip[9] != unix.IPPROTO_TCP {
-				continue
-			}
-			src, _ := netip.AddrFromSlice(ip[12:16])
-			dst, _ := netip.AddrFromSlice(ip[16:20])
-			tcp = ip[ihl:total]
-			s.src, s.dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
-		case 0x86dd:
-			if ip[6] != unix.IPPROTO_TCP {
-				continue
-			}
-			src, _ := netip.AddrFromSlice(ip[8:24])
-			dst, _ := netip.AddrFromSlice(ip[24:40])
-			tcp = ip[40 : 40+int(binary.BigEndian.Uint16(ip[4:]))]
-			s.src, s.dst = netip.AddrPortFrom(src, 0), netip.AddrPortFrom(dst, 0)
-		default:
-			continue
-		}
-		s.src = netip.AddrPortFrom(s.src.Addr(), binary.BigEndian.Uint16(tcp[0:]))
-		s.dst = netip.AddrPortFrom(s.dst.Addr(), binary.BigEndian.Uint16(tcp[2:]))
-		s.seq = binary.BigEndian.Uint32(tcp[4:])
-		flags := tcp[13]
-		s.fin, s.syn, s.rst = flags&1 != 0, flags&2 != 0, flags&4 != 0
-		s.payload = tcp[int(tcp[12]>>4)*4:]
-		segs = append(segs, s)
+		segs = append(segs, segment{
+			src: netip.AddrPortFrom(f.Src, f.SrcPort), dst: netip.AddrPortFrom(f.Dst, f.DstPort),
+			seq: f.Seq, ts: f.Time, syn: f.SYN, fin: f.FIN, payload: f.Payload,
+		})
 	}
 	return segs
 }

@@ -5,13 +5,14 @@
 package pcaptest
 
 import (
-	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/engine"
+	"github.com/gonfct/gonfct/pkg/cthelper/replay"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -25,10 +26,11 @@ type Frame struct {
 	Seq              uint32
 	SYN, FIN         bool
 	Payload          []byte
+	Time             time.Time // when it was captured
 }
 
-// Read returns the TCP and UDP packets of a classic pcap file (Ethernet,
-// Linux cooked v1/v2 or raw IP link types).
+// Read returns the TCP and UDP packets of a pcap or pcapng file (any link
+// type replay.Parse reads).
 func Read(t testing.TB, path string) []Frame {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -42,114 +44,37 @@ func Read(t testing.TB, path string) []Frame {
 	return frames
 }
 
-// Parse decodes a classic pcap file.
+// Parse reads a capture with replay.Parse and decodes its IP packets with
+// the engine's own decoder, keeping the whole TCP and UDP packets: those
+// the capture cut short, fragments, other protocols and packets that do
+// not decode are left out.
 func Parse(b []byte) ([]Frame, error) {
-	if len(b) < 24 {
-		return nil, fmt.Errorf("short pcap header")
+	captured, err := replay.Parse(b)
+	if err != nil {
+		return nil, err
 	}
-	var order binary.ByteOrder
-	switch binary.LittleEndian.Uint32(b) {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-		order = binary.LittleEndian
-	case 0xd4c3b2a1, 0x4d3cb2a1:
-		order = binary.BigEndian
-	default:
-		return nil, fmt.Errorf("not a pcap file")
-	}
-	link := order.Uint32(b[20:])
 	var frames []Frame
-	for off := 24; off < len(b); {
-		if off+16 > len(b) {
-			return nil, fmt.Errorf("truncated record header at %d", off)
+	for _, c := range captured {
+		if c.IP == nil || c.Truncated {
+			continue
 		}
-		n := int(order.Uint32(b[off+8:]))
-		off += 16
-		if off+n > len(b) {
-			return nil, fmt.Errorf("truncated record at %d", off)
+		var p cthelper.Packet
+		off, err := engine.DecodePacket(c.IP, &p)
+		if err != nil {
+			continue
 		}
-		rec := b[off : off+n]
-		off += n
-		var ip []byte
-		switch link {
-		case 1: // Ethernet
-			if len(rec) < 14 {
-				continue
-			}
-			ip = rec[14:]
-		case 113: // Linux cooked v1
-			if len(rec) < 16 {
-				continue
-			}
-			ip = rec[16:]
-		case 276: // Linux cooked v2
-			if len(rec) < 20 {
-				continue
-			}
-			ip = rec[20:]
-		case 101, 12, 228, 229: // raw IP
-			ip = rec
-		default:
-			return nil, fmt.Errorf("link type %d not supported", link)
+		f := Frame{
+			Family: p.Family, Proto: p.Proto, Src: p.Src, Dst: p.Dst,
+			SrcPort: p.SrcPort, DstPort: p.DstPort, Seq: p.Seq, Payload: p.Payload,
+			Time: c.Time,
 		}
-		if f, ok := decodeIP(ip); ok {
-			frames = append(frames, f)
+		if p.Proto == unix.IPPROTO_TCP {
+			flags := c.IP[off.L4+13]
+			f.SYN, f.FIN = flags&0x02 != 0, flags&0x01 != 0
 		}
+		frames = append(frames, f)
 	}
 	return frames, nil
-}
-
-func decodeIP(b []byte) (Frame, bool) {
-	var f Frame
-	var l4 []byte
-	switch {
-	case len(b) >= 20 && b[0]>>4 == 4:
-		hl := int(b[0]&0xf) * 4
-		total := int(binary.BigEndian.Uint16(b[2:]))
-		if hl < 20 || total < hl || total > len(b) {
-			return f, false
-		}
-		f.Family = unix.AF_INET
-		f.Proto = b[9]
-		f.Src = netip.AddrFrom4([4]byte(b[12:16]))
-		f.Dst = netip.AddrFrom4([4]byte(b[16:20]))
-		l4 = b[hl:total]
-	case len(b) >= 40 && b[0]>>4 == 6:
-		plen := int(binary.BigEndian.Uint16(b[4:]))
-		if 40+plen > len(b) {
-			return f, false
-		}
-		f.Family = unix.AF_INET6
-		f.Proto = b[6]
-		f.Src = netip.AddrFrom16([16]byte(b[8:24]))
-		f.Dst = netip.AddrFrom16([16]byte(b[24:40]))
-		l4 = b[40 : 40+plen]
-	default:
-		return f, false
-	}
-	switch f.Proto {
-	case unix.IPPROTO_TCP:
-		if len(l4) < 20 {
-			return f, false
-		}
-		doff := int(l4[12]>>4) * 4
-		if doff < 20 || doff > len(l4) {
-			return f, false
-		}
-		f.Seq = binary.BigEndian.Uint32(l4[4:])
-		f.SYN = l4[13]&0x02 != 0
-		f.FIN = l4[13]&0x01 != 0
-		f.Payload = l4[doff:]
-	case unix.IPPROTO_UDP:
-		if len(l4) < 8 {
-			return f, false
-		}
-		f.Payload = l4[8:]
-	default:
-		return f, false
-	}
-	f.SrcPort = binary.BigEndian.Uint16(l4[0:])
-	f.DstPort = binary.BigEndian.Uint16(l4[2:])
-	return f, true
 }
 
 // Step is one packet with a payload as the parser saw it, and its result.
