@@ -915,7 +915,7 @@ state again, and goes on.`,
 	cmd.Flags().StringVarP(&events, "event", "e", "all", "events to show: new, update, destroy (comma-separated)")
 	cmd.Flags().IntVarP(&opts.count, "count", "c", 0, "stop after this many events (0: no limit)")
 	cmd.Flags().DurationVar(&opts.timeout, "timeout", 0, "stop after this long (e.g. 30s; 0: no limit)")
-	cmd.Flags().IntVarP(&opts.buffer, "buffer-size", "b", 8<<20, "socket receive buffer in bytes (SO_RCVBUFFORCE)")
+	cmd.Flags().IntVarP(&opts.buffer, "buffer-size", "b", 32<<20, "socket receive buffer in bytes (SO_RCVBUFFORCE; a limit, not memory taken up front)")
 	cmd.Flags().BoolVar(&opts.noResync, "no-resync", false, "after lost events, only report the loss (no dump)")
 	addCtFilterFlags(cmd.Flags(), &ff)
 	return cmd
