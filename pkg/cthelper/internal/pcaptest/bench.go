@@ -1,11 +1,9 @@
 package pcaptest
 
 import (
-	"net/netip"
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
-	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,19 +18,8 @@ func Bench(b *testing.B, parser cthelper.Parser, privLen int, frames []Frame) {
 	var privs [][]byte
 	var pkts []cthelper.Packet
 	for _, f := range frames {
-		a, c := netip.AddrPortFrom(f.Src, f.SrcPort), netip.AddrPortFrom(f.Dst, f.DstPort)
-		k := flowKey{a, c, f.Proto, f.Family}
-		if a.Compare(c) > 0 {
-			k.a, k.b = c, a
-		}
-		fl := flows[k]
-		if fl == nil {
-			fl = &flow{
-				orig:  ctnl.Tuple{Src: f.Src, Dst: f.Dst, Proto: f.Proto, SrcPort: f.SrcPort, DstPort: f.DstPort},
-				reply: ctnl.Tuple{Src: f.Dst, Dst: f.Src, Proto: f.Proto, SrcPort: f.DstPort, DstPort: f.SrcPort},
-				priv:  make([]byte, privLen),
-			}
-			flows[k] = fl
+		fl, isNew := flowOf(flows, &f, privLen)
+		if isNew {
 			privs = append(privs, fl.priv)
 		}
 		fl.packets++

@@ -106,20 +106,7 @@ func Replay(t testing.TB, parser cthelper.Parser, privLen int, frames []Frame) [
 	flows := map[flowKey]*flow{}
 	var steps []Step
 	for _, f := range frames {
-		a, b := netip.AddrPortFrom(f.Src, f.SrcPort), netip.AddrPortFrom(f.Dst, f.DstPort)
-		k := flowKey{a, b, f.Proto, f.Family}
-		if a.Compare(b) > 0 {
-			k.a, k.b = b, a
-		}
-		fl := flows[k]
-		if fl == nil {
-			fl = &flow{
-				orig:  ctnl.Tuple{Src: f.Src, Dst: f.Dst, Proto: f.Proto, SrcPort: f.SrcPort, DstPort: f.DstPort},
-				reply: ctnl.Tuple{Src: f.Dst, Dst: f.Src, Proto: f.Proto, SrcPort: f.DstPort, DstPort: f.SrcPort},
-				priv:  make([]byte, privLen),
-			}
-			flows[k] = fl
-		}
+		fl, _ := flowOf(flows, &f, privLen)
 		fl.packets++
 		if len(f.Payload) == 0 {
 			continue
@@ -157,4 +144,24 @@ func Expects(steps []Step) []cthelper.Expect {
 		out = append(out, s.Result.Expects[:s.Result.NExpects]...)
 	}
 	return out
+}
+
+// flowOf finds the frame's flow, or starts one with the frame's direction
+// as the original (new reports which).
+func flowOf(flows map[flowKey]*flow, f *Frame, privLen int) (fl *flow, new bool) {
+	a, b := netip.AddrPortFrom(f.Src, f.SrcPort), netip.AddrPortFrom(f.Dst, f.DstPort)
+	k := flowKey{a, b, f.Proto, f.Family}
+	if a.Compare(b) > 0 {
+		k.a, k.b = b, a
+	}
+	if fl = flows[k]; fl != nil {
+		return fl, false
+	}
+	fl = &flow{
+		orig:  ctnl.Tuple{Src: f.Src, Dst: f.Dst, Proto: f.Proto, SrcPort: f.SrcPort, DstPort: f.DstPort},
+		reply: ctnl.Tuple{Src: f.Dst, Dst: f.Src, Proto: f.Proto, SrcPort: f.DstPort, DstPort: f.SrcPort},
+		priv:  make([]byte, privLen),
+	}
+	flows[k] = fl
+	return fl, true
 }
