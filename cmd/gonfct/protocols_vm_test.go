@@ -32,21 +32,34 @@ const (
 )
 
 func newRoutedNet(t *testing.T) *routedNet {
+	return newRoutedNetAt(t, routedAddrs{pcli4, prtr4c, prtr4s, psrv4, pcli6, prtr6c, prtr6s, psrv6})
+}
+
+// routedAddrs are a routed network's addresses, IPv4 then IPv6: the
+// client, the router's client side, the router's server side, the server.
+type routedAddrs struct {
+	cli4, rtr4c, rtr4s, srv4 string
+	cli6, rtr6c, rtr6s, srv6 string
+}
+
+// newRoutedNetAt builds client — router — server on veth pairs (rc/cr,
+// rs/sr), with forwarding on and default routes through the router.
+func newRoutedNetAt(t *testing.T, a routedAddrs) *routedNet {
 	n := &routedNet{cli: nstest.New(t), rtr: nstest.New(t), srv: nstest.New(t)}
-	link := func(a, b *nstest.NS, an, bn string) {
-		a.MustRun("ip", "link", "add", an, "type", "veth", "peer", "name", bn, "netns", b.Name)
-		a.MustRun("ip", "link", "set", an, "up")
-		b.MustRun("ip", "link", "set", bn, "up")
+	link := func(x, y *nstest.NS, xn, yn string) {
+		x.MustRun("ip", "link", "add", xn, "type", "veth", "peer", "name", yn, "netns", y.Name)
+		x.MustRun("ip", "link", "set", xn, "up")
+		y.MustRun("ip", "link", "set", yn, "up")
 	}
 	link(n.rtr, n.cli, "rc", "cr")
 	link(n.rtr, n.srv, "rs", "sr")
 	for _, c := range [][]string{
-		{"rtr", "addr", "add", prtr4c + "/24", "dev", "rc"}, {"rtr", "addr", "add", prtr4s + "/24", "dev", "rs"},
-		{"rtr", "-6", "addr", "add", prtr6c + "/64", "dev", "rc", "nodad"}, {"rtr", "-6", "addr", "add", prtr6s + "/64", "dev", "rs", "nodad"},
-		{"cli", "addr", "add", pcli4 + "/24", "dev", "cr"}, {"cli", "-6", "addr", "add", pcli6 + "/64", "dev", "cr", "nodad"},
-		{"cli", "route", "add", "default", "via", prtr4c}, {"cli", "-6", "route", "add", "default", "via", prtr6c},
-		{"srv", "addr", "add", psrv4 + "/24", "dev", "sr"}, {"srv", "-6", "addr", "add", psrv6 + "/64", "dev", "sr", "nodad"},
-		{"srv", "route", "add", "default", "via", prtr4s}, {"srv", "-6", "route", "add", "default", "via", prtr6s},
+		{"rtr", "addr", "add", a.rtr4c + "/24", "dev", "rc"}, {"rtr", "addr", "add", a.rtr4s + "/24", "dev", "rs"},
+		{"rtr", "-6", "addr", "add", a.rtr6c + "/64", "dev", "rc", "nodad"}, {"rtr", "-6", "addr", "add", a.rtr6s + "/64", "dev", "rs", "nodad"},
+		{"cli", "addr", "add", a.cli4 + "/24", "dev", "cr"}, {"cli", "-6", "addr", "add", a.cli6 + "/64", "dev", "cr", "nodad"},
+		{"cli", "route", "add", "default", "via", a.rtr4c}, {"cli", "-6", "route", "add", "default", "via", a.rtr6c},
+		{"srv", "addr", "add", a.srv4 + "/24", "dev", "sr"}, {"srv", "-6", "addr", "add", a.srv6 + "/64", "dev", "sr", "nodad"},
+		{"srv", "route", "add", "default", "via", a.rtr4s}, {"srv", "-6", "route", "add", "default", "via", a.rtr6s},
 	} {
 		ns := map[string]*nstest.NS{"rtr": n.rtr, "cli": n.cli, "srv": n.srv}[c[0]]
 		ns.MustRun("ip", c[1:]...)

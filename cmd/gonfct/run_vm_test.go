@@ -55,26 +55,8 @@ table inet gonfct_fw {
 `
 
 func newFTPNet(t *testing.T) *ftpNet {
-	n := &ftpNet{cli: nstest.New(t), rtr: nstest.New(t), srv: nstest.New(t), dir: t.TempDir(), size: 200000}
-	link := func(a, b *nstest.NS, an, bn string) {
-		a.MustRun("ip", "link", "add", an, "type", "veth", "peer", "name", bn, "netns", b.Name)
-		a.MustRun("ip", "link", "set", an, "up")
-		b.MustRun("ip", "link", "set", bn, "up")
-	}
-	link(n.rtr, n.cli, "rc", "cr")
-	link(n.rtr, n.srv, "rs", "sr")
-	for _, c := range [][]string{
-		{"rtr", "addr", "add", rtr4c + "/24", "dev", "rc"}, {"rtr", "addr", "add", rtr4s + "/24", "dev", "rs"},
-		{"rtr", "-6", "addr", "add", rtr6c + "/64", "dev", "rc", "nodad"}, {"rtr", "-6", "addr", "add", rtr6s + "/64", "dev", "rs", "nodad"},
-		{"cli", "addr", "add", cli4 + "/24", "dev", "cr"}, {"cli", "-6", "addr", "add", cli6 + "/64", "dev", "cr", "nodad"},
-		{"cli", "route", "add", "default", "via", rtr4c}, {"cli", "-6", "route", "add", "default", "via", rtr6c},
-		{"srv", "addr", "add", srv4 + "/24", "dev", "sr"}, {"srv", "-6", "addr", "add", srv6 + "/64", "dev", "sr", "nodad"},
-		{"srv", "route", "add", "default", "via", rtr4s}, {"srv", "-6", "route", "add", "default", "via", rtr6s},
-	} {
-		ns := map[string]*nstest.NS{"rtr": n.rtr, "cli": n.cli, "srv": n.srv}[c[0]]
-		ns.MustRun("ip", c[1:]...)
-	}
-	n.rtr.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+	r := newRoutedNetAt(t, routedAddrs{cli4, rtr4c, rtr4s, srv4, cli6, rtr6c, rtr6s, srv6})
+	n := &ftpNet{cli: r.cli, rtr: r.rtr, srv: r.srv, dir: t.TempDir(), size: 200000}
 	data := make([]byte, n.size)
 	rand.Read(data)
 	if err := os.WriteFile(filepath.Join(n.dir, "file.bin"), data, 0o644); err != nil {
