@@ -122,7 +122,7 @@ type Rewrite struct {
 }
 
 // MaxExpects is how many expectations one packet may create (amanda asks
-// for three: DATA, MESG and INDEX).
+// for four: DATA, MESG, INDEX and STATE).
 const MaxExpects = 4
 
 // MaxRewrites is how many payload rewrites one packet may carry.
