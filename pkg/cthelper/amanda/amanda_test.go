@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Amanda's server is not set up here: the replies are constructed in the
-// form Amanda 3.5's amandad sends over bsdudp (a REP header line, then
-// the CONNECT line, then OPTIONS).
+// Constructed replies in the form Amanda's amandad sends (a REP header
+// line, then the CONNECT line, then OPTIONS); capture_test.go replays
+// real ones.
 const rep = "Amanda 3.5 REP HANDLE 000-a0e25c08 SEQ 1700000000\n" +
 	"CONNECT DATA 50011 MESG 50012 INDEX 50013\n" +
 	"OPTIONS features=9ffe00;\n"
