@@ -133,6 +133,11 @@ const MaxRewrites = 4
 type Result struct {
 	Verdict     Verdict
 	PrivChanged bool
+	// Timeout, if not 0, sets the master conntrack's timeout to this many
+	// seconds from now: a helper keeps a master alive while it waits for
+	// the answers it announced (dhcpv6 by message type, amanda). The
+	// master's next packet sets its protocol's own timeout again.
+	Timeout uint32
 
 	Expects  [MaxExpects]Expect
 	NExpects int
@@ -147,6 +152,7 @@ type Result struct {
 func (r *Result) Reset() {
 	r.Verdict = Accept
 	r.PrivChanged = false
+	r.Timeout = 0
 	r.NExpects = 0
 	r.NRewrites = 0
 }

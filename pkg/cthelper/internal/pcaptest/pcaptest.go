@@ -165,3 +165,20 @@ func flowOf(flows map[flowKey]*flow, f *Frame, privLen int) (fl *flow, new bool)
 	flows[k] = fl
 	return fl, true
 }
+
+// Apply returns payload with r's rewrites done as the engine does them:
+// each rewrite's offset and length refer to the original payload, and
+// they come in payload order without overlapping.
+func Apply(t testing.TB, payload []byte, r *cthelper.Result) []byte {
+	t.Helper()
+	var out []byte
+	pos := 0
+	for _, w := range r.Rewrites[:r.NRewrites] {
+		if w.Off < pos || w.Off+w.Len > len(payload) {
+			t.Fatalf("rewrite at %d+%d out of order or past the payload (%d bytes)", w.Off, w.Len, len(payload))
+		}
+		out = append(append(out, payload[pos:w.Off]...), w.Data...)
+		pos = w.Off + w.Len
+	}
+	return append(out, payload[pos:]...)
+}
