@@ -16,9 +16,10 @@
 //	CONNECT DATA 50083 MESG 499999 INDEX 499998 STATE 499997
 //
 // A handle is not a port: it asks for no expectation and is no error.
-// Only replies (from amandad) are read; the keywords are case-sensitive,
-// as Amanda writes them. With NAT each expected connection follows the
-// master's translation on the same port.
+// Only replies (from amandad) are read; each one stretches the master's
+// timeout to MasterTimeout. The keywords are case-sensitive, as Amanda
+// writes them. With NAT each expected connection follows the master's
+// translation on the same port.
 package amanda
 
 import (
@@ -33,6 +34,11 @@ import (
 
 // PrivLen: amanda keeps no private data.
 const PrivLen = 0
+
+// MasterTimeout is the master's timeout in seconds after each of
+// amandad's replies (the kernel helper's master_timeout default and
+// conntrackd's value).
+const MasterTimeout = 300
 
 var errBadPort = errors.New("amanda: CONNECT line with a port that is not 1-65535 (nor a stream handle below 500000)")
 
@@ -61,6 +67,10 @@ func (Parser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 	if p.Dir != cthelper.Reply {
 		return nil
 	}
+	// amandad may answer long after its ACK (a sendsize estimate can take
+	// minutes): every reply keeps the master for MasterTimeout, as the
+	// kernel's helper and conntrackd do.
+	r.Timeout = MasterTimeout
 	i := bytes.Index(p.Payload, connect)
 	if i < 0 {
 		return nil

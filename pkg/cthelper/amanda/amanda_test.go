@@ -96,6 +96,31 @@ func TestNegative(t *testing.T) {
 	}
 }
 
+// Every reply from amandad, with or without a CONNECT line and even a
+// malformed one, keeps the master for 300 s; the server's packets leave
+// the timeout alone.
+func TestMasterTimeout(t *testing.T) {
+	for _, c := range []struct {
+		dir     cthelper.Direction
+		payload string
+		want    uint32
+	}{
+		{cthelper.Reply, rep, 300},
+		{cthelper.Reply, "Amanda 3.5 ACK HANDLE 000-00000001 SEQ 1795500380\n", 300},
+		{cthelper.Reply, "CONNECT DATA 0\n", 300},
+		{cthelper.Original, "Amanda 3.5 REQ HANDLE 000-00000001 SEQ 1795500380\nSERVICE sendsize\n", 0},
+	} {
+		p := packet(c.payload)
+		p.Dir = c.dir
+		var r cthelper.Result
+		r.Reset()
+		_ = Parser{}.Parse(p, &r)
+		if r.Timeout != c.want {
+			t.Errorf("%v %q: timeout %d, want %d", c.dir, c.payload, r.Timeout, c.want)
+		}
+	}
+}
+
 func TestNAT(t *testing.T) {
 	p := packet(rep)
 	public := netip.MustParseAddr("203.0.113.9")

@@ -42,6 +42,10 @@ func TestCaptures(t *testing.T) {
 				if s.Result.NExpects > 0 {
 					connects++
 				}
+				// Every reply of amandad's, the ACKs too, keeps the master.
+				if want := map[cthelper.Direction]uint32{cthelper.Original: 0, cthelper.Reply: MasterTimeout}[s.Packet.Dir]; s.Result.Timeout != want {
+					t.Errorf("%v %q: timeout %d, want %d", s.Packet.Dir, s.Packet.Payload, s.Result.Timeout, want)
+				}
 			}
 			got := pcaptest.Expects(steps)
 			if connects != 1 || len(got) != want || len(opened) != want {

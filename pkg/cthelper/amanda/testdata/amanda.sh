@@ -102,7 +102,9 @@ dump)
 	# amdump's exit status is a bit field (4: a dump failed, ...): the
 	# report says what went wrong; the caller checks the vtape.
 	(inns "$dir" setpriv --reuid backup --regid backup --init-groups /usr/sbin/amdump gonfct) || echo "amdump exit status $?"
-	cat "$dir"/etc/gonfct/log/log.* 2>/dev/null || true
+	# The run's trace log (amdump moves it to oldlog when no tape was
+	# written).
+	cat "$dir"/etc/gonfct/log/log.* "$dir"/etc/gonfct/log/oldlog/log.* 2>/dev/null || true
 	ls -lR "$dir/lib/vtapes"
 	;;
 *)
