@@ -174,7 +174,7 @@ func TestRunAmandaEndToEnd(t *testing.T) {
 		t.Run(c.auth, func(t *testing.T) {
 			// The client's estimate waits 5 s after its ACK: meanwhile
 			// the master's timeout is what the ACK left, 300 s with the
-			// helper (the kernel's own for UDP: 30 s).
+			// helper (the kernel's own UDP timeouts: 30 or 120 s).
 			script, dir := amandaSetup(t, n, c.auth, 5)
 			stop := eventWatch(t, n.rtr, "expect")
 			stopTCP := eventWatch(t, n.rtr, "-p", "tcp")
