@@ -7,11 +7,12 @@
 // Decline or Information-Request) in the original direction to a
 // multicast address, the helper expects UDP from any address and port to
 // the client's address and port (546), PERMANENT, and sets the master
-// conntrack's timeout to how long the client waits for the answer to that
-// type, as conntrackd does: Solicit and Information-Request 120 s, Request
-// 30 s, Confirm 4 s, Renew and Rebind 600 s, Release and Decline 1 s. (The
-// expectation lives only as long as its master: UDP's 30 s for a conntrack
-// that never sees a reply would end it before a Renew's answers.) Other
+// conntrack's timeout to the client's longest wait between two sends of
+// that type (RFC 3315's maximum retransmission times, conntrackd's
+// values): Solicit and Information-Request 120 s, Request 30 s, Confirm
+// 4 s, Renew and Rebind 600 s, Release and Decline 1 s. The master never
+// sees a reply (the answers come from another address), so without this
+// it would have UDP's 30 s, and its expectation dies with it. Other
 // message types pass without an expectation (conntrackd drops types past
 // 13, which today's relay and lease-query messages are; gonfct lets them
 // through).
@@ -43,8 +44,9 @@ const (
 )
 
 // masterTimeout is, for each message type a client sends to servers, the
-// master conntrack's timeout in seconds after it (conntrackd's values);
-// 0 for the other types.
+// master conntrack's timeout in seconds after it: SOL_MAX_RT, REQ_MAX_RT,
+// CNF_MAX_RT, REN_MAX_RT, REB_MAX_RT, REL_TIMEOUT, DEC_TIMEOUT and
+// INF_MAX_RT of RFC 3315 (section 5.5); 0 for the other types.
 var masterTimeout = [256]uint32{
 	msgSolicit: 120, msgRequest: 30, msgConfirm: 4, msgRenew: 600, msgRebind: 600,
 	msgRelease: 1, msgDecline: 1, msgInformationRequest: 120,
