@@ -152,7 +152,7 @@ func TestRunMDNSEndToEnd(t *testing.T) {
 	// An expectation per query, PERMANENT (several responders may
 	// answer), from port 5353 to the querier (over IPv6 from its
 	// link-local address, the source for ff02::fb).
-	e4 := expectations(q)
+	e4, _ := q.Run("conntrack", "-L", "expect")
 	e6, _ := q.Run("conntrack", "-L", "expect", "-f", "ipv6")
 	if !strings.Contains(e4, "sport=5353") || !strings.Contains(e4, "PERMANENT") || !strings.Contains(e4, "dst="+mdnsQuerier4) {
 		t.Errorf("no permanent IPv4 expectation from port 5353:\n%s", e4)
