@@ -185,6 +185,17 @@ type Parser interface {
 	Parse(p *Packet, r *Result) error
 }
 
+// PortRenumberer is a parser whose NATed expectations announce their port
+// in the payload (ftp's PORT, EPRT, 227 and 229). Where another
+// connection's expectation already holds such an expectation's tuple (two
+// clients behind one masquerade announcing the same port), the engine
+// moves it to the next port and tries again, as the kernel's NAT helpers
+// do: RenumberPort sets r.Expects[i].DstPort to port and re-renders the
+// payload rewrite that announces it.
+type PortRenumberer interface {
+	RenumberPort(r *Result, i int, port uint16) error
+}
+
 // Options are a helper's settings from the config file or command line
 // ("loose", "ports", ...), by name.
 type Options map[string]string

@@ -121,7 +121,7 @@ func (e *Engine) startQueue(qc queueConfig) error {
 	} else {
 		log.Debug("queue bound", "receive_buffer", size, "queue_len", qc.queueLen, "fail_open", e.cfg.FailOpen)
 	}
-	w := newWorker(q, e.serving(qc), log, e.opts.Metrics.For(qc.num, qc.name))
+	w := newWorker(q, e.serving(qc), log, e.opts.Metrics.For(qc.num, qc.name), e.opts.Dial)
 	e.workers[qc.num] = w
 	e.served[qc.num] = qc
 	go func() {

@@ -36,6 +36,12 @@ type worker struct {
 	stats *Stats
 	cur   atomic.Pointer[serving]
 
+	// dial opens the ctnetlink socket for expectations that must be placed
+	// before the verdict is written (port clashes under NAT); sync is that
+	// socket, opened at first need.
+	dial func() (*ctnl.Conn, error)
+	sync *ctnl.Conn
+
 	stopping atomic.Bool
 	done     chan struct{}
 	err      error // why the worker stopped on its own
@@ -52,8 +58,8 @@ type worker struct {
 	limits   [numLimits]rateLimit
 }
 
-func newWorker(q *nfq.Queue, s *serving, log *slog.Logger, stats *Stats) *worker {
-	w := &worker{q: q, log: log, stats: stats, done: make(chan struct{})}
+func newWorker(q *nfq.Queue, s *serving, log *slog.Logger, stats *Stats, dial func() (*ctnl.Conn, error)) *worker {
+	w := &worker{q: q, log: log, stats: stats, dial: dial, done: make(chan struct{})}
 	if q != nil {
 		q.SetAckHandler(w.onAck)
 	}
@@ -112,6 +118,9 @@ func (w *worker) stop() {
 	w.stopping.Store(true)
 	w.q.Interrupt()
 	<-w.done
+	if w.sync != nil {
+		w.sync.Close()
+	}
 }
 
 // handle serves one packet: decode, parse (guarded), verdict. Whatever
@@ -174,6 +183,17 @@ func (w *worker) prepare(p *nfq.Packet) {
 	if r.Verdict == cthelper.Drop {
 		verdict = nfq.Drop
 	}
+	// NATed expectations whose port the payload announces are placed
+	// first, one at a time, so that a port another connection holds can
+	// be renumbered before the rewritten payload leaves.
+	var placed [cthelper.MaxExpects]bool
+	noPort := false
+	if rn, ok := s.parser.(cthelper.PortRenumberer); ok && r.NRewrites > 0 && w.ct.confirmed() {
+		if noPort = !w.placeNATExpects(s, rn, &placed); noPort {
+			verdict = nfq.Drop
+			r.NRewrites = 0
+		}
+	}
 	w.v.Start(p.Queue, p.ID, verdict)
 	// Expectations through ctnetlink ride in the same datagram as the
 	// verdict, ahead of it: nfnetlink creates them before it releases the
@@ -181,12 +201,15 @@ func (w *worker) prepare(p *nfq.Packet) {
 	// one's acknowledgement or refusal comes back on the queue's socket
 	// (onAck).
 	inVerdict := -1
-	if r.NExpects > 0 {
+	if r.NExpects > 0 && !noPort {
 		first := 0
 		if s.expectVia == ExpectVerdict || (s.expectVia == ExpectAuto && !w.ct.confirmed()) {
 			inVerdict, first = 0, 1
 		}
 		for i := first; i < r.NExpects; i++ {
+			if placed[i] {
+				continue
+			}
 			ex := w.expectation(s, &r.Expects[i], true)
 			w.enc.Reset()
 			ex.Encode(&w.enc)
@@ -201,7 +224,7 @@ func (w *worker) prepare(p *nfq.Packet) {
 		w.v.Timeout(r.Timeout)
 		st.TimeoutUpdates.Add(1)
 	}
-	if inVerdict >= 0 {
+	if inVerdict >= 0 && !placed[inVerdict] {
 		ex := w.expectation(s, &r.Expects[inVerdict], false)
 		ex.Encode(w.v.Expect())
 		st.ExpectInVerdict.Add(1)
@@ -285,6 +308,92 @@ func (w *worker) expectation(s *serving, x *cthelper.Expect, master bool) expect
 		e.Fn = "nat-follow-master"
 	}
 	return e
+}
+
+// maxPortTries bounds the ports tried for one expectation, as the kernel
+// bounds its NAT helpers' search: a worker waits for each answer, and a
+// range that busy is better refused (the peer asks again) than searched
+// while the queue fills.
+const maxPortTries = 128
+
+// placeNATExpects creates the NATed expectations of the current packet
+// through ctnetlink, one at a time and before the verdict: where another
+// connection's expectation holds the tuple, it moves the expectation to
+// the next port (the parser re-renders the announcing rewrite) and tries
+// again. It marks in placed what it handled, and reports false when an
+// expectation found no free port: the packet is then dropped unchanged
+// and its sender's retransmission tries again.
+func (w *worker) placeNATExpects(s *serving, rn cthelper.PortRenumberer, placed *[cthelper.MaxExpects]bool) bool {
+	r := &w.res
+	for i := 0; i < r.NExpects; i++ {
+		x := &r.Expects[i]
+		if !x.NAT {
+			continue
+		}
+		placed[i] = true
+		for tries := 1; ; tries++ {
+			err := w.createNow(s, x)
+			if err == nil {
+				w.stats.ExpectCtnetlink.Add(1)
+				break
+			}
+			if !errors.Is(err, errPortTaken) {
+				w.stats.ExpectFailed.Add(1)
+				w.logLimited(limExpect, slog.LevelWarn, "expectation refused", "err", err, "hint", expectHints[ctnl.Errno(err)])
+				break
+			}
+			if tries == maxPortTries || x.DstPort == 0xffff {
+				w.stats.ExpectFailed.Add(1)
+				w.logLimited(limExpect, slog.LevelWarn, "no free port for a NATed expectation; packet dropped",
+					"port", x.DstPort, "tries", tries)
+				return false
+			}
+			if rerr := rn.RenumberPort(r, i, x.DstPort+1); rerr != nil {
+				w.stats.ExpectFailed.Add(1)
+				w.logLimited(limExpect, slog.LevelWarn, "expectation's port taken and not movable", "err", rerr)
+				break
+			}
+			w.stats.PortRenumbers.Add(1)
+		}
+	}
+	return true
+}
+
+// errPortTaken: another connection's expectation holds the tuple.
+var errPortTaken = errors.New("expected tuple held by another connection's expectation")
+
+// createNow creates one expectation and waits for the kernel's answer.
+// It asks for an exclusive create: a plain create would quietly refresh
+// another master's expectation of the same tuple. An existing expectation
+// of this same master (a retransmitted command) counts as created.
+func (w *worker) createNow(s *serving, x *cthelper.Expect) error {
+	if w.sync == nil {
+		if w.dial == nil {
+			return errors.New("no ctnetlink socket for expectations")
+		}
+		c, err := w.dial()
+		if err != nil {
+			return err
+		}
+		w.sync = c
+	}
+	e := w.expectation(s, x, true)
+	err := expect.Create(w.sync, &e)
+	switch ctnl.Errno(err) {
+	case unix.EBUSY:
+		return errPortTaken
+	case unix.EEXIST:
+		old, gerr := expect.Get(w.sync, e.Tuple, e.Zone, e.HasZone, 0)
+		if gerr != nil {
+			return err
+		}
+		if old.Master.Src == e.Master.Src && old.Master.Dst == e.Master.Dst &&
+			old.Master.SrcPort == e.Master.SrcPort && old.Master.DstPort == e.Master.DstPort {
+			return nil
+		}
+		return errPortTaken
+	}
+	return err
 }
 
 // ctnetlink expectation messages (nfnetlink.h, nfnetlink_conntrack.h).

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -54,6 +56,7 @@ func (k *fakeKernel) messages(typ uint16) []netlink.Message {
 const (
 	typVerdict = 3<<8 | 1 // NFNL_SUBSYS_QUEUE, NFQNL_MSG_VERDICT
 	typExpNew  = 2<<8 | 0 // NFNL_SUBSYS_CTNETLINK_EXP, IPCTNL_MSG_EXP_NEW
+	typExpGet  = 2<<8 | 1 // IPCTNL_MSG_EXP_GET
 )
 
 // parserFunc adapts a function to cthelper.Parser.
@@ -63,21 +66,63 @@ func (f parserFunc) Parse(p *cthelper.Packet, r *cthelper.Result) error { return
 
 type testRig struct {
 	queueK *fakeKernel
+	syncK  *expectKernel
 	w      *worker
 	stats  *Stats
 	logs   *bytes.Buffer
 }
 
+// expectKernel answers the worker's synchronous expectation requests: each
+// exclusive create takes the next errno of creates (0 when they run out);
+// a get answers an expectation of master holder.
+type expectKernel struct {
+	creates []int
+	tried   []uint16 // destination ports of the creates, in order
+	holder  ctnl.Tuple
+}
+
+func (k *expectKernel) dial() (*ctnl.Conn, error) {
+	return ctnl.New(nltest.Dial(func(req []netlink.Message) ([]netlink.Message, error) {
+		m := req[0]
+		switch uint16(m.Header.Type) {
+		case typExpNew:
+			e, err := expect.Decode(m.Data[4:])
+			if err != nil || m.Header.Flags&netlink.Excl == 0 {
+				return nltest.Error(int(unix.EINVAL), req)
+			}
+			k.tried = append(k.tried, e.Tuple.DstPort)
+			errno := 0
+			if len(k.creates) > 0 {
+				errno, k.creates = k.creates[0], k.creates[1:]
+			}
+			return nltest.Error(errno, req)
+		case typExpGet:
+			e, err := expect.Decode(m.Data[4:])
+			if err != nil {
+				return nltest.Error(int(unix.EINVAL), req)
+			}
+			e.Master, e.Mask = k.holder, expect.ExactMask(e.Tuple)
+			enc := ctnl.NewEncoder(nil)
+			e.Encode(enc)
+			answer := netlink.Message{Header: netlink.Header{Type: typExpNew, Sequence: m.Header.Sequence},
+				Data: append([]byte{unix.AF_INET, 0, 0, 0}, enc.Bytes()...)}
+			ack, _ := nltest.Error(0, req)
+			return append([]netlink.Message{answer}, ack...), nil
+		}
+		return nltest.Error(int(unix.EOPNOTSUPP), req)
+	})), nil
+}
+
 func newRig(t *testing.T, parser cthelper.Parser, via ExpectVia) *testRig {
 	t.Helper()
-	r := &testRig{queueK: &fakeKernel{}, logs: &bytes.Buffer{}}
+	r := &testRig{queueK: &fakeKernel{}, syncK: &expectKernel{}, logs: &bytes.Buffer{}}
 	q, err := nfq.Bind(r.queueK.conn(), nfq.Config{Num: 5, Conntrack: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.stats = &Stats{Helper: "ftp", Queue: 5}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r.w = newWorker(q, &serving{name: "ftp", parser: parser, privLen: 24, expectVia: via}, log, r.stats)
+	r.w = newWorker(q, &serving{name: "ftp", parser: parser, privLen: 24, expectVia: via}, log, r.stats, r.syncK.dial)
 	return r
 }
 
@@ -272,6 +317,82 @@ func TestHandleMasterTimeout(t *testing.T) {
 		if got := r.stats.TimeoutUpdates.Load(); got != uint64(min(secs, 1)) {
 			t.Fatalf("Timeout %d: %d timeout updates counted", secs, got)
 		}
+	}
+}
+
+// natPortParser announces port 50000 for a NATed expectation, as ftp's
+// PORT does behind masquerade: the payload's first five bytes carry the
+// port, and RenumberPort re-renders them.
+type natPortParser struct{}
+
+func (natPortParser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
+	r.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server, Dst: client, AnySrcPort: true, DstPort: 50000,
+		NAT: true, NATDir: cthelper.Reply, NATAddr: client, NATPort: 50000})
+	r.AddRewrite(cthelper.Rewrite{Off: 0, Len: 5, Data: []byte("50000")})
+	return nil
+}
+
+func (natPortParser) RenumberPort(r *cthelper.Result, i int, port uint16) error {
+	r.Expects[i].DstPort = port
+	r.Rewrites[i].Data = strconv.AppendUint(r.Scratch[:0], uint64(port), 10)
+	return nil
+}
+
+// Under NAT, a port another connection's expectation holds (EBUSY, or
+// EEXIST with another master) moves the expectation to the next port
+// before the rewritten payload leaves; an expectation of this master
+// already in place (a retransmission) counts as made; with no free port
+// the packet is dropped unchanged.
+func TestHandleNATPortClash(t *testing.T) {
+	other := ctnl.Tuple{Src: netip.MustParseAddr("10.0.0.9"), Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40001, DstPort: 21}
+	busy := make([]int, maxPortTries)
+	for i := range busy {
+		busy[i] = int(unix.EBUSY)
+	}
+	for _, c := range []struct {
+		name       string
+		creates    []int
+		holder     ctnl.Tuple
+		tried      []uint16
+		verdict    uint32
+		payload    string // the verdict's new payload's start; "" for none
+		renumbered uint64
+		failed     uint64
+	}{
+		{"free", nil, orig, []uint16{50000}, nfq.Accept, "50000", 0, 0},
+		{"taken twice", []int{int(unix.EBUSY), int(unix.EEXIST)}, other, []uint16{50000, 50001, 50002}, nfq.Accept, "50002", 2, 0},
+		{"retransmission", []int{int(unix.EEXIST)}, orig, []uint16{50000}, nfq.Accept, "50000", 0, 0},
+		{"refused", []int{int(unix.ENOENT)}, orig, []uint16{50000}, nfq.Accept, "50000", 0, 1},
+		{"no free port", busy, orig, nil, nfq.Drop, "", maxPortTries - 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, natPortParser{}, ExpectAuto)
+			r.syncK.creates, r.syncK.holder = c.creates, c.holder
+			if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+				t.Fatal(err)
+			}
+			if c.tried != nil && !slices.Equal(r.syncK.tried, c.tried) {
+				t.Errorf("ports tried %v, want %v", r.syncK.tried, c.tried)
+			}
+			if c.tried == nil && len(r.syncK.tried) != maxPortTries {
+				t.Errorf("%d ports tried, want %d", len(r.syncK.tried), maxPortTries)
+			}
+			v := r.verdict(t)
+			ip := 20 + 20 // the test packet's IPv4 and TCP headers
+			if v.verdict != c.verdict || (c.payload == "") != (v.payload == nil) ||
+				(v.payload != nil && !strings.HasPrefix(string(v.payload[ip:]), c.payload)) {
+				t.Errorf("verdict %d with payload %q, want %d with %q", v.verdict, v.payload, c.verdict, c.payload)
+			}
+			if n := len(r.queueK.messages(typExpNew)); n != 0 {
+				t.Errorf("%d expectations also sent with the verdict", n)
+			}
+			if got := r.stats.PortRenumbers.Load(); got != c.renumbered {
+				t.Errorf("%d renumbers counted, want %d", got, c.renumbered)
+			}
+			if got := r.stats.ExpectFailed.Load(); got != c.failed {
+				t.Errorf("%d failures counted, want %d", got, c.failed)
+			}
+		})
 	}
 }
 
