@@ -28,7 +28,10 @@
 //
 // Every expectation carries the helper name "ssdp", so the expected
 // connections are helped too (that is how answers reach LOCATION and
-// NOTIFY connections reach renewal).
+// NOTIFY connections reach renewal). The kernel honours the name only for
+// an expectation that rides in the verdict, which the engine sees to; the
+// helper must exist for the expected connection's protocol, so run it for
+// both udp and tcp.
 //
 // Options:
 //
