@@ -402,7 +402,8 @@ func TestRunRSHThroughSNAT(t *testing.T) {
 // rpc with the portmapper behind destination NAT: the client asks the
 // router's address, GETPORT answers the server's port, and the connection
 // to the router's address on that port is translated to the server by the
-// expectation's NAT tuple.
+// expectation's NAT tuple. rpcbind's GETADDR answer (rpcinfo -t/-u) names
+// the server's own address, which the helper rewrites to the router's.
 func TestRunRPCThroughDNAT(t *testing.T) {
 	ownHelpers(t)
 	n := newRoutedNet(t)
@@ -421,6 +422,12 @@ func TestRunRPCThroughDNAT(t *testing.T) {
 		out, err := n.cli.Run("timeout", "-s", "KILL", "20", "/usr/bin/python3", "-c", rpcGetportPy, prtr4c, prot)
 		if err != nil || !strings.Contains(out, "reply ok") {
 			t.Errorf("GETPORT (protocol %s) through DNAT with gonfct run: %v\n%s\nexpectations:\n%s", prot, err, out, expectations(n.rtr))
+		}
+	}
+	for _, flag := range []string{"-t", "-u"} {
+		out, err := n.cli.Run("timeout", "-s", "KILL", "20", "rpcinfo", flag, prtr4c, "100099", "1")
+		if err != nil || !strings.Contains(out, "ready and waiting") {
+			t.Errorf("rpcinfo %s (GETADDR) through DNAT with gonfct run: %v\n%s\nexpectations:\n%s", flag, err, out, expectations(n.rtr))
 		}
 	}
 	eng.stop(t)

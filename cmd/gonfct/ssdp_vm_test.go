@@ -242,25 +242,25 @@ func TestRunSSDPEndToEnd(t *testing.T) {
 		out := n.upnpc(f)
 		answer, desc := upnpcFound(f, out)
 		if !answer || !desc {
-			t.Errorf("%s: upnpc with gonfct run: answer %v, description %v:\n%s\nexpectations:\n%s", f.name, answer, desc, out, n.expectations(f))
+			t.Errorf("%s: upnpc with gonfct run: answer %v, description %v:\n%s\nexpectations:\n%s", f.name, answer, desc, out, expectations(n.cp))
 			continue
 		}
 		// Right after: the LOCATION expectation lives as long as its
 		// master, the answer's UDP conntrack (30 s unreplied).
 		sid, sout := n.subscribe(f)
 		if sid == "" {
-			t.Errorf("%s: SUBSCRIBE with gonfct run: no SID\n%s\nexpectations:\n%s", f.name, sout, n.expectations(f))
+			t.Errorf("%s: SUBSCRIBE with gonfct run: no SID\n%s\nexpectations:\n%s", f.name, sout, expectations(n.cp))
 			continue
 		}
 		if ok, log := n.notified(f, sid, 30*time.Second); !ok {
-			t.Errorf("%s: no NOTIFY for %s with gonfct run; callback log:\n%s\nexpectations:\n%s", f.name, sid, log, n.expectations(f))
+			t.Errorf("%s: no NOTIFY for %s with gonfct run; callback log:\n%s\nexpectations:\n%s", f.name, sid, log, expectations(n.cp))
 			continue
 		}
 		// The search's and the LOCATION expectations (permanent; over
 		// IPv6 from any source: upnpc connects from its global address,
 		// the answer went to its link-local one) and the NOTIFY's renewal
 		// of the callback's.
-		e := n.expectations(f)
+		e := expectations(n.cp)
 		dev, src := strings.Trim(f.dev, "[]"), "src="+strings.Trim(f.cp, "[]")+" "
 		if f.name == "IPv6" {
 			src = "src=:: "
@@ -309,16 +309,6 @@ func metricsText(addr string) string {
 		}
 	}
 	return strings.Join(keep, "\n")
-}
-
-// expectations lists the control point's expectations of one family.
-func (n *upnpLAN) expectations(f upnpFamily) string {
-	family := "ipv4"
-	if f.upnpcFlag == "-6" {
-		family = "ipv6"
-	}
-	out, _ := n.cp.Run("conntrack", "-L", "expect", "-f", family)
-	return out
 }
 
 // hasExpect reports whether a line of `conntrack -L expect` has every part.

@@ -122,7 +122,7 @@ type Rewrite struct {
 }
 
 // MaxExpects is how many expectations one packet may create (amanda asks
-// for three: DATA, MESG and INDEX).
+// for four: DATA, MESG, INDEX and STATE).
 const MaxExpects = 4
 
 // MaxRewrites is how many payload rewrites one packet may carry.
@@ -133,6 +133,11 @@ const MaxRewrites = 4
 type Result struct {
 	Verdict     Verdict
 	PrivChanged bool
+	// Timeout, if not 0, sets the master conntrack's timeout to this many
+	// seconds from now: a helper keeps a master alive while it waits for
+	// the answers it announced (dhcpv6 by message type, amanda). The
+	// master's next packet sets its protocol's own timeout again.
+	Timeout uint32
 
 	Expects  [MaxExpects]Expect
 	NExpects int
@@ -147,6 +152,7 @@ type Result struct {
 func (r *Result) Reset() {
 	r.Verdict = Accept
 	r.PrivChanged = false
+	r.Timeout = 0
 	r.NExpects = 0
 	r.NRewrites = 0
 }

@@ -50,6 +50,7 @@ const (
 // ctnetlink attributes the verdict's NFQA_CT uses
 // (uapi/linux/netfilter/nfnetlink_conntrack.h).
 const (
+	ctaTimeout  = 7 // CTA_TIMEOUT, be32 seconds
 	ctaHelp     = 5 // CTA_HELP, nested
 	ctaHelpName = 1 // CTA_HELP_NAME, NUL string
 	ctaHelpInfo = 2 // CTA_HELP_INFO, private data
@@ -178,23 +179,23 @@ func (p *Packet) Decode(m ctnl.Message) error {
 func (p *Packet) Truncated() bool { return p.CapLen != 0 && int(p.CapLen) > len(p.Payload) }
 
 // Verdict builds one verdict message in reusable buffers: Start, then
-// optionally HelpInfo, Expect and Payload, then Bytes. It allocates only
-// while its buffers grow.
+// optionally HelpInfo, Timeout, Expect and Payload, then Bytes. It
+// allocates only while its buffers grow.
 type Verdict struct {
 	msg   []byte
 	pre   []byte // requests sent ahead of the verdict, in the same write
 	attrs ctnl.Encoder
+	ct    ctnl.Encoder // NFQA_CT's CTA_* attributes
 	exp   ctnl.Encoder
-	hasCT bool
 	queue uint16
 }
 
 // Start begins the verdict for packet id of a queue.
 func (v *Verdict) Start(queue uint16, id uint32, verdict uint32) {
 	v.attrs.Reset()
+	v.ct.Reset()
 	v.exp.Reset()
 	v.pre = v.pre[:0]
-	v.hasCT = false
 	v.queue = queue
 	var h [8]byte
 	binary.BigEndian.PutUint32(h[:], verdict)
@@ -206,14 +207,17 @@ func (v *Verdict) Start(queue uint16, id uint32, verdict uint32) {
 // CTA_HELP{NAME, INFO}). The kernel applies it only when helper names the
 // helper already attached to the conntrack.
 func (v *Verdict) HelpInfo(helper string, info []byte) {
-	n := v.attrs.Nest(attrCT)
-	h := v.attrs.Nest(ctaHelp)
-	v.attrs.String(ctaHelpName, helper)
-	v.attrs.Put(ctaHelpInfo, info)
-	v.attrs.End(h)
-	v.attrs.End(n)
-	v.hasCT = true
+	h := v.ct.Nest(ctaHelp)
+	v.ct.String(ctaHelpName, helper)
+	v.ct.Put(ctaHelpInfo, info)
+	v.ct.End(h)
 }
+
+// Timeout sets the conntrack's timeout, in seconds from now (NFQA_CT
+// carrying CTA_TIMEOUT). Helpers stretch a master this way while they
+// wait for its answers (dhcpv6, amanda); the conntrack's own protocol
+// tracking sets it anew at its next packet.
+func (v *Verdict) Timeout(seconds uint32) { v.ct.Uint32(ctaTimeout, seconds) }
 
 // Expect returns the encoder for the NFQA_EXP attributes (CTA_EXPECT_*,
 // without the master, which is the packet's conntrack). The kernel reads
@@ -243,12 +247,12 @@ func (v *Verdict) Mark(mark uint32) { v.attrs.Uint32(attrMark, mark) }
 
 // Bytes is the finished netlink message, valid until the next Start.
 func (v *Verdict) Bytes() []byte {
+	if v.ct.Len() > 0 || v.exp.Len() > 0 {
+		v.attrs.Put(attrCT|0x8000, v.ct.Bytes()) // NLA_F_NESTED
+		v.ct.Reset()
+	}
 	if v.exp.Len() > 0 {
-		if !v.hasCT {
-			v.attrs.End(v.attrs.Nest(attrCT))
-			v.hasCT = true
-		}
-		v.attrs.Put(attrExp|0x8000, v.exp.Bytes()) // NLA_F_NESTED
+		v.attrs.Put(attrExp|0x8000, v.exp.Bytes())
 		v.exp.Reset()
 	}
 	b := append(v.msg[:0], v.pre...)

@@ -167,3 +167,30 @@ func TestVerdictWithRequest(t *testing.T) {
 		t.Fatal("Start did not forget the requests")
 	}
 }
+
+// A master's new timeout rides in NFQA_CT as CTA_TIMEOUT (be32 seconds),
+// in the same nest as CTA_HELP.
+func TestVerdictTimeout(t *testing.T) {
+	var v Verdict
+	v.Start(1, 9, Accept)
+	v.HelpInfo("amanda", nil)
+	v.Timeout(300)
+	s := ctnl.NewScanner(v.Bytes()[20:])
+	var ct []uint16
+	var secs uint32
+	for s.Next() {
+		if s.Type() != attrCT {
+			continue
+		}
+		n := s.Nested()
+		for n.Next() {
+			ct = append(ct, n.Type())
+			if n.Type() == ctaTimeout {
+				secs = n.Uint32()
+			}
+		}
+	}
+	if len(ct) != 2 || ct[0] != ctaHelp || ct[1] != ctaTimeout || secs != 300 {
+		t.Fatalf("NFQA_CT holds %v with timeout %d, want [CTA_HELP CTA_TIMEOUT] and 300", ct, secs)
+	}
+}

@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Amanda's server is not set up here: the replies are constructed in the
-// form Amanda 3.5's amandad sends over bsdudp (a REP header line, then
-// the CONNECT line, then OPTIONS).
+// Constructed replies in the form Amanda's amandad sends (a REP header
+// line, then the CONNECT line, then OPTIONS); capture_test.go replays
+// real ones.
 const rep = "Amanda 3.5 REP HANDLE 000-a0e25c08 SEQ 1700000000\n" +
 	"CONNECT DATA 50011 MESG 50012 INDEX 50013\n" +
 	"OPTIONS features=9ffe00;\n"
@@ -55,6 +55,11 @@ func TestConnect(t *testing.T) {
 		"Amanda 3.5 REP HANDLE 000 SEQ 1\nOPTIONS x;\n":        "",
 		"CONNECT XDATA 5 MESG 6\n":                             "6",
 		"connect DATA 5\n":                                     "",
+		// Amanda 3.5, auth bsd: a fourth stream, STATE, on its own port.
+		"CONNECT DATA 50066 MESG 50067 INDEX 50068 STATE 50069\n": "50066 50067 50068 50069",
+		// Auth bsdudp: MESG, INDEX and STATE are handles of streams
+		// multiplexed over the DATA connection, not ports.
+		"CONNECT DATA 50083 MESG 499999 INDEX 499998 STATE 499997\n": "50083",
 	} {
 		got, _ := ports(t, packet(in))
 		var words []string
@@ -69,7 +74,8 @@ func TestConnect(t *testing.T) {
 
 func TestNegative(t *testing.T) {
 	for _, in := range []string{
-		"CONNECT DATA 0 MESG 65536 INDEX x\n", "CONNECT DATA 99999999999999999999\n", "CONNECT DATA 12x\n",
+		"CONNECT DATA 0 MESG 500000 INDEX x\n", "CONNECT DATA 99999999999999999999\n", "CONNECT DATA 12x\n",
+		"CONNECT STATE 0\n",
 	} {
 		got, err := ports(t, packet(in))
 		if len(got) != 0 || err != errBadPort {
@@ -84,8 +90,33 @@ func TestNegative(t *testing.T) {
 	}
 	for n := 0; n < len(rep); n++ {
 		got, _ := ports(t, packet(rep[:n]))
-		if len(got) > 3 {
+		if len(got) > 4 {
 			t.Errorf("cut at %d: %v", n, got)
+		}
+	}
+}
+
+// Every reply from amandad, with or without a CONNECT line and even a
+// malformed one, keeps the master for 300 s; the server's packets leave
+// the timeout alone.
+func TestMasterTimeout(t *testing.T) {
+	for _, c := range []struct {
+		dir     cthelper.Direction
+		payload string
+		want    uint32
+	}{
+		{cthelper.Reply, rep, 300},
+		{cthelper.Reply, "Amanda 3.5 ACK HANDLE 000-00000001 SEQ 1795500380\n", 300},
+		{cthelper.Reply, "CONNECT DATA 0\n", 300},
+		{cthelper.Original, "Amanda 3.5 REQ HANDLE 000-00000001 SEQ 1795500380\nSERVICE sendsize\n", 0},
+	} {
+		p := packet(c.payload)
+		p.Dir = c.dir
+		var r cthelper.Result
+		r.Reset()
+		_ = Parser{}.Parse(p, &r)
+		if r.Timeout != c.want {
+			t.Errorf("%v %q: timeout %d, want %d", c.dir, c.payload, r.Timeout, c.want)
 		}
 	}
 }
@@ -117,7 +148,8 @@ func TestAllocs(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(rep))
-	f.Add([]byte("CONNECT DATA 1 MESG 2 INDEX 3"))
+	f.Add([]byte("CONNECT DATA 1 MESG 2 INDEX 3 STATE 4"))
+	f.Add([]byte("CONNECT DATA 50083 MESG 499999 INDEX 499998 STATE 499997\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := packet("")
 		p.Payload = b
@@ -131,7 +163,7 @@ func FuzzParse(f *testing.F) {
 			}
 			seen[e.DstPort] = true
 		}
-		if r.NExpects > 3 {
+		if r.NExpects > 4 {
 			t.Fatalf("%d expectations", r.NExpects)
 		}
 	})

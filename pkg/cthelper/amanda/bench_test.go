@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
 )
 
 // A REP with three CONNECT ports (the common reply).
@@ -16,3 +17,7 @@ func BenchmarkParse(b *testing.B) {
 		_ = Parser{}.Parse(p, &r)
 	}
 }
+
+// Every capture in testdata through the parser alone: one op is the whole
+// capture, ns/packet per packet with a payload.
+func BenchmarkCaptures(b *testing.B) { pcaptest.BenchCaptures(b, New, PrivLen) }

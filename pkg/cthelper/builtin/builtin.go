@@ -35,8 +35,8 @@ func policy(name string, max, timeout uint32) []cthelper.Policy {
 
 // Registry holds every built-in helper.
 var Registry = cthelper.NewRegistry(
-	cthelper.Spec{Name: "amanda", Protos: udp, Families: both, PrivLen: 0, Policies: policy("amanda", 3, 180), Port: 10080,
-		Doc: "Amanda backup: DATA, MESG and INDEX connections", NewParser: amanda.New},
+	cthelper.Spec{Name: "amanda", Protos: udp, Families: both, PrivLen: 0, Policies: policy("amanda", 4, 180), Port: 10080,
+		Doc: "Amanda backup: DATA, MESG, INDEX and STATE connections", NewParser: amanda.New},
 	cthelper.Spec{Name: "dhcpv6", Protos: udp, Families: ipv6, PrivLen: 0, Policies: policy("dhcpv6", 1, 300), Port: 547,
 		Doc: "DHCPv6 client: the server's unicast replies", NewParser: dhcpv6.New},
 	cthelper.Spec{Name: "ftp", Protos: tcp, Families: both, PrivLen: 24, Policies: policy("ftp", 1, 300), Port: 21,

@@ -12,7 +12,7 @@ func TestDefaultsMatchNfct(t *testing.T) {
 	want := map[string]struct {
 		priv, max, timeout uint32
 	}{
-		"amanda": {0, 3, 180}, "dhcpv6": {0, 1, 300}, "ftp": {24, 1, 300}, "mdns": {0, 8, 30},
+		"amanda": {0, 4, 180}, "dhcpv6": {0, 1, 300}, "ftp": {24, 1, 300}, "mdns": {0, 8, 30},
 		"rpc": {16, 1, 300}, "sane": {4, 1, 300}, "slp": {0, 8, 16}, "ssdp": {0, 8, 300},
 		"tftp": {0, 1, 300}, "tns": {1, 1, 300},
 	}

@@ -13,6 +13,7 @@ const (
 	ctaTupleReply = 2  // CTA_TUPLE_REPLY
 	ctaStatus     = 3  // CTA_STATUS
 	ctaHelp       = 5  // CTA_HELP
+	ctaTimeout    = 7  // CTA_TIMEOUT
 	ctaZone       = 18 // CTA_ZONE
 
 	ctaHelpName = 1 // CTA_HELP_NAME

@@ -23,7 +23,8 @@ import (
 )
 
 // toyParser is a line protocol made for these tests: the server's
-// "OPEN <port>" opens a data connection back to it, "PANIC" makes the
+// "OPEN <port>" opens a data connection back to it on that port and the
+// next (two expectations from one packet), "PANIC" makes the
 // parser panic, "DROP" drops the packet; every packet with payload is
 // counted in private data byte 0.
 type toyParser struct{}
@@ -45,7 +46,9 @@ func (toyParser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 		if err != nil {
 			return err
 		}
-		r.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: p.Dst, Dst: p.Src, AnySrcPort: true, DstPort: uint16(port)})
+		for i := range uint16(2) {
+			r.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: p.Dst, Dst: p.Src, AnySrcPort: true, DstPort: uint16(port) + i})
+		}
 	}
 	return nil
 }
@@ -256,7 +259,7 @@ func TestEngineEndToEnd(t *testing.T) {
 		t.Fatalf("data connection with the engine running failed:\n%s", out)
 	}
 	st := eng.Metrics().Snapshot()[0]
-	if st.Panics.Load() != 1 || st.ExpectCtnetlink.Load() != 1 || st.ExpectFailed.Load() != 0 {
+	if st.Panics.Load() != 1 || st.ExpectCtnetlink.Load() != 2 || st.ExpectFailed.Load() != 0 {
 		t.Fatalf("panics %d, expectations %d, failed %d", st.Panics.Load(), st.ExpectCtnetlink.Load(), st.ExpectFailed.Load())
 	}
 	// Server's OPEN and client's BYE were counted (the PANIC packet was
@@ -309,9 +312,9 @@ func TestEngineCleanupDelete(t *testing.T) {
 	}
 }
 
-// A confirmed master's expectation goes through ctnetlink; the same
-// exchange with --expect-via verdict puts it in NFQA_EXP, which the
-// kernel attaches as well.
+// A confirmed master's expectations go through ctnetlink; the same
+// exchange with --expect-via verdict puts the first in NFQA_EXP, which the
+// kernel attaches as well, and the second through ctnetlink.
 func TestEngineExpectInVerdict(t *testing.T) {
 	p := newPair(t)
 	cfg := toyConfig(engine.CleanupDelete)
@@ -327,8 +330,12 @@ func TestEngineExpectInVerdict(t *testing.T) {
 		t.Fatalf("data connection with the expectation in the verdict failed:\n%s", out)
 	}
 	st := eng.Metrics().Snapshot()[0]
-	if st.ExpectInVerdict.Load() != 1 || st.ExpectCtnetlink.Load() != 0 {
-		t.Fatalf("in verdict %d, ctnetlink %d", st.ExpectInVerdict.Load(), st.ExpectCtnetlink.Load())
+	if st.ExpectInVerdict.Load() != 1 || st.ExpectCtnetlink.Load() != 1 || st.ExpectFailed.Load() != 0 {
+		t.Fatalf("in verdict %d, ctnetlink %d, failed %d", st.ExpectInVerdict.Load(), st.ExpectCtnetlink.Load(), st.ExpectFailed.Load())
+	}
+	// The data connection used the first; the second waits in the table.
+	if out, _ := p.srv.Run("conntrack", "-L", "expect"); !strings.Contains(out, "dport=7101") {
+		t.Fatalf("no expectation for the second port:\n%s", out)
 	}
 }
 

@@ -25,6 +25,7 @@ type Stats struct {
 	ExpectCtnetlink atomic.Uint64
 	ExpectFailed    atomic.Uint64 // refused by the kernel or undeliverable
 	PrivUpdates     atomic.Uint64 // verdicts carrying new private data
+	TimeoutUpdates  atomic.Uint64 // verdicts setting the master's timeout
 	PayloadRewrites atomic.Uint64 // verdicts carrying a rewritten packet
 	ParseErrors     atomic.Uint64 // the parser said the payload was malformed
 	Malformed       atomic.Uint64 // not decodable as IP/TCP/UDP with a conntrack
@@ -85,6 +86,7 @@ var metricDefs = []metricDef{
 	{"gonfct_helper_expectations_created_total", "", `path="ctnetlink"`, func(s *Stats) uint64 { return s.ExpectCtnetlink.Load() }},
 	{"gonfct_helper_expectations_failed_total", "Expectations the kernel refused or that could not be delivered.", "", func(s *Stats) uint64 { return s.ExpectFailed.Load() }},
 	{"gonfct_helper_private_data_updates_total", "Verdicts that carried new helper private data.", "", func(s *Stats) uint64 { return s.PrivUpdates.Load() }},
+	{"gonfct_helper_master_timeout_updates_total", "Verdicts that set the master conntrack's timeout.", "", func(s *Stats) uint64 { return s.TimeoutUpdates.Load() }},
 	{"gonfct_helper_payload_rewrites_total", "Verdicts that carried a rewritten packet.", "", func(s *Stats) uint64 { return s.PayloadRewrites.Load() }},
 	{"gonfct_helper_parse_errors_total", "Packets the protocol parser found malformed (accepted un-helped).", "", func(s *Stats) uint64 { return s.ParseErrors.Load() }},
 	{"gonfct_helper_malformed_packets_total", "Packets not decodable as IP/TCP/UDP with a conntrack (accepted un-helped).", "", func(s *Stats) uint64 { return s.Malformed.Load() }},

@@ -202,6 +202,10 @@ func (w *worker) prepare(p *nfq.Packet) {
 		w.v.HelpInfo(s.name, pk.Priv)
 		st.PrivUpdates.Add(1)
 	}
+	if r.Timeout > 0 {
+		w.v.Timeout(r.Timeout)
+		st.TimeoutUpdates.Add(1)
+	}
 	if inVerdict >= 0 {
 		ex := w.expectation(s, &r.Expects[inVerdict], false)
 		ex.Encode(w.v.Expect())

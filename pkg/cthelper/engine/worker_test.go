@@ -120,6 +120,7 @@ type sentVerdict struct {
 	verdict, id uint32
 	helper      string
 	info        []byte
+	timeout     uint32 // CTA_TIMEOUT, 0 if absent
 	hasCT       bool
 	exp         *expect.Expectation
 	payload     []byte
@@ -141,8 +142,12 @@ func (r *testRig) verdict(t *testing.T) sentVerdict {
 			v.hasCT = true
 			ct := s.Nested()
 			for ct.Next() {
+				if ct.Type() == ctaTimeout {
+					v.timeout = ct.Uint32()
+					continue
+				}
 				if ct.Type() != ctaHelp {
-					t.Fatalf("NFQA_CT carries attribute %d: only CTA_HELP belongs there", ct.Type())
+					t.Fatalf("NFQA_CT carries attribute %d: only CTA_HELP and CTA_TIMEOUT belong there", ct.Type())
 				}
 				h := ct.Nested()
 				for h.Next() {
@@ -244,6 +249,29 @@ func TestHandleUnconfirmedMasterExpectInVerdict(t *testing.T) {
 	}
 	if r.stats.ExpectInVerdict.Load() != 1 {
 		t.Fatal("expectation in verdict not counted")
+	}
+}
+
+// A parser that stretches its master (dhcpv6, amanda) gets CTA_TIMEOUT in
+// the verdict's NFQA_CT, next to the expectation for the unconfirmed
+// master; a parser that does not leaves the timeout alone.
+func TestHandleMasterTimeout(t *testing.T) {
+	for _, secs := range []uint32{0, 120} {
+		r := newRig(t, parserFunc(func(p *cthelper.Packet, res *cthelper.Result) error {
+			res.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_UDP, Dst: client, DstPort: 546})
+			res.Timeout = secs
+			return nil
+		}), ExpectAuto)
+		if err := r.w.handle(r.packet(t, false, nil)); err != nil {
+			t.Fatal(err)
+		}
+		v := r.verdict(t)
+		if v.timeout != secs || v.exp == nil || v.helper != "" {
+			t.Fatalf("Timeout %d: verdict %+v", secs, v)
+		}
+		if got := r.stats.TimeoutUpdates.Load(); got != uint64(min(secs, 1)) {
+			t.Fatalf("Timeout %d: %d timeout updates counted", secs, got)
+		}
 	}
 }
 

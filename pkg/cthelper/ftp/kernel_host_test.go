@@ -18,6 +18,7 @@ import (
 
 	"github.com/gonfct/gonfct/internal/nstest"
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -252,7 +253,7 @@ func crossReplay(t *testing.T, cside, sside []segment, mode string) []kernelExpe
 			if err := parser.Parse(p, &r); err != nil || r.Verdict != cthelper.Accept {
 				t.Errorf("%q: %v verdict %d", st.in.payload, err, r.Verdict)
 			}
-			if got := apply(st.in.payload, &r); !sameLine(got, string(st.out.payload)) {
+			if got := string(pcaptest.Apply(t, st.in.payload, &r)); !sameLine(got, string(st.out.payload)) {
 				t.Errorf("parser turned %q into %q, the kernel into %q", st.in.payload, got, st.out.payload)
 			}
 			for k := 0; k < r.NExpects; k++ {

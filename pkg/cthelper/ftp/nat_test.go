@@ -5,17 +5,8 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
 )
-
-func apply(payload []byte, r *cthelper.Result) string {
-	out := string(payload)
-	// Rewrites are in payload order; apply from the end so offsets hold.
-	for i := r.NRewrites - 1; i >= 0; i-- {
-		w := r.Rewrites[i]
-		out = out[:w.Off] + string(w.Data) + out[w.Off+w.Len:]
-	}
-	return out
-}
 
 func TestNAT(t *testing.T) {
 	a := netip.MustParseAddr
@@ -68,7 +59,7 @@ func TestNAT(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		if got := apply(p.Payload, r); got != tc.rewritten {
+		if got := string(pcaptest.Apply(t, p.Payload, r)); got != tc.rewritten {
 			t.Errorf("%s: rewritten to %q, want %q", tc.name, got, tc.rewritten)
 		}
 		want := tc.exp
@@ -89,7 +80,7 @@ func TestNATTwoLinesAndRenumber(t *testing.T) {
 	if err := parser.Parse(p, r); err != nil {
 		t.Fatal(err)
 	}
-	if got := apply(p.Payload, r); got != "PORT 203,0,113,5,4,1\r\nEPRT |1|203.0.113.5|2000|\r\n" {
+	if got := string(pcaptest.Apply(t, p.Payload, r)); got != "PORT 203,0,113,5,4,1\r\nEPRT |1|203.0.113.5|2000|\r\n" {
 		t.Errorf("rewritten %q", got)
 	}
 	rn := parser.(*Parser)
@@ -100,7 +91,7 @@ func TestNATTwoLinesAndRenumber(t *testing.T) {
 	if err := rn.RenumberPort(r, 1, 65535); err != nil {
 		t.Fatal(err)
 	}
-	if got := apply(p.Payload, r); got != "PORT 203,0,113,5,4,2\r\nEPRT |1|203.0.113.5|65535|\r\n" {
+	if got := string(pcaptest.Apply(t, p.Payload, r)); got != "PORT 203,0,113,5,4,2\r\nEPRT |1|203.0.113.5|65535|\r\n" {
 		t.Errorf("renumbered %q", got)
 	}
 	if e := r.Expects[0]; e.DstPort != 1026 || e.NATPort != 1025 {
@@ -122,7 +113,7 @@ func TestNATTwoLinesAndRenumber(t *testing.T) {
 		t.Fatal(err)
 	}
 	rn.RenumberPort(r, 0, 6447)
-	if got := apply(q.Payload, r); got != "229 (!!!6447!)\r\n" {
+	if got := string(pcaptest.Apply(t, q.Payload, r)); got != "229 (!!!6447!)\r\n" {
 		t.Errorf("EPSV renumbered %q", got)
 	}
 	g.reply.Dst = netip.MustParseAddr("2001:db8:eeee::7")
@@ -132,7 +123,7 @@ func TestNATTwoLinesAndRenumber(t *testing.T) {
 		t.Fatal(err)
 	}
 	rn.RenumberPort(r, 0, 6001)
-	if got := apply(q.Payload, r); got != "EPRT |2|2001:db8:eeee::7|6001|\r\n" {
+	if got := string(pcaptest.Apply(t, q.Payload, r)); got != "EPRT |2|2001:db8:eeee::7|6001|\r\n" {
 		t.Errorf("EPRT renumbered %q", got)
 	}
 

@@ -11,7 +11,9 @@ import (
 )
 
 // testdata/query4.pcap is a real one-shot mDNS query from Debian's dig to
-// 224.0.0.251:5353 (testdata/capture.sh).
+// 224.0.0.251:5353; answer4.pcap and answer6.pcap are real one-shot queries
+// from Debian's drill to 224.0.0.251 and ff02::fb, each with the unicast
+// answer Debian's avahi-daemon sent back (testdata/capture.sh).
 
 func query(t testing.TB) pcaptest.Frame {
 	return pcaptest.Read(t, filepath.Join("testdata", "query4.pcap"))[0]
@@ -32,6 +34,37 @@ func TestCapture(t *testing.T) {
 	want.Dst = q6.Src
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("IPv6: %+v, want %+v", got, want)
+	}
+}
+
+// The real responder's answer is what the query's expectation lets in:
+// from the responder's own address (not the group) and port 5353 to the
+// querier's address and port, a new flow the parser itself leaves alone.
+func TestAvahiAnswer(t *testing.T) {
+	for _, name := range []string{"answer4", "answer6"} {
+		frames := pcaptest.Read(t, filepath.Join("testdata", name+".pcap"))
+		if len(frames) != 2 {
+			t.Fatalf("%s: %d packets, want the query and the answer", name, len(frames))
+		}
+		q, a := frames[0], frames[1]
+		if !q.Dst.IsMulticast() || a.Src.IsMulticast() || a.Payload[2]&0x80 == 0 || a.Payload[0] != q.Payload[0] || a.Payload[1] != q.Payload[1] {
+			t.Fatalf("%s: not a query to the group and its unicast answer: %+v %+v", name, q, a)
+		}
+		steps := pcaptest.Replay(t, Parser{}, PrivLen, frames)
+		got := pcaptest.Expects(steps)
+		if len(got) != 1 || steps[1].Result.NExpects != 0 || steps[0].Err != nil || steps[1].Err != nil {
+			t.Fatalf("%s: expectations %+v, errors %v %v; want one, from the query", name, got, steps[0].Err, steps[1].Err)
+		}
+		e := got[0]
+		want := cthelper.Expect{Proto: unix.IPPROTO_UDP, SrcPort: 5353, Dst: q.Src, DstPort: q.SrcPort, Flags: cthelper.ExpectPermanent}
+		if e != want {
+			t.Errorf("%s: %+v, want %+v", name, e, want)
+		}
+		// The kernel's match: any source address, the expected ports and
+		// destination address.
+		if a.Proto != e.Proto || a.SrcPort != e.SrcPort || a.Dst != e.Dst || a.DstPort != e.DstPort || e.Src.IsValid() {
+			t.Errorf("%s: avahi's answer %v:%d -> %v:%d does not match %+v", name, a.Src, a.SrcPort, a.Dst, a.DstPort, e)
+		}
 	}
 }
 

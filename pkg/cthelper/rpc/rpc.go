@@ -8,7 +8,10 @@
 // accepted and successful, carrying a non-zero port (v2) or a universal
 // address (v3/v4: "h1.h2.h3.h4.p1.p2" or an IPv6 address followed by
 // ".p1.p2"), makes a PERMANENT expectation from the client to the server on
-// that port and the asked protocol. Over TCP, calls and replies are records
+// that port and the asked protocol. Under NAT the expected connection is
+// translated as the master is, and behind destination NAT a universal
+// address naming the real server is rewritten to the one the client
+// asked. Over TCP, calls and replies are records
 // in one or more fragments (RFC 5531 §11); the part of the record the
 // helper reads must be in one segment, as every portmapper client sends it.
 //
@@ -24,6 +27,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"strconv"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/internal/ascii"
@@ -220,6 +224,7 @@ func parseReply(p *cthelper.Packet, r *cthelper.Result, tcp bool) error {
 		port = uint16(v)
 	} else {
 		var ua [64]byte
+		uaOff := x.offset()
 		n := x.str(ua[:])
 		if !x.ok() {
 			return errTruncated
@@ -241,6 +246,14 @@ func parseReply(p *cthelper.Packet, r *cthelper.Result, tcp bool) error {
 			return nil
 		}
 		port = pt
+		// Behind destination NAT the address names the real server, which
+		// the client cannot reach (and the expectation does not let in):
+		// give it the address the client asked instead. The string must
+		// lie in one fragment, as every rpcbind sends it.
+		if _, dnat := p.NATed(); dnat && addr == p.Reply.Src && addr != p.Orig.Dst &&
+			x.offset()-uaOff == 4+(n+3)&^3 && priv[14] == p.Family {
+			rewriteUaddr(p, r, &x, uaOff, x.offset(), p.Orig.Dst, pt)
+		}
 	}
 	if priv[14] != p.Family {
 		return nil // the client asked for the other family's address
@@ -261,6 +274,31 @@ func parseReply(p *cthelper.Packet, r *cthelper.Result, tcp bool) error {
 	}
 	r.AddExpect(e)
 	return nil
+}
+
+// rewriteUaddr replaces the XDR string at payload[from:to] with the
+// universal address of addr and port and, over TCP, fixes the length in
+// the fragment's mark.
+func rewriteUaddr(p *cthelper.Packet, r *cthelper.Result, x *reader, from, to int, addr netip.Addr, port uint16) {
+	b := r.Scratch[:4:len(r.Scratch)]
+	b = binary.BigEndian.AppendUint32(b, 0) // the string's length, set below
+	b = addr.AppendTo(b)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(port>>8), 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(port&0xff), 10)
+	binary.BigEndian.PutUint32(b[4:], uint32(len(b)-8))
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	delta := len(b) - 4 - (to - from)
+	if x.tcp && delta != 0 {
+		mark := binary.BigEndian.Uint32(p.Payload[x.mark:])
+		n := int(mark&0x7fffffff) + delta
+		binary.BigEndian.PutUint32(b[:4], mark&0x80000000|uint32(n))
+		r.AddRewrite(cthelper.Rewrite{Off: x.mark, Len: 4, Data: b[:4]})
+	}
+	r.AddRewrite(cthelper.Rewrite{Off: from, Len: to - from, Data: b[4:]})
 }
 
 // ParseUniversalAddr parses an rpcbind universal address (RFC 5665 §5.2.3.3

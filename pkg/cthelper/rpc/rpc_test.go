@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"path/filepath"
@@ -271,6 +272,70 @@ func TestNAT(t *testing.T) {
 	}
 }
 
+// rpcbind's GETADDR answer names the real server: behind DNAT the client
+// could not reach it, so the universal address is rewritten to the address
+// the client asked (the XDR string's length and, over TCP, the record mark
+// follow), and the expectation to that address is translated to the server.
+func TestGetaddrDNAT(t *testing.T) {
+	for _, c := range []struct {
+		file   string
+		public netip.Addr
+		real   netip.Addr
+		uaddr  string
+	}{
+		{"rpcinfo-getaddr4-tcp", netip.MustParseAddr("198.51.100.1"), lo4, "198.51.100.1.156.65"},
+		{"rpcinfo-getaddr4-udp", netip.MustParseAddr("203.0.113.200"), lo4, "203.0.113.200.156.66"},
+		{"rpcinfo-getaddr4-tcp6", netip.MustParseAddr("2001:db8::7"), lo6, "2001:db8::7.156.67"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			call, reply := exchange(t, c.file)
+			p, _ := New(nil)
+			pk := cthelper.Packet{Family: call.Family, Proto: call.Proto, Dir: cthelper.Original, Info: cthelper.Established,
+				Payload: call.Payload, Priv: make([]byte, PrivLen)}
+			pk.Orig.Src, pk.Orig.Dst, pk.Orig.SrcPort, pk.Orig.DstPort = c.real, c.public, call.SrcPort, 111
+			pk.Reply.Src, pk.Reply.Dst, pk.Reply.SrcPort, pk.Reply.DstPort = c.real, c.real, 111, call.SrcPort
+			var r cthelper.Result
+			r.Reset()
+			if err := p.Parse(&pk, &r); err != nil {
+				t.Fatal(err)
+			}
+			callPriv := append([]byte(nil), pk.Priv...)
+			pk.Dir, pk.Info, pk.Payload = cthelper.Reply, cthelper.EstablishedReply, reply.Payload
+			r.Reset()
+			if err := p.Parse(&pk, &r); err != nil || r.NExpects != 1 {
+				t.Fatalf("reply: %v, %d expectations", err, r.NExpects)
+			}
+			if e := r.Expects[0]; e.Dst != c.public || !e.NAT || e.NATAddr != c.real || e.NATPort != e.DstPort {
+				t.Errorf("expectation %+v", e)
+			}
+			if n := testing.AllocsPerRun(50, func() {
+				copy(pk.Priv, callPriv)
+				r.Reset()
+				_ = p.Parse(&pk, &r)
+			}); n != 0 {
+				t.Errorf("rewriting a reply allocates %v times", n)
+			}
+			out := pcaptest.Apply(t, reply.Payload, &r)
+			if !strings.Contains(string(out), c.uaddr) {
+				t.Errorf("rewritten reply %q does not carry %q", out, c.uaddr)
+			}
+			if call.Proto == unix.IPPROTO_TCP {
+				if mark := binary.BigEndian.Uint32(out); mark != 0x80000000|uint32(len(out)-4) {
+					t.Errorf("record mark %#x for a %d-byte record", mark, len(out)-4)
+				}
+			}
+			// The rewritten answer is a well-formed reply naming the
+			// address asked: seen without NAT, it expects that address.
+			copy(pk.Priv, callPriv)
+			pk.Reply.Src, pk.Payload = c.public, out
+			r.Reset()
+			if err := p.Parse(&pk, &r); err != nil || r.NExpects != 1 || r.NRewrites != 0 || r.Expects[0].Dst != c.public {
+				t.Fatalf("rewritten reply parsed: %v %+v", err, r.Expects[:r.NExpects])
+			}
+		})
+	}
+}
+
 func TestOptionsAndPriv(t *testing.T) {
 	if _, err := New(cthelper.Options{"loose": "yes"}); err == nil || !strings.Contains(err.Error(), "takes no options") {
 		t.Errorf("New with an option: %v", err)
@@ -315,9 +380,10 @@ func FuzzParse(f *testing.F) {
 				data = append(data, fr.Payload)
 			}
 		}
-		f.Add(data[0], data[1], frames[0].Proto == unix.IPPROTO_TCP, frames[0].Family == unix.AF_INET6)
+		f.Add(data[0], data[1], frames[0].Proto == unix.IPPROTO_TCP, frames[0].Family == unix.AF_INET6, false)
+		f.Add(data[0], data[1], frames[0].Proto == unix.IPPROTO_TCP, frames[0].Family == unix.AF_INET6, true)
 	}
-	f.Fuzz(func(t *testing.T, call, reply []byte, tcp, v6 bool) {
+	f.Fuzz(func(t *testing.T, call, reply []byte, tcp, v6, dnat bool) {
 		p := Parser{}
 		pk := cthelper.Packet{Family: unix.AF_INET, Proto: unix.IPPROTO_UDP, Info: cthelper.Established, Priv: make([]byte, PrivLen)}
 		pk.Orig.Src, pk.Orig.Dst = lo4, lo4
@@ -325,6 +391,12 @@ func FuzzParse(f *testing.F) {
 			pk.Family, pk.Orig.Src, pk.Orig.Dst = unix.AF_INET6, lo6, lo6
 		}
 		pk.Reply.Src, pk.Reply.Dst = pk.Orig.Dst, pk.Orig.Src
+		if dnat { // asked a public address, answered by the real server
+			pk.Orig.Dst = netip.MustParseAddr("198.51.100.1")
+			if v6 {
+				pk.Orig.Dst = netip.MustParseAddr("2001:db8::1")
+			}
+		}
 		if tcp {
 			pk.Proto = unix.IPPROTO_TCP
 		}
@@ -342,6 +414,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if r.NExpects > 1 {
 			t.Fatalf("%d expectations", r.NExpects)
+		}
+		if r.NRewrites > 0 {
+			out := pcaptest.Apply(t, reply, &r)
+			if !dnat || !bytes.Contains(out, []byte(pk.Orig.Dst.String()+".")) {
+				t.Fatalf("rewrite without DNAT or not naming %v: %q", pk.Orig.Dst, out)
+			}
 		}
 	})
 }

@@ -9,14 +9,16 @@ import "encoding/binary"
 // every read returns zero and ok reports false.
 type reader struct {
 	b    []byte
+	size int // the whole message's length, for offsets
 	tcp  bool
 	frag int  // bytes left in the current fragment (TCP)
+	mark int  // offset of the current fragment's mark (TCP)
 	last bool // the current fragment is the record's last
 	bad  bool
 }
 
 func newReader(b []byte, tcp bool) reader {
-	r := reader{b: b, tcp: tcp}
+	r := reader{b: b, size: len(b), tcp: tcp}
 	if tcp {
 		r.nextFragment()
 	}
@@ -28,6 +30,7 @@ func (r *reader) nextFragment() {
 		r.bad = true
 		return
 	}
+	r.mark = r.offset()
 	mark := binary.BigEndian.Uint32(r.b)
 	r.b = r.b[4:]
 	r.last = mark&0x80000000 != 0
@@ -117,3 +120,6 @@ func (r *reader) str(dst []byte) int {
 }
 
 func (r *reader) ok() bool { return !r.bad }
+
+// offset is where the next read starts, from the message's first byte.
+func (r *reader) offset() int { return r.size - len(r.b) }

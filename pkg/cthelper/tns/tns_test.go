@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,15 +160,6 @@ func TestIPv6(t *testing.T) {
 	}
 }
 
-// apply performs the rewrites in turn, as the engine does.
-func apply(b []byte, r *cthelper.Result) []byte {
-	out := append([]byte(nil), b...)
-	for _, w := range r.Rewrites[:r.NRewrites] {
-		out = append(out[:w.Off:w.Off], append(append([]byte(nil), w.Data...), out[w.Off+w.Len:]...)...)
-	}
-	return out
-}
-
 func TestDNAT(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -194,7 +186,7 @@ func TestDNAT(t *testing.T) {
 		if e.Dst != public || e.DstPort != 40123 || !e.NAT || e.NATDir != cthelper.Original || e.NATAddr != server || e.NATPort != 40123 {
 			t.Errorf("%s: %+v", c.name, e)
 		}
-		got := apply(c.pkts[len(c.pkts)-1], &r)
+		got := pcaptest.Apply(t, c.pkts[len(c.pkts)-1], &r)
 		want := c.want
 		binary.BigEndian.PutUint16(want[2:], 0)
 		binary.BigEndian.PutUint16(want[6:], 0)
@@ -249,7 +241,7 @@ func FuzzParse(f *testing.F) {
 		if r.NExpects == 1 && r.Expects[0].Dst != pk.Orig.Dst {
 			t.Fatalf("expectation to a third host: %+v", r.Expects[0])
 		}
-		out := apply(b, &r)
+		out := pcaptest.Apply(t, b, &r)
 		if r.NRewrites > 0 && (len(out) < headerLen || int(binary.BigEndian.Uint16(out))-int(binary.BigEndian.Uint16(b)) != len(out)-len(b)) {
 			t.Fatalf("TNS length not fixed: %q -> %q", b, out)
 		}

@@ -1,10 +1,11 @@
 package pcaptest
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
-	"golang.org/x/sys/unix"
 )
 
 // Bench measures parser alone on a capture: the packets are prepared as
@@ -14,43 +15,15 @@ import (
 // "ns/packet" is reported too.
 func Bench(b *testing.B, parser cthelper.Parser, privLen int, frames []Frame) {
 	b.Helper()
-	flows := map[flowKey]*flow{}
-	var privs [][]byte
-	var pkts []cthelper.Packet
-	for _, f := range frames {
-		fl, isNew := flowOf(flows, &f, privLen)
-		if isNew {
-			privs = append(privs, fl.priv)
-		}
-		fl.packets++
-		if len(f.Payload) == 0 {
-			continue
-		}
-		dir := cthelper.Original
-		if f.Src == fl.orig.Dst && f.SrcPort == fl.orig.DstPort && !(f.Src == fl.orig.Src && f.SrcPort == fl.orig.SrcPort) {
-			dir = cthelper.Reply
-		}
-		info := cthelper.Established
-		switch {
-		case dir == cthelper.Reply:
-			info = cthelper.EstablishedReply
-		case fl.packets == 1 && f.Proto == unix.IPPROTO_UDP:
-			info = cthelper.New
-		}
-		pkts = append(pkts, cthelper.Packet{
-			Family: f.Family, Proto: f.Proto, Dir: dir, Info: info,
-			Src: f.Src, Dst: f.Dst, SrcPort: f.SrcPort, DstPort: f.DstPort, Seq: f.Seq,
-			Orig: fl.orig, Reply: fl.reply, Payload: f.Payload, Priv: fl.priv,
-		})
-	}
+	pkts, flows := packets(frames, privLen)
 	if len(pkts) == 0 {
 		b.Fatal("capture has no packet with a payload")
 	}
 	var res cthelper.Result
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, p := range privs {
-			clear(p)
+		for _, fl := range flows {
+			clear(fl.priv)
 		}
 		for i := range pkts {
 			res.Reset()
@@ -58,4 +31,22 @@ func Bench(b *testing.B, parser cthelper.Parser, privLen int, frames []Frame) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/packet")
+}
+
+// BenchCaptures runs Bench on every capture in the package's testdata, a
+// sub-benchmark each, with a parser made by newParser without options.
+func BenchCaptures(b *testing.B, newParser func(cthelper.Options) (cthelper.Parser, error), privLen int) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.pcap"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no captures in testdata: %v", err)
+	}
+	for _, f := range files {
+		b.Run(strings.TrimSuffix(filepath.Base(f), ".pcap"), func(b *testing.B) {
+			p, err := newParser(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			Bench(b, p, privLen, Read(b, f))
+		})
+	}
 }

@@ -103,10 +103,28 @@ type flow struct {
 // engine's rules would not queue them to a helper that ignores them anyway.
 func Replay(t testing.TB, parser cthelper.Parser, privLen int, frames []Frame) []Step {
 	t.Helper()
+	pkts, flows := packets(frames, privLen)
+	steps := make([]Step, 0, len(pkts))
+	for i := range pkts {
+		var st Step
+		st.Packet = pkts[i]
+		st.Result.Reset()
+		st.Err = parser.Parse(&st.Packet, &st.Result)
+		st.Packet.Priv = append([]byte(nil), flows[i].priv...)
+		steps = append(steps, st)
+	}
+	return steps
+}
+
+// packets prepares the frames with a payload as the engine would hand
+// them to a parser, each with its flow (whose private data the packets
+// share).
+func packets(frames []Frame, privLen int) ([]cthelper.Packet, []*flow) {
 	flows := map[flowKey]*flow{}
-	var steps []Step
+	var pkts []cthelper.Packet
+	var of []*flow
 	for _, f := range frames {
-		fl, _ := flowOf(flows, &f, privLen)
+		fl := flowOf(flows, &f, privLen)
 		fl.packets++
 		if len(f.Payload) == 0 {
 			continue
@@ -122,19 +140,14 @@ func Replay(t testing.TB, parser cthelper.Parser, privLen int, frames []Frame) [
 		case fl.packets == 1 && f.Proto == unix.IPPROTO_UDP:
 			info = cthelper.New
 		}
-		var st Step
-		st.Packet = cthelper.Packet{
+		pkts = append(pkts, cthelper.Packet{
 			Family: f.Family, Proto: f.Proto, Dir: dir, Info: info,
 			Src: f.Src, Dst: f.Dst, SrcPort: f.SrcPort, DstPort: f.DstPort, Seq: f.Seq,
-			Orig: fl.orig, Reply: fl.reply,
-			Payload: f.Payload, Priv: fl.priv,
-		}
-		st.Result.Reset()
-		st.Err = parser.Parse(&st.Packet, &st.Result)
-		st.Packet.Priv = append([]byte(nil), fl.priv...)
-		steps = append(steps, st)
+			Orig: fl.orig, Reply: fl.reply, Payload: f.Payload, Priv: fl.priv,
+		})
+		of = append(of, fl)
 	}
-	return steps
+	return pkts, of
 }
 
 // Expects gathers every expectation the steps asked for, in order.
@@ -147,21 +160,38 @@ func Expects(steps []Step) []cthelper.Expect {
 }
 
 // flowOf finds the frame's flow, or starts one with the frame's direction
-// as the original (new reports which).
-func flowOf(flows map[flowKey]*flow, f *Frame, privLen int) (fl *flow, new bool) {
+// as the original.
+func flowOf(flows map[flowKey]*flow, f *Frame, privLen int) *flow {
 	a, b := netip.AddrPortFrom(f.Src, f.SrcPort), netip.AddrPortFrom(f.Dst, f.DstPort)
 	k := flowKey{a, b, f.Proto, f.Family}
 	if a.Compare(b) > 0 {
 		k.a, k.b = b, a
 	}
-	if fl = flows[k]; fl != nil {
-		return fl, false
+	if fl := flows[k]; fl != nil {
+		return fl
 	}
-	fl = &flow{
+	fl := &flow{
 		orig:  ctnl.Tuple{Src: f.Src, Dst: f.Dst, Proto: f.Proto, SrcPort: f.SrcPort, DstPort: f.DstPort},
 		reply: ctnl.Tuple{Src: f.Dst, Dst: f.Src, Proto: f.Proto, SrcPort: f.DstPort, DstPort: f.SrcPort},
 		priv:  make([]byte, privLen),
 	}
 	flows[k] = fl
-	return fl, true
+	return fl
+}
+
+// Apply returns payload with r's rewrites done as the engine does them:
+// each rewrite's offset and length refer to the original payload, and
+// they come in payload order without overlapping.
+func Apply(t testing.TB, payload []byte, r *cthelper.Result) []byte {
+	t.Helper()
+	var out []byte
+	pos := 0
+	for _, w := range r.Rewrites[:r.NRewrites] {
+		if w.Off < pos || w.Off+w.Len > len(payload) {
+			t.Fatalf("rewrite at %d+%d out of order or past the payload (%d bytes)", w.Off, w.Len, len(payload))
+		}
+		out = append(append(out, payload[pos:w.Off]...), w.Data...)
+		pos = w.Off + w.Len
+	}
+	return append(out, payload[pos:]...)
 }
