@@ -84,8 +84,10 @@ The ruleset assigns the helper to connections, for example:
 Expectations of a confirmed connection go through ctnetlink before the
 verdict (each refusal is seen, counted and logged); the first expectation of
 a connection's first packet, which ctnetlink cannot reach yet, rides in the
-verdict (NFQA_EXP). --expect-via verdict always puts the first one in the
-verdict (the kernel does not report its fate); ctnetlink never does.
+verdict (NFQA_EXP), and so does one that names a helper for the expected
+connection (ssdp's), which the kernel attaches only there. --expect-via
+verdict always puts the first one in the verdict (the kernel does not report
+its fate); ctnetlink never does.
 
 --check validates the configuration and probes the kernel (cthelper,
 ctnetlink, each queue with the conntrack glue, kernel helpers of the same

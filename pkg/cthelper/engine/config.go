@@ -27,13 +27,16 @@ const (
 	// ExpectAuto sends expectations of a confirmed master through
 	// ctnetlink before the verdict, so every refusal is seen and counted;
 	// for an unconfirmed master (its first packet, which ctnetlink cannot
-	// find yet) the first goes in the verdict (NFQA_EXP).
+	// find yet) the first goes in the verdict (NFQA_EXP), and so does the
+	// first that names a helper for the expected connection (the kernel
+	// attaches it only there).
 	ExpectAuto ExpectVia = iota
 	// ExpectVerdict always sends the first expectation in the verdict and
 	// any further ones through ctnetlink. The kernel does not report
 	// whether the one in the verdict was created.
 	ExpectVerdict
-	// ExpectCtnetlink sends every expectation through ctnetlink.
+	// ExpectCtnetlink sends every expectation through ctnetlink (the
+	// expected connections then get no helper from their expectations).
 	ExpectCtnetlink
 )
 

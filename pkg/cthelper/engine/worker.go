@@ -202,12 +202,14 @@ func (w *worker) prepare(p *nfq.Packet) {
 	// (onAck).
 	inVerdict := -1
 	if r.NExpects > 0 && !noPort {
-		first := 0
-		if s.expectVia == ExpectVerdict || (s.expectVia == ExpectAuto && !w.ct.confirmed()) {
-			inVerdict, first = 0, 1
+		switch {
+		case s.expectVia == ExpectVerdict || (s.expectVia == ExpectAuto && !w.ct.confirmed()):
+			inVerdict = 0
+		case s.expectVia == ExpectAuto:
+			inVerdict = helperExpect(r)
 		}
-		for i := first; i < r.NExpects; i++ {
-			if placed[i] {
+		for i := 0; i < r.NExpects; i++ {
+			if i == inVerdict || placed[i] {
 				continue
 			}
 			ex := w.expectation(s, &r.Expects[i], true)
@@ -246,6 +248,20 @@ func (w *worker) prepare(p *nfq.Packet) {
 	} else {
 		st.Accepted.Add(1)
 	}
+}
+
+// helperExpect is the first expectation that names a helper for the
+// expected connection, or -1. The kernel attaches that helper only to an
+// expectation that rides in the verdict: ctnetlink's expectation creation
+// ignores CTA_EXPECT_HELP_NAME since the 2026 expectation fixes (stable
+// kernels too: the expected connection would go un-helped).
+func helperExpect(r *cthelper.Result) int {
+	for i := range r.Expects[:r.NExpects] {
+		if r.Expects[i].Helper != "" {
+			return i
+		}
+	}
+	return -1
 }
 
 // parse calls the parser, turning a panic into a counted, logged event.

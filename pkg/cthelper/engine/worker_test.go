@@ -510,3 +510,31 @@ func TestHandleDoesNotAllocate(t *testing.T) {
 		t.Fatalf("%v allocations per packet, want 0", n)
 	}
 }
+
+// An expectation naming a helper for the expected connection rides in the
+// verdict even on a confirmed master: ctnetlink's expectation creation
+// ignores the helper name. The others still go through ctnetlink.
+func TestHandleHelperExpectInVerdict(t *testing.T) {
+	r := newRig(t, parserFunc(func(p *cthelper.Packet, res *cthelper.Result) error {
+		pasvExpect(res)
+		res.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server, Dst: client, AnySrcPort: true, DstPort: 42000, Helper: "ssdp"})
+		return nil
+	}), ExpectAuto)
+	if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+		t.Fatal(err)
+	}
+	exps := r.queueK.messages(typExpNew)
+	if len(exps) != 1 {
+		t.Fatalf("%d expectations through ctnetlink, want 1", len(exps))
+	}
+	if e, err := expect.Decode(exps[0].Data[4:]); err != nil || e.Tuple.DstPort != 1025 || e.Helper != "" {
+		t.Fatalf("through ctnetlink: %+v %v", e, err)
+	}
+	v := r.verdict(t)
+	if v.exp == nil || v.exp.Helper != "ssdp" || v.exp.Tuple.DstPort != 42000 || v.exp.Master.Src.IsValid() {
+		t.Fatalf("verdict %+v: want the ssdp expectation in NFQA_EXP", v)
+	}
+	if r.stats.ExpectInVerdict.Load() != 1 {
+		t.Fatal("expectation in verdict not counted")
+	}
+}

@@ -11,7 +11,12 @@
 //     "LOCATION: http://host[:port]/..." header expects the control
 //     point's TCP connection to that host and port (80 if none)
 //     (PERMANENT). The host must be the device that answered unless
-//     loose=yes.
+//     loose=yes. Over IPv6 devices answer from their link-local address
+//     and name a global or unique-local one (miniupnpd does, as UPnP's
+//     IPv6 annex asks), which the helper cannot tie to the device: IPv6
+//     control points need loose=yes. The control point then connects
+//     from an address of that scope, not the link-local one the answer
+//     went to, so the expectation leaves the source address open.
 //   - SUBSCRIBE: on a TCP connection from the control point, an HTTP
 //     SUBSCRIBE with "CALLBACK: <http://addr:port/...>" naming the control
 //     point itself expects the device's event connections (NOTIFY) to
@@ -23,7 +28,10 @@
 //
 // Every expectation carries the helper name "ssdp", so the expected
 // connections are helped too (that is how answers reach LOCATION and
-// NOTIFY connections reach renewal).
+// NOTIFY connections reach renewal). The kernel honours the name only for
+// an expectation that rides in the verdict, which the engine sees to; the
+// helper must exist for the expected connection's protocol, so run it for
+// both udp and tcp.
 //
 // Options:
 //
@@ -56,6 +64,7 @@ var (
 var (
 	errBadURL    = errors.New("ssdp: URL is not http:// with an address literal of the connection's family and a valid port")
 	errThirdHost = errors.New("ssdp: LOCATION names a host other than the answering device (give the helper loose=yes to allow)")
+	errLinkLocal = errors.New("ssdp: the device answered from an IPv6 link-local address and LOCATION names another address (give the helper loose=yes for IPv6 control points)")
 	errCallback  = errors.New("ssdp: SUBSCRIBE CALLBACK names a host other than the subscriber")
 )
 
@@ -140,11 +149,18 @@ func (s *Parser) location(p *cthelper.Packet, r *cthelper.Result) error {
 		device, receiver = p.Reply.Src, p.Orig.Src
 	}
 	if u.addr != device && !s.loose {
+		if device.IsLinkLocalUnicast() {
+			return errLinkLocal
+		}
 		return errThirdHost
+	}
+	src := receiver
+	if receiver.IsLinkLocalUnicast() && !u.addr.IsLinkLocalUnicast() {
+		src = netip.Addr{} // the control point's address of the URL's scope
 	}
 	r.AddExpect(cthelper.Expect{
 		Proto:      unix.IPPROTO_TCP,
-		Src:        receiver,
+		Src:        src,
 		Dst:        u.addr,
 		AnySrcPort: true,
 		DstPort:    u.port,

@@ -11,10 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// testdata holds the real M-SEARCH requests of Debian's upnpc (miniupnpc)
-// over IPv4 and IPv6 (testdata/capture.sh). No UPnP device is packaged to
-// answer, so the answers, SUBSCRIBE and NOTIFY requests below are
-// constructed in the form the UPnP Device Architecture 1.1 gives them.
+// testdata holds real exchanges (testdata/capture.sh) between Debian's
+// upnpc (miniupnpc), curl and Debian's UPnP device daemon miniupnpd; the
+// tests on them are in capture_test.go. The messages below, in the form
+// the UPnP Device Architecture 1.1 gives them, are for the cases no capture
+// shows (NAT, malformed headers).
 
 func strict(t testing.TB) cthelper.Parser {
 	p, err := New(nil)
