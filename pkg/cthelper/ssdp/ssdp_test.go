@@ -152,15 +152,6 @@ func TestSubscribeAndNotify(t *testing.T) {
 	}
 }
 
-// apply performs the rewrites in turn, as the engine does.
-func apply(b []byte, r *cthelper.Result) string {
-	out := append([]byte(nil), b...)
-	for _, w := range r.Rewrites[:r.NRewrites] {
-		out = append(out[:w.Off:w.Off], append(append([]byte(nil), w.Data...), out[w.Off+w.Len:]...)...)
-	}
-	return string(out)
-}
-
 func TestSubscribeSNAT(t *testing.T) {
 	for _, c := range []struct {
 		name            string
@@ -182,7 +173,7 @@ func TestSubscribeSNAT(t *testing.T) {
 		if e.Dst != p.Reply.Dst || !e.NAT || e.NATDir != cthelper.Reply || e.NATAddr != p.Orig.Src || e.NATPort != e.DstPort {
 			t.Errorf("%s: %+v", c.name, e)
 		}
-		if got, want := apply(p.Payload, r), strings.Replace(msg, c.url, c.rewritten, 1); got != want {
+		if got, want := string(pcaptest.Apply(t, p.Payload, r)), strings.Replace(msg, c.url, c.rewritten, 1); got != want {
 			t.Errorf("%s: rewritten\n%q\nwant\n%q", c.name, got, want)
 		}
 	}
