@@ -3,8 +3,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,32 +14,11 @@ import (
 // router's and the expectation follows the master's NAT (the kernel then
 // adjusts TCP sequence numbers for the changed length); passive mode needs
 // the expectation to match the translated data connection.
-const ftpNATRuleset = `
-table inet gonfct_fw {
-	ct helper ftp-std { type "ftp" protocol tcp; l3proto inet; }
-	chain pre {
-		type filter hook prerouting priority 0;
-		tcp dport 21 ct helper set "ftp-std"
-	}
-	chain forward_chain {
-		type filter hook forward priority 0; policy drop;
-		ct state established,related accept
-		tcp dport 21 ct state new accept
-	}
-	chain post {
-		type nat hook postrouting priority srcnat;
-		oifname "rs" masquerade
-	}
-}
-`
-
 func TestRunFTPThroughNAT(t *testing.T) {
 	ownHelpers(t)
 	n := newFTPNet(t)
 	eng := startRun(t, n.rtr, "--helper", "ftp:inet:tcp:queue=15", "--helper", "ftp:inet6:tcp:queue=16")
-	f := filepath.Join(t.TempDir(), "fw.nft")
-	os.WriteFile(f, []byte(ftpNATRuleset), 0o644)
-	n.rtr.MustRun("nft", "-f", f)
+	n.loadNATRuleset(t)
 
 	for _, m := range ftpModes {
 		size, curlOut, err := n.download(m, 30)
@@ -90,9 +67,7 @@ func TestRunFTPNATPortClash(t *testing.T) {
 	const cli4b = "10.78.1.3"
 	n.cli.MustRun("ip", "addr", "add", cli4b+"/24", "dev", "cr")
 	eng := startRun(t, n.rtr, "--helper", "ftp:inet:tcp:queue=17")
-	f := filepath.Join(t.TempDir(), "fw.nft")
-	os.WriteFile(f, []byte(ftpNATRuleset), 0o644)
-	n.rtr.MustRun("nft", "-f", f)
+	n.loadNATRuleset(t)
 
 	// The first client's control connection, and the expectation its
 	// "PORT ...,195,80" made behind the masquerade: from the server to

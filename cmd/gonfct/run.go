@@ -87,7 +87,11 @@ a connection's first packet, which ctnetlink cannot reach yet, rides in the
 verdict (NFQA_EXP), and so does one that names a helper for the expected
 connection (ssdp's), which the kernel attaches only there. --expect-via
 verdict always puts the first one in the verdict (the kernel does not report
-its fate); ctnetlink never does.
+its fate); ctnetlink never does. In every mode a NATed expectation whose
+port the payload announces (ftp's PORT, EPRT, 227, 229) is made through
+ctnetlink, and answered, before the verdict: where another connection's
+expectation holds that port, it moves to the next one and the announcement
+is rewritten to match.
 
 --check validates the configuration and probes the kernel (cthelper,
 ctnetlink, each queue with the conntrack glue, kernel helpers of the same

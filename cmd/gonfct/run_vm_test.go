@@ -29,9 +29,9 @@ import (
 // established or related ones; it assigns the user-space ftp helper to
 // port 21. Without a helper engine, no FTP data connection can cross it.
 type ftpNet struct {
-	cli, rtr, srv *nstest.NS
-	dir           string
-	size          int
+	*routedNet
+	dir  string
+	size int
 }
 
 const (
@@ -39,24 +39,16 @@ const (
 	cli6, rtr6c, rtr6s, srv6 = "fd00:78:1::2", "fd00:78:1::1", "fd00:78:2::1", "fd00:78:2::2"
 )
 
-const ftpRuleset = `
-table inet gonfct_fw {
-	ct helper ftp-std { type "ftp" protocol tcp; l3proto inet; }
-	chain pre {
-		type filter hook prerouting priority 0;
-		tcp dport 21 ct helper set "ftp-std"
-	}
-	chain forward_chain {
-		type filter hook forward priority 0; policy drop;
-		ct state established,related accept
-		tcp dport 21 ct state new accept
-	}
-}
-`
+// The FTP firewall's parts, for routedNet.firewallNAT.
+const (
+	ftpObjects = "\tct helper ftp-std { type \"ftp\" protocol tcp; l3proto inet; }\n"
+	ftpAssign  = "\t\ttcp dport 21 ct helper set \"ftp-std\"\n"
+	ftpAllow   = "\t\ttcp dport 21 ct state new accept\n"
+)
 
 func newFTPNet(t *testing.T) *ftpNet {
 	r := newRoutedNetAt(t, routedAddrs{cli4, rtr4c, rtr4s, srv4, cli6, rtr6c, rtr6s, srv6})
-	n := &ftpNet{cli: r.cli, rtr: r.rtr, srv: r.srv, dir: t.TempDir(), size: 200000}
+	n := &ftpNet{routedNet: r, dir: t.TempDir(), size: 200000}
 	data := make([]byte, n.size)
 	rand.Read(data)
 	if err := os.WriteFile(filepath.Join(n.dir, "file.bin"), data, 0o644); err != nil {
@@ -92,10 +84,13 @@ func newFTPNet(t *testing.T) *ftpNet {
 	return n
 }
 
-func (n *ftpNet) loadRuleset(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "fw.nft")
-	os.WriteFile(f, []byte(ftpRuleset), 0o644)
-	n.rtr.MustRun("nft", "-f", f)
+func (n *ftpNet) loadRuleset(t *testing.T) { n.firewall(t, ftpObjects, ftpAssign, ftpAllow) }
+
+// loadNATRuleset is the same firewall with the client side masqueraded
+// behind the router's server-side address.
+func (n *ftpNet) loadNATRuleset(t *testing.T) {
+	n.firewallNAT(t, ftpObjects, ftpAssign, ftpAllow,
+		"\tchain post {\n\t\ttype nat hook postrouting priority srcnat;\n\t\toifname \"rs\" masquerade\n\t}\n")
 }
 
 // ftpMode is one way to download.
