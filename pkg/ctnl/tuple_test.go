@@ -74,3 +74,60 @@ func TestTupleText(t *testing.T) {
 		t.Fatalf("text = %q", got)
 	}
 }
+
+var benchOrig = Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
+
+func BenchmarkDecodeTuple(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		t    Tuple
+	}{
+		{"tcp4", benchOrig},
+		{"udp6", Tuple{Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: 17, SrcPort: 5, DstPort: 69, Zone: 3, HasZone: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := NewEncoder(nil)
+			bc.t.Encode(e, 1)
+			s := NewScanner(e.Bytes())
+			s.Next()
+			data := s.Data()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeTuple(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkTupleAppendText(b *testing.B) {
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = benchOrig.AppendText(buf[:0])
+	}
+}
+
+// ParseTuple reads command-line words (not a hot path; measured to keep
+// it honest).
+func BenchmarkParseTuple(b *testing.B) {
+	words := []string{"tcp", "10.0.0.1", "10.0.0.2", "40000", "21"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseTuple(words); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func FuzzDecodeTuple(f *testing.F) {
+	e := NewEncoder(nil)
+	benchOrig.Encode(e, 1)
+	s := NewScanner(e.Bytes())
+	s.Next()
+	f.Add(s.Data())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = DecodeTuple(b)
+	})
+}
