@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/bench/result"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/mdlayher/netlink"
@@ -147,14 +148,14 @@ func newNS() string {
 }
 
 // makeMasters creates n TCP conntracks with the ftp helper.
-func makeMasters(c *ctnl.Conn, n int) []ctnl.Tuple {
+func makeMasters(c *ctnl.Conn, n int) []ctnetlink.Tuple {
 	const ctaTupleOrig, ctaTupleReply, ctaHelp, ctaTimeout, ctaHelpName = 1, 2, 5, 7, 1
-	masters := make([]ctnl.Tuple, n)
+	masters := make([]ctnetlink.Tuple, n)
 	enc := ctnl.NewEncoder(nil)
 	for i := range masters {
-		m := ctnl.Tuple{Src: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Dst: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}),
+		m := ctnetlink.Tuple{Src: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Dst: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}),
 			Proto: 6, SrcPort: 40000, DstPort: 21}
-		r := ctnl.Tuple{Src: m.Dst, Dst: m.Src, Proto: 6, SrcPort: 21, DstPort: 40000}
+		r := ctnetlink.Tuple{Src: m.Dst, Dst: m.Src, Proto: 6, SrcPort: 21, DstPort: 40000}
 		enc.Reset()
 		m.Encode(enc, ctaTupleOrig)
 		r.Encode(enc, ctaTupleReply)
@@ -169,8 +170,8 @@ func makeMasters(c *ctnl.Conn, n int) []ctnl.Tuple {
 	return masters
 }
 
-func expectation(m ctnl.Tuple, port uint16) *expect.Expectation {
-	t := ctnl.Tuple{Src: m.Dst, Dst: m.Src, Proto: 6, DstPort: port}
+func expectation(m ctnetlink.Tuple, port uint16) *expect.Expectation {
+	t := ctnetlink.Tuple{Src: m.Dst, Dst: m.Src, Proto: 6, DstPort: port}
 	mask := expect.ExactMask(t)
 	mask.SrcPort = 0
 	return &expect.Expectation{Master: m, Tuple: t, Mask: mask}
@@ -207,7 +208,7 @@ func timeRun(name string, args ...string) float64 {
 
 const reproduce = "sudo make bench-expect"
 
-func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, runs int) *result.Case {
+func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, runs int) *result.Case {
 	for _, m := range masters {
 		check(expect.Create(c, expectation(m, 50000)))
 	}
@@ -323,7 +324,7 @@ type burst struct {
 	ctExit            string
 }
 
-func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events, runs int) *result.Case {
+func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, events, runs int) *result.Case {
 	var bs []burst
 	for i := range runs {
 		check(expect.Flush(c))
@@ -415,7 +416,7 @@ func dropped(stderr string) int {
 	return n
 }
 
-func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events int) burst {
+func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, events int) burst {
 	// events = creates + evictions: the first len(masters) creates make one
 	// NEW each, every later one a NEW and the DESTROY of the one it evicts.
 	creates := (events + len(masters)) / 2

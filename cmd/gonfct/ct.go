@@ -18,6 +18,7 @@ import (
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/output"
 	"github.com/gonfct/gonfct/pkg/ctflow"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/spf13/cobra"
@@ -99,7 +100,7 @@ func ctParsePrefix(flag, s string) (netip.Prefix, error) {
 		}
 		return p.Masked(), nil
 	}
-	a, err := ctnl.ParseAddr(s)
+	a, err := ctnetlink.ParseAddr(s)
 	if err != nil {
 		return netip.Prefix{}, cli.Usagef("--%s: %v", flag, err)
 	}
@@ -110,7 +111,7 @@ func ctParsePort(flag, s string) (ctflow.Port, error) {
 	if s == "" {
 		return ctflow.Port{}, nil
 	}
-	n, err := ctnl.ParsePort(s)
+	n, err := ctnetlink.ParsePort(s)
 	if err != nil {
 		return ctflow.Port{}, cli.Usagef("--%s: %v", flag, err)
 	}
@@ -216,8 +217,8 @@ func (ff *ctFilterFlags) filter() (ctflow.Filter, error) {
 	return f, nil
 }
 
-func ctParseTupleArgs(args []string, what string) (ctnl.Tuple, error) {
-	t, err := ctnl.ParseTuple(args)
+func ctParseTupleArgs(args []string, what string) (ctnetlink.Tuple, error) {
+	t, err := ctnetlink.ParseTuple(args)
 	if err != nil {
 		return t, cli.Usagef("%s: %v", what, err)
 	}
@@ -310,7 +311,7 @@ func (r ctJSONRecord) Row() []string              { return r.f.Row() }
 
 type ctGetOptions struct {
 	env     *cli.Env
-	tuple   ctnl.Tuple
+	tuple   ctnetlink.Tuple
 	zone    uint16
 	hasZone bool
 	quiet   bool
@@ -711,7 +712,7 @@ func ctUpdateRun(opts *ctUpdateOptions) error {
 
 type ctDeleteOptions struct {
 	env      *cli.Env
-	tuple    ctnl.Tuple
+	tuple    ctnetlink.Tuple
 	hasTuple bool
 	zone     uint16
 	hasZone  bool

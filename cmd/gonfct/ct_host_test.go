@@ -20,7 +20,7 @@ import (
 
 	"github.com/gonfct/gonfct/internal/nstest"
 	"github.com/gonfct/gonfct/pkg/ctflow"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"golang.org/x/sys/unix"
 )
@@ -393,8 +393,8 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 	// connection (as the kernel makes when the data channel arrives).
 	ca := a.Dial()
 	related := ctflow.Flow{Family: unix.AF_INET, Timeout: 700, Set: ctflow.HasTimeout | ctflow.HasMaster,
-		Orig:   ctnl.Tuple{Src: netip.MustParseAddr("10.6.1.1"), Dst: netip.MustParseAddr("10.6.0.10"), Proto: 6, SrcPort: 20, DstPort: 50009},
-		Master: ctnl.Tuple{Src: netip.MustParseAddr("10.6.0.10"), Dst: netip.MustParseAddr("10.6.1.1"), Proto: 6, SrcPort: 30009, DstPort: 21}}
+		Orig:   ctnetlink.Tuple{Src: netip.MustParseAddr("10.6.1.1"), Dst: netip.MustParseAddr("10.6.0.10"), Proto: 6, SrcPort: 20, DstPort: 50009},
+		Master: ctnetlink.Tuple{Src: netip.MustParseAddr("10.6.0.10"), Dst: netip.MustParseAddr("10.6.1.1"), Proto: 6, SrcPort: 30009, DstPort: 21}}
 	related.Reply = ctflow.Invert(related.Orig)
 	if err := ctflow.NewClient(ca).Create(&related); err != nil {
 		t.Fatalf("create expected conntrack: %v", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/output"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/spf13/cobra"
@@ -131,7 +132,7 @@ func parsePortFlag(name, s string) (expect.Port, error) {
 	if s == "" {
 		return expect.Port{}, nil
 	}
-	p, err := ctnl.ParsePort(s)
+	p, err := ctnetlink.ParsePort(s)
 	if err != nil {
 		return expect.Port{}, cli.Usagef("--%s: %v", name, err)
 	}
@@ -142,7 +143,7 @@ func parseAddrFlag(name, s string) (netip.Addr, error) {
 	if s == "" {
 		return netip.Addr{}, nil
 	}
-	a, err := ctnl.ParseAddr(s)
+	a, err := ctnetlink.ParseAddr(s)
 	if err != nil {
 		return a, cli.Usagef("--%s: %v", name, err)
 	}
@@ -207,12 +208,12 @@ func (f *filterFlags) build() (expect.Filter, error) {
 		if f.masterSrc != "" || f.masterDst != "" || f.masterSport != "" || f.masterDport != "" {
 			return flt, cli.Usagef("give --master or --master-src/--master-dst/--master-sport/--master-dport, not both")
 		}
-		m, err := ctnl.ParseTuple(strings.Fields(f.master))
+		m, err := ctnetlink.ParseTuple(strings.Fields(f.master))
 		if err != nil {
 			return flt, cli.Usagef("--master: %v", err)
 		}
 		flt.MasterProto, flt.MasterSrc, flt.MasterDst = m.Proto, m.Src, m.Dst
-		if ctnl.HasPorts(m.Proto) {
+		if ctnetlink.HasPorts(m.Proto) {
 			flt.MasterSrcPort = expect.Port{Set: true, Port: m.SrcPort}
 			flt.MasterDstPort = expect.Port{Set: true, Port: m.DstPort}
 		}
@@ -227,7 +228,7 @@ func (f *filterFlags) build() (expect.Filter, error) {
 	return flt, nil
 }
 
-func familyOf(a netip.Addr) uint8 { return ctnl.Tuple{Src: a}.Family() }
+func familyOf(a netip.Addr) uint8 { return ctnetlink.Tuple{Src: a}.Family() }
 
 // expectRecord prints an expectation through internal/output.
 type expectRecord struct {
@@ -265,7 +266,7 @@ func (r *expectRecord) Row() []string {
 	return row
 }
 
-func endpoints(t ctnl.Tuple) string {
+func endpoints(t ctnetlink.Tuple) string {
 	return netip.AddrPortFrom(t.Src, t.SrcPort).String() + " -> " + netip.AddrPortFrom(t.Dst, t.DstPort).String()
 }
 
@@ -474,7 +475,7 @@ func expectStatsRun(opts *statsOptions) error {
 // getOptions serve `expect get`.
 type getOptions struct {
 	env     *cli.Env
-	tuple   ctnl.Tuple
+	tuple   ctnetlink.Tuple
 	zone    uint16
 	hasZone bool
 	id      uint32
@@ -515,9 +516,9 @@ func parseID(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-func parseKey(args []string, zone, id string, t *ctnl.Tuple, z *uint16, hasZone *bool, idp *uint32) error {
+func parseKey(args []string, zone, id string, t *ctnetlink.Tuple, z *uint16, hasZone *bool, idp *uint32) error {
 	var err error
-	if *t, err = ctnl.ParseTuple(args); err != nil {
+	if *t, err = ctnetlink.ParseTuple(args); err != nil {
 		return cli.Usage(err)
 	}
 	if zone != "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/output"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/spf13/cobra"
@@ -54,10 +55,10 @@ tuple must match.
 			if master == "" || tuple == "" {
 				return cli.Usagef("add needs --master and --tuple")
 			}
-			if e.Master, err = ctnl.ParseTuple(strings.Fields(master)); err != nil {
+			if e.Master, err = ctnetlink.ParseTuple(strings.Fields(master)); err != nil {
 				return cli.Usagef("--master: %v", err)
 			}
-			if e.Tuple, err = ctnl.ParseTuple(strings.Fields(tuple)); err != nil {
+			if e.Tuple, err = ctnetlink.ParseTuple(strings.Fields(tuple)); err != nil {
 				return cli.Usagef("--tuple: %v", err)
 			}
 			e.Mask = expect.ExactMask(e.Tuple)
@@ -136,7 +137,7 @@ type deleteOptions struct {
 	env *cli.Env
 	// byTuple: delete the expectation of this expected tuple (zone, id).
 	byTuple bool
-	tuple   ctnl.Tuple
+	tuple   ctnetlink.Tuple
 	zone    uint16
 	hasZone bool
 	id      uint32
@@ -183,7 +184,7 @@ skipped). Text mode says on stderr how many were deleted.`,
 					return cli.Usagef("delete by tuple takes only --zone and --id besides the tuple")
 				}
 				opts.byTuple = true
-				if opts.tuple, err = ctnl.ParseTuple(args); err != nil {
+				if opts.tuple, err = ctnetlink.ParseTuple(args); err != nil {
 					return cli.Usage(err)
 				}
 				opts.zone, opts.hasZone = opts.filter.Zone, opts.filter.HasZone
@@ -245,7 +246,7 @@ func deleteSelected(c *ctnl.Conn, f expect.Filter, id uint32) (int, error) {
 		return n, expect.DeleteByHelper(c, f.Helper)
 	}
 	type key struct {
-		t  ctnl.Tuple
+		t  ctnetlink.Tuple
 		id uint32
 	}
 	var keys []key

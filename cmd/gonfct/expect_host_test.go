@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/internal/nstest"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -23,14 +24,14 @@ import (
 
 // newMasterCT creates a conntrack with a helper by raw ctnetlink
 // (IPCTNL_MSG_CT_NEW with CTA_HELP), which conntrack -I cannot do.
-func newMasterCT(t testing.TB, ns *nstest.NS, words, helper string) ctnl.Tuple {
+func newMasterCT(t testing.TB, ns *nstest.NS, words, helper string) ctnetlink.Tuple {
 	t.Helper()
 	const ctaTupleOrig, ctaTupleReply, ctaHelp, ctaTimeout, ctaHelpName = 1, 2, 5, 7, 1
-	orig, err := ctnl.ParseTuple(strings.Fields(words))
+	orig, err := ctnetlink.ParseTuple(strings.Fields(words))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reply := ctnl.Tuple{Src: orig.Dst, Dst: orig.Src, Proto: orig.Proto, SrcPort: orig.DstPort, DstPort: orig.SrcPort}
+	reply := ctnetlink.Tuple{Src: orig.Dst, Dst: orig.Src, Proto: orig.Proto, SrcPort: orig.DstPort, DstPort: orig.SrcPort}
 	enc := ctnl.NewEncoder(nil)
 	orig.Encode(enc, ctaTupleOrig)
 	reply.Encode(enc, ctaTupleReply)

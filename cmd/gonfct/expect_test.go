@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/internal/cli"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/spf13/cobra"
 )
@@ -39,11 +39,11 @@ func TestExpectAddParsing(t *testing.T) {
 	}
 	e := got.exp
 	want := expect.Expectation{
-		Master: ctnl.Tuple{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
-		Tuple:  ctnl.Tuple{Src: addr("10.0.0.2"), Dst: addr("10.0.0.1"), Proto: 6, DstPort: 50000},
-		Mask:   ctnl.Tuple{Src: addr("10.0.0.2"), Dst: addr("255.255.255.255"), Proto: 6, DstPort: 65535},
+		Master: ctnetlink.Tuple{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
+		Tuple:  ctnetlink.Tuple{Src: addr("10.0.0.2"), Dst: addr("10.0.0.1"), Proto: 6, DstPort: 50000},
+		Mask:   ctnetlink.Tuple{Src: addr("10.0.0.2"), Dst: addr("255.255.255.255"), Proto: 6, DstPort: 65535},
 		Flags:  expect.Permanent | expect.Inactive, Helper: "ftp", Zone: 5, HasZone: true,
-		NAT: expect.NAT{Set: true, Dir: 1, Tuple: ctnl.Tuple{Src: addr("192.0.2.1"), Dst: addr("0.0.0.0"), Proto: 6, SrcPort: 1234}},
+		NAT: expect.NAT{Set: true, Dir: 1, Tuple: ctnetlink.Tuple{Src: addr("192.0.2.1"), Dst: addr("0.0.0.0"), Proto: 6, SrcPort: 1234}},
 		Fn:  "nat-follow-master",
 	}
 	if e != want {

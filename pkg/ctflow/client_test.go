@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/netlink/nltest"
@@ -34,7 +35,7 @@ func (k *fakeKernel) dial() *Client {
 	})))
 }
 
-func key(t ctnl.Tuple, zone uint16) string {
+func key(t ctnetlink.Tuple, zone uint16) string {
 	t.Zone, t.HasZone = 0, false
 	return t.String() + " zone " + string(rune('0'+zone))
 }
@@ -162,7 +163,7 @@ func (k *fakeKernel) ops() []string {
 }
 
 func ftpFlow(sport uint16) Flow {
-	o := ctnl.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: sport, DstPort: 21}
+	o := ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: sport, DstPort: 21}
 	f := Flow{Family: unix.AF_INET, Orig: o, Reply: Invert(o), Timeout: 300, Status: StatusAssured | StatusSeenReply,
 		Set: HasTimeout | HasStatus}
 	_ = f.SetHelper("ftp")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -76,7 +77,7 @@ func TestDecodeFields(t *testing.T) {
 	if f.StateName() != "ESTABLISHED" || f.Timeout != 3556 || f.Use != 1 || !f.Has(HasMark) {
 		t.Errorf("state %q timeout %d use %d", f.StateName(), f.Timeout, f.Use)
 	}
-	want := ctnl.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
+	want := ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
 	if f.Orig != want || f.Reply != Invert(want) {
 		t.Errorf("tuples %v / %v", f.Orig, f.Reply)
 	}
@@ -145,7 +146,7 @@ func FuzzDecode(f *testing.F) {
 
 func sampleFlow(t *testing.T) Flow {
 	t.Helper()
-	o := ctnl.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
+	o := ctnetlink.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
 	f := Flow{Family: unix.AF_INET, Orig: o, Reply: Invert(o), Timeout: 600, Status: StatusAssured | StatusSeenReply,
 		Mark: 9, Zone: 4, State: 3, TCPWScaleOrig: 7, TCPWScaleReply: 8, TCPFlagsOrig: 0x23, TCPFlagsReply: 0x22}
 	f.Set = HasTimeout | HasStatus | HasMark | HasZone | HasState | HasTCPWScale | HasTCPFlags | HasLabels
@@ -184,7 +185,7 @@ func TestEncodeCreateRoundTrip(t *testing.T) {
 }
 
 func TestEncodeUpdateOnlySetFields(t *testing.T) {
-	o := ctnl.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: 17, SrcPort: 1, DstPort: 2}
+	o := ctnetlink.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: 17, SrcPort: 1, DstPort: 2}
 	f := Flow{Family: unix.AF_INET, Orig: o, Mark: 0x10, Set: HasMark}
 	e := ctnl.NewEncoder(nil)
 	EncodeUpdate(e, &f, 0xf0)
@@ -362,7 +363,7 @@ func TestParseStatusAndState(t *testing.T) {
 }
 
 func TestInvertICMP(t *testing.T) {
-	o := ctnl.Tuple{Src: netip.MustParseAddr("1.1.1.1"), Dst: netip.MustParseAddr("2.2.2.2"), Proto: 1, ICMPType: 8, ICMPID: 5}
+	o := ctnetlink.Tuple{Src: netip.MustParseAddr("1.1.1.1"), Dst: netip.MustParseAddr("2.2.2.2"), Proto: 1, ICMPType: 8, ICMPID: 5}
 	r := Invert(o)
 	if r.ICMPType != 0 || r.ICMPID != 5 || r.Src != o.Dst {
 		t.Errorf("Invert(echo request) = %+v", r)

@@ -1,6 +1,7 @@
 package ctflow
 
 import (
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -114,7 +115,7 @@ func encodeProtoinfo(e *ctnl.Encoder, f *Flow) {
 
 // Invert is the reply tuple the kernel would make for an unNATed tuple:
 // addresses and ports swapped, ICMP requests answered by their replies.
-func Invert(t ctnl.Tuple) ctnl.Tuple {
+func Invert(t ctnetlink.Tuple) ctnetlink.Tuple {
 	r := t
 	r.Src, r.Dst = t.Dst, t.Src
 	r.SrcPort, r.DstPort = t.DstPort, t.SrcPort

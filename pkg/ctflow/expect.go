@@ -3,6 +3,7 @@ package ctflow
 import (
 	"errors"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 )
@@ -20,14 +21,14 @@ type ExpectEntry struct {
 
 // masterKey is a conntrack's original tuple without its zone: expectation
 // dumps carry masters without zones.
-func masterKey(t ctnl.Tuple) ctnl.Tuple {
+func masterKey(t ctnetlink.Tuple) ctnetlink.Tuple {
 	t.Zone, t.HasZone = 0, false
 	return t
 }
 
 // saveExpectations writes the expectations whose master is among the saved
 // conntracks (masters: the saved conntracks with a helper).
-func saveExpectations(c *ctnl.Conn, family uint8, masters map[ctnl.Tuple]struct{}, emit func([]byte) error) error {
+func saveExpectations(c *ctnl.Conn, family uint8, masters map[ctnetlink.Tuple]struct{}, emit func([]byte) error) error {
 	var buf []byte
 	return expect.Dump(c, expect.ListOptions{Family: family}, func(e *expect.Expectation) error {
 		if _, ok := masters[masterKey(e.Master)]; !ok {

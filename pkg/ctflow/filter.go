@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -72,9 +73,9 @@ func portProto(p uint8) bool { return p == unix.IPPROTO_TCP || p == unix.IPPROTO
 // addresses are left to user space: ctnetlink_filter_match_tuple (6.18
 // included) compares them inverted with ipv6_addr_cmp, so a kernel-side
 // IPv6 address filter would select exactly the wrong flows.
-func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport Port) (uint32, ctnl.Tuple) {
+func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport Port) (uint32, ctnetlink.Tuple) {
 	var flags uint32
-	t := ctnl.Tuple{Src: netip.IPv4Unspecified(), Dst: netip.IPv4Unspecified()}
+	t := ctnetlink.Tuple{Src: netip.IPv4Unspecified(), Dst: netip.IPv4Unspecified()}
 	if f.family() == unix.AF_INET6 {
 		t.Src, t.Dst = netip.IPv6Unspecified(), netip.IPv6Unspecified()
 	}
@@ -187,11 +188,11 @@ func matchAddr(p netip.Prefix, a netip.Addr) bool {
 	return !p.IsValid() || p.Contains(a)
 }
 
-func matchPort(p Port, t *ctnl.Tuple, src bool) bool {
+func matchPort(p Port, t *ctnetlink.Tuple, src bool) bool {
 	if !p.Set {
 		return true
 	}
-	if !ctnl.HasPorts(t.Proto) {
+	if !ctnetlink.HasPorts(t.Proto) {
 		return false
 	}
 	if src {

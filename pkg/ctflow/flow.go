@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -48,8 +49,8 @@ type Flow struct {
 	Set    Field
 	Family uint8 // AF_INET or AF_INET6 (nfgenmsg family)
 
-	Orig, Reply ctnl.Tuple
-	Master      ctnl.Tuple // the master's original tuple, for expected flows
+	Orig, Reply ctnetlink.Tuple
+	Master      ctnetlink.Tuple // the master's original tuple, for expected flows
 
 	Status  Status
 	Timeout uint32 // seconds left
@@ -266,15 +267,15 @@ func Decode(family uint8, attrs []byte, f *Flow) error {
 	for s.Next() {
 		switch s.Type() {
 		case ctaTupleOrig:
-			if f.Orig, err = ctnl.DecodeTuple(s.Data()); err != nil {
+			if f.Orig, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 				return fmt.Errorf("original tuple: %w", err)
 			}
 		case ctaTupleReply:
-			if f.Reply, err = ctnl.DecodeTuple(s.Data()); err != nil {
+			if f.Reply, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 				return fmt.Errorf("reply tuple: %w", err)
 			}
 		case ctaTupleMaster:
-			if f.Master, err = ctnl.DecodeTuple(s.Data()); err != nil {
+			if f.Master, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 				return fmt.Errorf("master tuple: %w", err)
 			}
 			f.Set |= HasMaster

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -28,12 +29,12 @@ type TupleJSON struct {
 
 func ptr[T any](v T) *T { return &v }
 
-func tupleJSON(t *ctnl.Tuple) TupleJSON {
+func tupleJSON(t *ctnetlink.Tuple) TupleJSON {
 	j := TupleJSON{Src: t.Src.String(), Dst: t.Dst.String()}
 	switch {
 	case t.Proto == unix.IPPROTO_ICMP || t.Proto == unix.IPPROTO_ICMPV6:
 		j.Type, j.Code, j.ID = ptr(t.ICMPType), ptr(t.ICMPCode), ptr(t.ICMPID)
-	case ctnl.HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE:
+	case ctnetlink.HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE:
 		j.Sport, j.Dport = ptr(t.SrcPort), ptr(t.DstPort)
 	}
 	if t.HasZone {
@@ -42,13 +43,13 @@ func tupleJSON(t *ctnl.Tuple) TupleJSON {
 	return j
 }
 
-func (j *TupleJSON) tuple(proto uint8) (ctnl.Tuple, error) {
-	t := ctnl.Tuple{Proto: proto}
+func (j *TupleJSON) tuple(proto uint8) (ctnetlink.Tuple, error) {
+	t := ctnetlink.Tuple{Proto: proto}
 	var err error
-	if t.Src, err = ctnl.ParseAddr(j.Src); err != nil {
+	if t.Src, err = ctnetlink.ParseAddr(j.Src); err != nil {
 		return t, fmt.Errorf("src: %w", err)
 	}
-	if t.Dst, err = ctnl.ParseAddr(j.Dst); err != nil {
+	if t.Dst, err = ctnetlink.ParseAddr(j.Dst); err != nil {
 		return t, fmt.Errorf("dst: %w", err)
 	}
 	if t.Src.Is4() != t.Dst.Is4() {
@@ -60,7 +61,7 @@ func (j *TupleJSON) tuple(proto uint8) (ctnl.Tuple, error) {
 			return t, fmt.Errorf("%s tuple needs type, code and id", ctnl.ProtoName(proto))
 		}
 		t.ICMPType, t.ICMPCode, t.ICMPID = *j.Type, *j.Code, *j.ID
-	case ctnl.HasPorts(proto):
+	case ctnetlink.HasPorts(proto):
 		if j.Sport == nil || j.Dport == nil {
 			return t, fmt.Errorf("%s tuple needs sport and dport", ctnl.ProtoName(proto))
 		}

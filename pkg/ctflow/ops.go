@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -63,7 +64,7 @@ func (cl *Client) List(f *Filter, fn func(*Flow) error) error {
 
 // Get fetches the conntrack whose original tuple (and zone, if hasZone) is
 // given, into out.
-func (cl *Client) Get(t ctnl.Tuple, zone uint16, hasZone bool, out *Flow) error {
+func (cl *Client) Get(t ctnetlink.Tuple, zone uint16, hasZone bool, out *Flow) error {
 	cl.enc.Reset()
 	t.Encode(&cl.enc, ctaTupleOrig)
 	if hasZone {
@@ -186,7 +187,7 @@ func (cl *Client) Update(f *Flow, markMask uint32) error {
 
 // Delete removes the conntrack with this original tuple; id, if not zero,
 // must match too (so a conntrack that was replaced meanwhile survives).
-func (cl *Client) Delete(t ctnl.Tuple, zone uint16, hasZone bool, id uint32) error {
+func (cl *Client) Delete(t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) error {
 	cl.enc.Reset()
 	t.Encode(&cl.enc, ctaTupleOrig)
 	if hasZone {

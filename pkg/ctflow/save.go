@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"golang.org/x/sys/unix"
@@ -30,7 +31,7 @@ func Save(w io.Writer, cl *Client, f *Filter, exp *ctnl.Conn, now time.Time) (fl
 	bw := bufio.NewWriterSize(w, 64*1024)
 	fmt.Fprintf(bw, "{\"version\":%d,\"generator\":\"gonfct\",\"created\":%q,\n\"conntracks\":[", SaveVersion, now.UTC().Format(time.RFC3339))
 	// Only conntracks with a helper can be masters of expectations.
-	masters := map[ctnl.Tuple]struct{}{}
+	masters := map[ctnetlink.Tuple]struct{}{}
 	var line []byte
 	err = cl.List(f, func(fl *Flow) error {
 		b, err := json.Marshal(fl.JSON())
@@ -445,7 +446,7 @@ func Describe(kind string, i int, f *Flow) string {
 // failures do not stop it; the report says what happened to each entry.
 func Restore(cl *Client, entries []Entry, exps []ExpectEntry, opts RestoreOptions) *Report {
 	r := &Report{}
-	zones := map[ctnl.Tuple]uint16{}
+	zones := map[ctnetlink.Tuple]uint16{}
 	for _, e := range entries {
 		if e.Err != nil {
 			r.Add(Skipped, fmt.Sprintf("conntracks[%d]", e.Index), fmt.Errorf("invalid: %w", e.Err))

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -84,7 +85,7 @@ func ParseFlags(s string) (Flags, error) {
 type NAT struct {
 	Set   bool
 	Dir   uint32 // 0 original (IP_CT_DIR_ORIGINAL), 1 reply
-	Tuple ctnl.Tuple
+	Tuple ctnetlink.Tuple
 }
 
 // Expectation is one conntrack expectation: the kernel lets a connection
@@ -93,14 +94,14 @@ type Expectation struct {
 	// Family is AF_INET or AF_INET6 (the nfgenmsg family).
 	Family uint8
 	// Tuple is the expected connection, original direction.
-	Tuple ctnl.Tuple
+	Tuple ctnetlink.Tuple
 	// Mask says which bits of Tuple must match. The kernel keeps only the
 	// source address and source port; the destination always matches
 	// exactly. A zero Mask encodes as an exact match.
-	Mask ctnl.Tuple
+	Mask ctnetlink.Tuple
 	// Master is the master conntrack's original tuple. Encode skips it
 	// when unset (the helper engine's NFQA_EXP has an implicit master).
-	Master ctnl.Tuple
+	Master ctnetlink.Tuple
 	// Timeout is the seconds left (dumps, events). On create the kernel
 	// ignores it and uses the master helper's policy; on update it sets it.
 	Timeout uint32
@@ -125,8 +126,8 @@ type Expectation struct {
 }
 
 // ExactMask is the mask that matches t exactly.
-func ExactMask(t ctnl.Tuple) ctnl.Tuple {
-	m := ctnl.Tuple{Proto: t.Proto}
+func ExactMask(t ctnetlink.Tuple) ctnetlink.Tuple {
+	m := ctnetlink.Tuple{Proto: t.Proto}
 	switch t.Proto {
 	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
 		m.ICMPID, m.ICMPType, m.ICMPCode = 0xffff, 0xff, 0xff
@@ -244,11 +245,11 @@ func (d *Decoder) Decode(attrs []byte, e *Expectation) error {
 	for s.Next() {
 		switch s.Type() {
 		case attrMaster:
-			e.Master, err = ctnl.DecodeTuple(s.Data())
+			e.Master, err = ctnetlink.DecodeTuple(s.Data())
 		case attrTuple:
-			e.Tuple, err = ctnl.DecodeTuple(s.Data())
+			e.Tuple, err = ctnetlink.DecodeTuple(s.Data())
 		case attrMask:
-			e.Mask, err = ctnl.DecodeTuple(s.Data())
+			e.Mask, err = ctnetlink.DecodeTuple(s.Data())
 		case attrTimeout:
 			e.Timeout = s.Uint32()
 		case attrID:
@@ -269,7 +270,7 @@ func (d *Decoder) Decode(attrs []byte, e *Expectation) error {
 				case attrNATDir:
 					e.NAT.Dir = n.Uint32()
 				case attrNATTuple:
-					e.NAT.Tuple, err = ctnl.DecodeTuple(n.Data())
+					e.NAT.Tuple, err = ctnetlink.DecodeTuple(n.Data())
 				}
 			}
 			if err == nil {

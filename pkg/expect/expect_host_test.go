@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/internal/nstest"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/mdlayher/netlink"
@@ -26,13 +27,13 @@ var a = netip.MustParseAddr
 // newMaster creates a conntrack with a helper by raw ctnetlink
 // (IPCTNL_MSG_CT_NEW with CTA_HELP), which conntrack -I cannot do.
 // helper "" creates one without a helper; hasZone puts it in zone.
-func newMaster(t testing.TB, c *ctnl.Conn, orig ctnl.Tuple, helper string, zone uint16, hasZone bool) {
+func newMaster(t testing.TB, c *ctnl.Conn, orig ctnetlink.Tuple, helper string, zone uint16, hasZone bool) {
 	t.Helper()
 	const (
 		ctaTupleOrig, ctaTupleReply, ctaHelp, ctaTimeout, ctaZone = 1, 2, 5, 7, 18
 		ctaHelpName                                               = 1
 	)
-	reply := ctnl.Tuple{Src: orig.Dst, Dst: orig.Src, Proto: orig.Proto, SrcPort: orig.DstPort, DstPort: orig.SrcPort}
+	reply := ctnetlink.Tuple{Src: orig.Dst, Dst: orig.Src, Proto: orig.Proto, SrcPort: orig.DstPort, DstPort: orig.SrcPort}
 	enc := ctnl.NewEncoder(nil)
 	orig.Encode(enc, ctaTupleOrig)
 	reply.Encode(enc, ctaTupleReply)
@@ -52,14 +53,14 @@ func newMaster(t testing.TB, c *ctnl.Conn, orig ctnl.Tuple, helper string, zone 
 	}
 }
 
-func tcp(src, dst string, sport, dport uint16) ctnl.Tuple {
-	return ctnl.Tuple{Src: a(src), Dst: a(dst), Proto: unix.IPPROTO_TCP, SrcPort: sport, DstPort: dport}
+func tcp(src, dst string, sport, dport uint16) ctnetlink.Tuple {
+	return ctnetlink.Tuple{Src: a(src), Dst: a(dst), Proto: unix.IPPROTO_TCP, SrcPort: sport, DstPort: dport}
 }
 
 // ftpExp is an expectation of an FTP data connection from the server
 // back to the client's port, any source port.
-func ftpExp(master ctnl.Tuple, port uint16) *expect.Expectation {
-	tu := ctnl.Tuple{Src: master.Dst, Dst: master.Src, Proto: master.Proto, DstPort: port}
+func ftpExp(master ctnetlink.Tuple, port uint16) *expect.Expectation {
+	tu := ctnetlink.Tuple{Src: master.Dst, Dst: master.Src, Proto: master.Proto, DstPort: port}
 	m := expect.ExactMask(tu)
 	m.SrcPort = 0
 	return &expect.Expectation{Master: master, Tuple: tu, Mask: m}
@@ -109,7 +110,7 @@ func TestCreateListGetDelete(t *testing.T) {
 	c := ns.Dial()
 	m4 := tcp("10.0.0.1", "10.0.0.2", 40000, 21)
 	m6 := tcp("fd00::1", "fd00::2", 40001, 21)
-	sipM := ctnl.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.3"), Proto: unix.IPPROTO_UDP, SrcPort: 5060, DstPort: 5060}
+	sipM := ctnetlink.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.3"), Proto: unix.IPPROTO_UDP, SrcPort: 5060, DstPort: 5060}
 	newMaster(t, c, m4, "ftp", 0, false)
 	newMaster(t, c, m6, "ftp", 0, false)
 	newMaster(t, c, sipM, "sip", 0, false)
@@ -127,7 +128,7 @@ func TestCreateListGetDelete(t *testing.T) {
 	}
 	// sip has four classes; class 2 (video) with the helper assigned to
 	// the expected connection.
-	rtp := &expect.Expectation{Master: sipM, Tuple: ctnl.Tuple{Src: a("10.0.0.3"), Dst: a("10.0.0.1"), Proto: unix.IPPROTO_UDP, DstPort: 5004},
+	rtp := &expect.Expectation{Master: sipM, Tuple: ctnetlink.Tuple{Src: a("10.0.0.3"), Dst: a("10.0.0.1"), Proto: unix.IPPROTO_UDP, DstPort: 5004},
 		Class: 2, Helper: "sip"}
 	rtp.Mask = expect.ExactMask(rtp.Tuple)
 	rtp.Mask.SrcPort = 0
@@ -281,7 +282,7 @@ func TestCreateErrors(t *testing.T) {
 	// NAT and expectfn are taken and reported back.
 	n := ftpExp(other, 50002)
 	n.Fn = "nat-follow-master"
-	n.NAT = expect.NAT{Set: true, Dir: 1, Tuple: ctnl.Tuple{Src: a("192.0.2.1"), Dst: a("0.0.0.0"), Proto: 6, SrcPort: 1234}}
+	n.NAT = expect.NAT{Set: true, Dir: 1, Tuple: ctnetlink.Tuple{Src: a("192.0.2.1"), Dst: a("0.0.0.0"), Proto: 6, SrcPort: 1234}}
 	if err := expect.Create(c, n); err != nil {
 		t.Fatal(err)
 	}
@@ -294,13 +295,13 @@ func TestCreateErrors(t *testing.T) {
 func TestDeleteWaysAndZones(t *testing.T) {
 	ns := nstest.New(t)
 	c := ns.Dial()
-	var masters []ctnl.Tuple
+	var masters []ctnetlink.Tuple
 	for i := range 4 {
 		m := tcp("10.0.0.1", fmt.Sprintf("10.0.1.%d", i+1), 40000, 21)
 		newMaster(t, c, m, "ftp", 0, false)
 		masters = append(masters, m)
 	}
-	sipM := ctnl.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.2.1"), Proto: unix.IPPROTO_UDP, SrcPort: 5060, DstPort: 5060}
+	sipM := ctnetlink.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.2.1"), Proto: unix.IPPROTO_UDP, SrcPort: 5060, DstPort: 5060}
 	newMaster(t, c, sipM, "sip", 0, false)
 	zoned := tcp("10.0.0.1", "10.0.1.1", 40000, 21) // same tuple as masters[0], zone 5
 	newMaster(t, c, zoned, "ftp", 5, true)
@@ -311,7 +312,7 @@ func TestDeleteWaysAndZones(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		s := &expect.Expectation{Master: sipM, Tuple: ctnl.Tuple{Src: sipM.Dst, Dst: sipM.Src, Proto: 17, DstPort: 5004}}
+		s := &expect.Expectation{Master: sipM, Tuple: ctnetlink.Tuple{Src: sipM.Dst, Dst: sipM.Src, Proto: 17, DstPort: 5004}}
 		if err := expect.Create(c, s); err != nil && !errors.Is(err, ctnl.ErrExists) {
 			t.Fatal(err)
 		}
@@ -381,7 +382,7 @@ func TestWatch(t *testing.T) {
 	ns := nstest.New(t)
 	c := ns.Dial()
 	m := tcp("10.0.0.1", "10.0.0.2", 40000, 21)
-	sipM := ctnl.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.3"), Proto: unix.IPPROTO_UDP, SrcPort: 5060, DstPort: 5060}
+	sipM := ctnetlink.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.3"), Proto: unix.IPPROTO_UDP, SrcPort: 5060, DstPort: 5060}
 	newMaster(t, c, m, "ftp", 0, false)
 	newMaster(t, c, sipM, "sip", 0, false)
 
@@ -412,7 +413,7 @@ func TestWatch(t *testing.T) {
 	if err := expect.Create(c, e); err != nil {
 		t.Fatal(err)
 	}
-	s := &expect.Expectation{Master: sipM, Tuple: ctnl.Tuple{Src: sipM.Dst, Dst: sipM.Src, Proto: 17, DstPort: 5004}}
+	s := &expect.Expectation{Master: sipM, Tuple: ctnetlink.Tuple{Src: sipM.Dst, Dst: sipM.Src, Proto: 17, DstPort: 5004}}
 	if err := expect.Create(c, s); err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +467,7 @@ func TestWatchLossAndResync(t *testing.T) {
 	ns := nstest.New(t)
 	c := ns.Dial()
 	const n = 300
-	var masters []ctnl.Tuple
+	var masters []ctnetlink.Tuple
 	for i := range n {
 		m := tcp("10.0.0.1", fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), 40000, 21)
 		newMaster(t, c, m, "ftp", 0, false)

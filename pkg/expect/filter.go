@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -41,14 +42,14 @@ type Filter struct {
 
 // MasterTuple is the master tuple when the filter gives all of it, so the
 // kernel can dump that master's expectations alone.
-func (f *Filter) MasterTuple() (ctnl.Tuple, bool) {
+func (f *Filter) MasterTuple() (ctnetlink.Tuple, bool) {
 	if !f.MasterSrc.IsValid() || !f.MasterDst.IsValid() || f.MasterProto == 0 {
-		return ctnl.Tuple{}, false
+		return ctnetlink.Tuple{}, false
 	}
-	if ctnl.HasPorts(f.MasterProto) && (!f.MasterSrcPort.Set || !f.MasterDstPort.Set) {
-		return ctnl.Tuple{}, false
+	if ctnetlink.HasPorts(f.MasterProto) && (!f.MasterSrcPort.Set || !f.MasterDstPort.Set) {
+		return ctnetlink.Tuple{}, false
 	}
-	return ctnl.Tuple{Src: f.MasterSrc, Dst: f.MasterDst, Proto: f.MasterProto,
+	return ctnetlink.Tuple{Src: f.MasterSrc, Dst: f.MasterDst, Proto: f.MasterProto,
 		SrcPort: f.MasterSrcPort.Port, DstPort: f.MasterDstPort.Port}, true
 }
 
@@ -77,7 +78,7 @@ func (f *Filter) Match(e *Expectation) bool {
 }
 
 // masterKey is a master tuple as a map key (zone apart).
-func masterKey(t ctnl.Tuple) ctnl.Tuple {
+func masterKey(t ctnetlink.Tuple) ctnetlink.Tuple {
 	t.Zone, t.HasZone = 0, false
 	return t
 }
@@ -87,14 +88,14 @@ func masterKey(t ctnl.Tuple) ctnl.Tuple {
 // expectations in that zone. The request carries CTA_ZONE, which kernels
 // since 6.8 use to filter the dump; older ones ignore it, and the zone is
 // checked here in any case.
-func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnl.Tuple, error) {
+func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnetlink.Tuple, error) {
 	enc := ctnl.NewEncoder(nil)
 	enc.Uint16(ctAttrZone, zone)
-	var masters []ctnl.Tuple
+	var masters []ctnetlink.Tuple
 	err := c.Query(ctnl.Request{Op: "list conntracks of zone", Subsys: netfilter.NFSubsysCTNetlink, Type: ctMsgGet,
 		Family: netfilter.ProtoFamily(family), Flags: netlink.Dump, Attrs: enc.Bytes()}, func(m ctnl.Message) error {
 		var (
-			orig            ctnl.Tuple
+			orig            ctnetlink.Tuple
 			z               uint16
 			hasZone, helper bool
 			err             error
@@ -103,7 +104,7 @@ func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnl.Tuple, error) 
 		for s.Next() {
 			switch s.Type() {
 			case ctAttrOrig:
-				if orig, err = ctnl.DecodeTuple(s.Data()); err != nil {
+				if orig, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 					return err
 				}
 			case ctAttrZone:

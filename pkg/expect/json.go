@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -79,7 +80,7 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
-func appendJSONTuple(b []byte, t *ctnl.Tuple, p uint8, withProto bool) []byte {
+func appendJSONTuple(b []byte, t *ctnetlink.Tuple, p uint8, withProto bool) []byte {
 	b = append(b, '{')
 	if withProto {
 		b = append(b, `"proto":"`...)
@@ -89,7 +90,7 @@ func appendJSONTuple(b []byte, t *ctnl.Tuple, p uint8, withProto bool) []byte {
 	b = appendJSONAddr(b, `"src":`, t.Src)
 	b = appendJSONAddr(b, `,"dst":`, t.Dst)
 	switch {
-	case ctnl.HasPorts(p) || p == unix.IPPROTO_GRE:
+	case ctnetlink.HasPorts(p) || p == unix.IPPROTO_GRE:
 		b = append(b, `,"sport":`...)
 		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
 		b = append(b, `,"dport":`...)
@@ -146,8 +147,8 @@ type expectJSON struct {
 	Expectfn string `json:"expectfn"`
 }
 
-func (j *expectTupleJSON) tuple(proto uint8, mask bool) (ctnl.Tuple, error) {
-	t := ctnl.Tuple{Proto: proto}
+func (j *expectTupleJSON) tuple(proto uint8, mask bool) (ctnetlink.Tuple, error) {
+	t := ctnetlink.Tuple{Proto: proto}
 	if j.Proto != "" && !mask {
 		p, err := ctnl.ParseProto(j.Proto)
 		if err != nil {
@@ -156,10 +157,10 @@ func (j *expectTupleJSON) tuple(proto uint8, mask bool) (ctnl.Tuple, error) {
 		t.Proto = p
 	}
 	var err error
-	if t.Src, err = ctnl.ParseAddr(j.Src); err != nil {
+	if t.Src, err = ctnetlink.ParseAddr(j.Src); err != nil {
 		return t, fmt.Errorf("src: %w", err)
 	}
-	if t.Dst, err = ctnl.ParseAddr(j.Dst); err != nil {
+	if t.Dst, err = ctnetlink.ParseAddr(j.Dst); err != nil {
 		return t, fmt.Errorf("dst: %w", err)
 	}
 	if t.Src.Is4() != t.Dst.Is4() {
@@ -171,7 +172,7 @@ func (j *expectTupleJSON) tuple(proto uint8, mask bool) (ctnl.Tuple, error) {
 			return t, errors.New("icmp tuple needs type, code and icmp_id")
 		}
 		t.ICMPType, t.ICMPCode, t.ICMPID = *j.Type, *j.Code, *j.ICMPID
-	case ctnl.HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE:
+	case ctnetlink.HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE:
 		if j.Sport == nil || j.Dport == nil {
 			return t, fmt.Errorf("%s tuple needs sport and dport", ctnl.ProtoName(t.Proto))
 		}
@@ -238,7 +239,7 @@ func ParseJSON(raw []byte) (Expectation, error) {
 		if e.NAT.Dir, err = ParseNATDir(j.NAT.Dir); err != nil {
 			return e, err
 		}
-		if e.NAT.Tuple.Src, err = ctnl.ParseAddr(j.NAT.Src); err != nil {
+		if e.NAT.Tuple.Src, err = ctnetlink.ParseAddr(j.NAT.Src); err != nil {
 			return e, fmt.Errorf("nat: %w", err)
 		}
 		e.NAT.Tuple.Dst = e.Tuple.Dst

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -35,7 +36,7 @@ type ListOptions struct {
 	Family uint8
 	// Master, if set, makes the kernel dump only this master's
 	// expectations (in Zone when HasZone).
-	Master  *ctnl.Tuple
+	Master  *ctnetlink.Tuple
 	Zone    uint16
 	HasZone bool
 }
@@ -80,7 +81,7 @@ func Dump(c *ctnl.Conn, opts ListOptions, fn func(*Expectation) error) error {
 
 // Get fetches the expectation whose expected tuple is t (in zone, when
 // HasZone; narrowed to id when non-zero).
-func Get(c *ctnl.Conn, t ctnl.Tuple, zone uint16, hasZone bool, id uint32) (Expectation, error) {
+func Get(c *ctnl.Conn, t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) (Expectation, error) {
 	enc := ctnl.NewEncoder(nil)
 	encodeKey(enc, t, zone, hasZone, id)
 	var (
@@ -103,7 +104,7 @@ func Get(c *ctnl.Conn, t ctnl.Tuple, zone uint16, hasZone bool, id uint32) (Expe
 	return e, err
 }
 
-func encodeKey(enc *ctnl.Encoder, t ctnl.Tuple, zone uint16, hasZone bool, id uint32) {
+func encodeKey(enc *ctnl.Encoder, t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) {
 	t.HasZone = false
 	t.Encode(enc, attrTuple)
 	if id != 0 {
@@ -144,7 +145,7 @@ func (e *Expectation) Validate() error {
 	}
 	if e.Mask.Dst.IsValid() {
 		full := ExactMask(e.Tuple)
-		if e.Mask.Dst != full.Dst || (ctnl.HasPorts(e.Tuple.Proto) && e.Mask.DstPort != 0xffff) {
+		if e.Mask.Dst != full.Dst || (ctnetlink.HasPorts(e.Tuple.Proto) && e.Mask.DstPort != 0xffff) {
 			return errors.New("the kernel matches the expected destination exactly: the mask's destination must be all ones (" +
 				full.Dst.String() + ", port 65535)")
 		}
@@ -160,7 +161,7 @@ func (e *Expectation) Validate() error {
 
 // Delete removes the expectation whose expected tuple is t (in zone, when
 // HasZone; only if its ID is id, when non-zero).
-func Delete(c *ctnl.Conn, t ctnl.Tuple, zone uint16, hasZone bool, id uint32) error {
+func Delete(c *ctnl.Conn, t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) error {
 	enc := ctnl.NewEncoder(nil)
 	encodeKey(enc, t, zone, hasZone, id)
 	return c.Do(ctnl.Request{Op: "delete expectation " + t.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgDelete,

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 )
 
 // AppendText appends the expectation as `conntrack -L expect` prints it
@@ -22,11 +22,11 @@ func (e *Expectation) AppendText(b []byte) []byte {
 	b = strconv.AppendUint(b, uint64(e.Tuple.Proto), 10)
 	b = append(b, ' ')
 	b = appendAddrs(b, "src=", "dst=", e.Tuple.Src, e.Tuple.Dst)
-	b = ctnl.AppendL4Text(b, &e.Tuple, e.Tuple.Proto)
+	b = ctnetlink.AppendL4Text(b, &e.Tuple, e.Tuple.Proto)
 	b = appendAddrs(b, "mask-src=", "mask-dst=", e.Mask.Src, e.Mask.Dst)
-	b = ctnl.AppendL4Text(b, &e.Mask, e.Tuple.Proto)
+	b = ctnetlink.AppendL4Text(b, &e.Mask, e.Tuple.Proto)
 	b = appendAddrs(b, "master-src=", "master-dst=", e.Master.Src, e.Master.Dst)
-	b = ctnl.AppendL4Text(b, &e.Master, e.Master.Proto)
+	b = ctnetlink.AppendL4Text(b, &e.Master, e.Master.Proto)
 	if e.HasZone {
 		b = append(b, "zone="...)
 		b = strconv.AppendUint(b, uint64(e.Zone), 10)

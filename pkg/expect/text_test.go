@@ -3,7 +3,7 @@ package expect
 import (
 	"testing"
 
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 )
 
 // Lines printed by conntrack v1.4.7 (libnetfilter_conntrack 1.0.9) for
@@ -18,23 +18,23 @@ func TestAppendTextMatchesConntrack(t *testing.T) {
 	plain.Mask.SrcPort = 0
 	sip := Expectation{
 		Timeout: 179,
-		Tuple:   ctnl.Tuple{Src: a("10.0.0.3"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50004},
-		Master:  ctnl.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.3"), Proto: 6, SrcPort: 40000, DstPort: 5060},
+		Tuple:   ctnetlink.Tuple{Src: a("10.0.0.3"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50004},
+		Master:  ctnetlink.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.3"), Proto: 6, SrcPort: 40000, DstPort: 5060},
 		Class:   3, Helper: "sip",
 	}
 	sip.Mask = ExactMask(sip.Tuple)
 	sip.Mask.SrcPort = 0
 	noPorts := Expectation{
 		Timeout: 300,
-		Tuple:   ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 195},
-		Mask:    ctnl.Tuple{Src: a("255.255.255.255"), Dst: a("255.255.255.255"), Proto: 195},
-		Master:  ctnl.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
+		Tuple:   ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 195},
+		Mask:    ctnetlink.Tuple{Src: a("255.255.255.255"), Dst: a("255.255.255.255"), Proto: 195},
+		Master:  ctnetlink.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
 		Helper:  "ftp",
 	}
 	v6 := Expectation{
 		Timeout: 299, Flags: Permanent,
-		Tuple:  ctnl.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 17, DstPort: 5004},
-		Master: ctnl.Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 5060, DstPort: 5060},
+		Tuple:  ctnetlink.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 17, DstPort: 5004},
+		Master: ctnetlink.Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 5060, DstPort: 5060},
 		Helper: "sip", Class: 1,
 	}
 	v6.Mask = ExactMask(v6.Tuple)

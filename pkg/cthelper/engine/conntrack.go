@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 )
 
@@ -26,7 +27,7 @@ var errNoTuples = errors.New("conntrack without both tuples")
 
 // conntrackView is what the engine reads from NFQA_CT.
 type conntrackView struct {
-	orig, reply ctnl.Tuple
+	orig, reply ctnetlink.Tuple
 	status      uint32
 	zone        uint16
 	hasZone     bool
@@ -45,13 +46,13 @@ func decodeConntrack(b []byte, v *conntrackView) error {
 	for s.Next() {
 		switch s.Type() {
 		case ctaTupleOrig:
-			t, err := ctnl.DecodeTuple(s.Data())
+			t, err := ctnetlink.DecodeTuple(s.Data())
 			if err != nil {
 				return err
 			}
 			v.orig, haveOrig = t, true
 		case ctaTupleReply:
-			t, err := ctnl.DecodeTuple(s.Data())
+			t, err := ctnetlink.DecodeTuple(s.Data())
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/gonfct/gonfct/pkg/nfq"
@@ -301,8 +302,8 @@ func (w *worker) expectation(s *serving, x *cthelper.Expect, master bool) expect
 	zero, ones := unspecified(pk.Family), allOnes(pk.Family)
 	e := expect.Expectation{
 		Family: pk.Family,
-		Tuple:  ctnl.Tuple{Src: x.Src, Dst: x.Dst, Proto: proto, SrcPort: x.SrcPort, DstPort: x.DstPort},
-		Mask:   ctnl.Tuple{Src: ones, Dst: ones, Proto: proto, SrcPort: 0xffff, DstPort: 0xffff},
+		Tuple:  ctnetlink.Tuple{Src: x.Src, Dst: x.Dst, Proto: proto, SrcPort: x.SrcPort, DstPort: x.DstPort},
+		Mask:   ctnetlink.Tuple{Src: ones, Dst: ones, Proto: proto, SrcPort: 0xffff, DstPort: 0xffff},
 		Flags:  expect.Flags(x.Flags),
 		Class:  uint32(x.Class),
 		Helper: x.Helper,
@@ -320,7 +321,7 @@ func (w *worker) expectation(s *serving, x *cthelper.Expect, master bool) expect
 	}
 	if x.NAT {
 		e.NAT = expect.NAT{Set: true, Dir: uint32(x.NATDir),
-			Tuple: ctnl.Tuple{Src: x.NATAddr, Dst: zero, Proto: proto, SrcPort: x.NATPort}}
+			Tuple: ctnetlink.Tuple{Src: x.NATAddr, Dst: zero, Proto: proto, SrcPort: x.NATPort}}
 		e.Fn = "nat-follow-master"
 	}
 	return e

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/gonfct/gonfct/pkg/nfq"
@@ -78,7 +79,7 @@ type testRig struct {
 type expectKernel struct {
 	creates []int
 	tried   []uint16 // destination ports of the creates, in order
-	holder  ctnl.Tuple
+	holder  ctnetlink.Tuple
 }
 
 func (k *expectKernel) dial() (*ctnl.Conn, error) {
@@ -129,8 +130,8 @@ func newRig(t *testing.T, parser cthelper.Parser, via ExpectVia) *testRig {
 var (
 	client = netip.MustParseAddr("10.0.0.2")
 	server = netip.MustParseAddr("10.0.0.1")
-	orig   = ctnl.Tuple{Src: client, Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40000, DstPort: 21}
-	reply  = ctnl.Tuple{Src: server, Dst: client, Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: 40000}
+	orig   = ctnetlink.Tuple{Src: client, Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40000, DstPort: 21}
+	reply  = ctnetlink.Tuple{Src: server, Dst: client, Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: 40000}
 )
 
 // conntrackAttrs is an NFQA_CT payload as the kernel builds it (the parts
@@ -344,7 +345,7 @@ func (natPortParser) RenumberPort(r *cthelper.Result, i int, port uint16) error 
 // already in place (a retransmission) counts as made; with no free port
 // the packet is dropped unchanged.
 func TestHandleNATPortClash(t *testing.T) {
-	other := ctnl.Tuple{Src: netip.MustParseAddr("10.0.0.9"), Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40001, DstPort: 21}
+	other := ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.9"), Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40001, DstPort: 21}
 	busy := make([]int, maxPortTries)
 	for i := range busy {
 		busy[i] = int(unix.EBUSY)
@@ -352,7 +353,7 @@ func TestHandleNATPortClash(t *testing.T) {
 	for _, c := range []struct {
 		name       string
 		creates    []int
-		holder     ctnl.Tuple
+		holder     ctnetlink.Tuple
 		tried      []uint16
 		verdict    uint32
 		payload    string // the verdict's new payload's start; "" for none

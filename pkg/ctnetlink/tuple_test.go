@@ -1,10 +1,11 @@
-package ctnl
+package ctnetlink
 
 import (
 	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -52,9 +53,9 @@ func TestTupleRoundTrip(t *testing.T) {
 		{Src: netip.MustParseAddr("1.2.3.4"), Dst: netip.MustParseAddr("5.6.7.8"), Proto: 1, ICMPType: 8, ICMPID: 9},
 		{Src: netip.MustParseAddr("1.2.3.4"), Dst: netip.MustParseAddr("5.6.7.8"), Proto: 47, SrcPort: 0x1234, DstPort: 0x5678}, // GRE keys
 	} {
-		e := NewEncoder(nil)
+		e := ctnl.NewEncoder(nil)
 		tu.Encode(e, 1)
-		s := NewScanner(e.Bytes())
+		s := ctnl.NewScanner(e.Bytes())
 		if !s.Next() || s.Type() != 1 {
 			t.Fatal("no outer attribute")
 		}
@@ -86,9 +87,9 @@ func BenchmarkDecodeTuple(b *testing.B) {
 		{"udp6", Tuple{Src: netip.MustParseAddr("fd00::1"), Dst: netip.MustParseAddr("fd00::2"), Proto: 17, SrcPort: 5, DstPort: 69, Zone: 3, HasZone: true}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			e := NewEncoder(nil)
+			e := ctnl.NewEncoder(nil)
 			bc.t.Encode(e, 1)
-			s := NewScanner(e.Bytes())
+			s := ctnl.NewScanner(e.Bytes())
 			s.Next()
 			data := s.Data()
 			b.ReportAllocs()
@@ -122,9 +123,9 @@ func BenchmarkParseTuple(b *testing.B) {
 }
 
 func FuzzDecodeTuple(f *testing.F) {
-	e := NewEncoder(nil)
+	e := ctnl.NewEncoder(nil)
 	benchOrig.Encode(e, 1)
-	s := NewScanner(e.Bytes())
+	s := ctnl.NewScanner(e.Bytes())
 	s.Next()
 	f.Add(s.Data())
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,4 +1,4 @@
-package ctnl
+package ctnetlink
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,7 +66,7 @@ func HasPorts(p uint8) bool {
 
 // Encode appends the tuple as a nested attribute of type typ (CTA_TUPLE_ORIG,
 // CTA_EXPECT_MASTER, ...).
-func (t Tuple) Encode(e *Encoder, typ uint16) {
+func (t Tuple) Encode(e *ctnl.Encoder, typ uint16) {
 	n := e.Nest(typ)
 	ip := e.Nest(ctaTupleIP)
 	if t.Family() == unix.AF_INET6 {
@@ -114,7 +115,7 @@ func (t Tuple) Encode(e *Encoder, typ uint16) {
 // DecodeTuple reads the payload of a tuple attribute.
 func DecodeTuple(b []byte) (Tuple, error) {
 	var t Tuple
-	s := NewScanner(b)
+	s := ctnl.NewScanner(b)
 	for s.Next() {
 		switch s.Type() {
 		case ctaTupleIP:
@@ -124,7 +125,7 @@ func DecodeTuple(b []byte) (Tuple, error) {
 				switch ip.Type() {
 				case ctaIPv4Src, ctaIPv4Dst:
 					if len(d) != 4 {
-						return t, ErrShortAttribute
+						return t, ctnl.ErrShortAttribute
 					}
 					a := netip.AddrFrom4([4]byte(d))
 					if ip.Type() == ctaIPv4Src {
@@ -134,7 +135,7 @@ func DecodeTuple(b []byte) (Tuple, error) {
 					}
 				case ctaIPv6Src, ctaIPv6Dst:
 					if len(d) != 16 {
-						return t, ErrShortAttribute
+						return t, ctnl.ErrShortAttribute
 					}
 					a := netip.AddrFrom16([16]byte(d))
 					if ip.Type() == ctaIPv6Src {
@@ -218,7 +219,7 @@ func AppendL4Text(b []byte, t *Tuple, p uint8) []byte {
 
 func (t Tuple) String() string {
 	b := t.AppendText(nil)
-	return ProtoName(t.Proto) + " " + string(b[:len(b)-1])
+	return ctnl.ProtoName(t.Proto) + " " + string(b[:len(b)-1])
 }
 
 // ParseTuple reads a tuple from command-line words, in either form:
@@ -238,7 +239,7 @@ func ParseTuple(words []string) (Tuple, error) {
 	if strings.Contains(words[0], "=") {
 		return parseKeyTuple(words)
 	}
-	p, err := ParseProto(words[0])
+	p, err := ctnl.ParseProto(words[0])
 	if err != nil {
 		return t, err
 	}
@@ -272,7 +273,7 @@ func ParseTuple(words []string) (Tuple, error) {
 		}
 	case HasPorts(p):
 		if len(rest) != 2 {
-			return t, fmt.Errorf("%s tuple %q: want PROTO SRC DST SPORT DPORT", ProtoName(p), strings.Join(words, " "))
+			return t, fmt.Errorf("%s tuple %q: want PROTO SRC DST SPORT DPORT", ctnl.ProtoName(p), strings.Join(words, " "))
 		}
 		sp, err1 := ParsePort(rest[0])
 		dp, err2 := ParsePort(rest[1])
@@ -282,7 +283,7 @@ func ParseTuple(words []string) (Tuple, error) {
 		t.SrcPort, t.DstPort = sp, dp
 	default:
 		if len(rest) != 0 {
-			return t, fmt.Errorf("protocol %s has no ports", ProtoName(p))
+			return t, fmt.Errorf("protocol %s has no ports", ctnl.ProtoName(p))
 		}
 	}
 	return t, nil
@@ -306,7 +307,7 @@ func parseKeyTuple(words []string) (Tuple, error) {
 		var n uint64
 		switch k {
 		case "proto":
-			t.Proto, err = ParseProto(v)
+			t.Proto, err = ctnl.ParseProto(v)
 		case "src":
 			t.Src, err = ParseAddr(v)
 		case "dst":
@@ -337,7 +338,7 @@ func parseKeyTuple(words []string) (Tuple, error) {
 		}
 	}
 	if HasPorts(t.Proto) && (!seen["sport"] || !seen["dport"]) {
-		return t, fmt.Errorf("%s tuple lacks sport= or dport=", ProtoName(t.Proto))
+		return t, fmt.Errorf("%s tuple lacks sport= or dport=", ctnl.ProtoName(t.Proto))
 	}
 	if t.Src.Is4() != t.Dst.Is4() {
 		return t, fmt.Errorf("tuple mixes IPv4 and IPv6 addresses")
