@@ -43,18 +43,18 @@ func key(t ctnetlink.Tuple, zone uint16) string {
 // answer encodes a table entry as the kernel's dump message does.
 func answer(req netlink.Message, f *Flow, flags netlink.HeaderFlags) netlink.Message {
 	e := ctnl.NewEncoder(nil)
-	f.Orig.Encode(e, ctaTupleOrig)
-	f.Reply.Encode(e, ctaTupleReply)
+	f.Orig.Encode(e, ctnetlink.AttrTupleOrig)
+	f.Reply.Encode(e, ctnetlink.AttrTupleReply)
 	if f.Has(HasZone) {
-		e.Uint16(ctaZone, f.Zone)
+		e.Uint16(ctnetlink.AttrZone, f.Zone)
 	}
-	e.Uint32(ctaStatus, uint32(f.Status))
-	e.Uint32(ctaMark, f.Mark)
-	e.Uint32(ctaID, f.ID)
-	e.Uint32(ctaTimeout, f.Timeout)
+	e.Uint32(ctnetlink.AttrStatus, uint32(f.Status))
+	e.Uint32(ctnetlink.AttrMark, f.Mark)
+	e.Uint32(ctnetlink.AttrID, f.ID)
+	e.Uint32(ctnetlink.AttrTimeout, f.Timeout)
 	encodeHelp(e, f)
 	return netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(1<<8 | msgNew), Flags: flags, Sequence: req.Header.Sequence, PID: req.Header.PID},
+		Header: netlink.Header{Type: netlink.HeaderType(1<<8 | ctnetlink.MsgNew), Flags: flags, Sequence: req.Header.Sequence, PID: req.Header.PID},
 		Data:   append([]byte{unix.AF_INET, 0, 0, 0}, e.Bytes()...),
 	}
 }
@@ -70,7 +70,7 @@ func (k *fakeKernel) serve(req netlink.Message) ([]netlink.Message, error) {
 	kk := key(in.Orig, in.Zone)
 	cur, exists := k.table[kk]
 	switch req.Header.Type & 0xff {
-	case msgNew:
+	case ctnetlink.MsgNew:
 		switch {
 		case exists && req.Header.Flags&netlink.Excl != 0:
 			return fail(unix.EEXIST)
@@ -118,7 +118,7 @@ func (k *fakeKernel) serve(req netlink.Message) ([]netlink.Message, error) {
 			k.table[kk] = in
 		}
 		return nltest.Error(0, []netlink.Message{req})
-	case msgGet:
+	case ctnetlink.MsgGet:
 		if req.Header.Flags&netlink.Dump != 0 {
 			var msgs []netlink.Message
 			for _, f := range k.table {
@@ -132,7 +132,7 @@ func (k *fakeKernel) serve(req netlink.Message) ([]netlink.Message, error) {
 		}
 		ack, _ := nltest.Error(0, []netlink.Message{req})
 		return append([]netlink.Message{answer(req, &cur, netlink.Multi)}, ack...), nil
-	case msgDelete:
+	case ctnetlink.MsgDelete:
 		if !exists || (in.Has(HasID) && in.ID != cur.ID) {
 			return fail(unix.ENOENT)
 		}

@@ -193,11 +193,11 @@ func TestEncodeUpdateOnlySetFields(t *testing.T) {
 	var types []uint16
 	for s.Next() {
 		types = append(types, s.Type())
-		if s.Type() == ctaMarkMask && s.Uint32() != 0xf0 {
+		if s.Type() == ctnetlink.AttrMarkMask && s.Uint32() != 0xf0 {
 			t.Errorf("mark mask %#x", s.Uint32())
 		}
 	}
-	if want := []uint16{ctaTupleOrig, ctaMark, ctaMarkMask}; !equalU16(types, want) {
+	if want := []uint16{ctnetlink.AttrTupleOrig, ctnetlink.AttrMark, ctnetlink.AttrMarkMask}; !equalU16(types, want) {
 		t.Errorf("update attributes %v, want %v", types, want)
 	}
 }
@@ -309,8 +309,8 @@ func TestFilterKernelAttributes(t *testing.T) {
 		t.Fatalf("family %d", fam)
 	}
 	flags := filterFlags(t, e.Bytes())
-	if flags[ctaFilterOrigFlags] != filterIPSrc|filterProtoNum|filterDstPort {
-		t.Errorf("orig flags %#x", flags[ctaFilterOrigFlags])
+	if flags[ctnetlink.AttrFilterOrigFlags] != ctnetlink.FilterIPSrc|ctnetlink.FilterProtoNum|ctnetlink.FilterDstPort {
+		t.Errorf("orig flags %#x", flags[ctnetlink.AttrFilterOrigFlags])
 	}
 	// IPv6 addresses stay in user space (the kernel compares them inverted),
 	// and a prefix is not an exact match either.
@@ -332,7 +332,7 @@ func filterFlags(t *testing.T, b []byte) map[uint16]uint32 {
 	out := map[uint16]uint32{}
 	s := ctnl.NewScanner(b)
 	for s.Next() {
-		if s.Type() == ctaFilter {
+		if s.Type() == ctnetlink.AttrFilter {
 			n := s.Nested()
 			for n.Next() {
 				d := n.Data()

@@ -80,23 +80,23 @@ func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport Port) (uint32, 
 		t.Src, t.Dst = netip.IPv6Unspecified(), netip.IPv6Unspecified()
 	}
 	if exact4(src) {
-		flags |= filterIPSrc
+		flags |= ctnetlink.FilterIPSrc
 		t.Src = src.Addr()
 	}
 	if exact4(dst) {
-		flags |= filterIPDst
+		flags |= ctnetlink.FilterIPDst
 		t.Dst = dst.Addr()
 	}
 	if f.HasProto {
-		flags |= filterProtoNum
+		flags |= ctnetlink.FilterProtoNum
 		t.Proto = f.Proto
 		if portProto(f.Proto) {
 			if sport.Set {
-				flags |= filterSrcPort
+				flags |= ctnetlink.FilterSrcPort
 				t.SrcPort = sport.N
 			}
 			if dport.Set {
-				flags |= filterDstPort
+				flags |= ctnetlink.FilterDstPort
 				t.DstPort = dport.N
 			}
 		}
@@ -109,15 +109,15 @@ func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport Port) (uint32, 
 func (f *Filter) EncodeKernel(e *ctnl.Encoder) uint8 {
 	fam := f.family()
 	if f.HasMark {
-		e.Uint32(ctaMark, f.Mark)
-		e.Uint32(ctaMarkMask, f.MarkMask)
+		e.Uint32(ctnetlink.AttrMark, f.Mark)
+		e.Uint32(ctnetlink.AttrMarkMask, f.MarkMask)
 	}
 	if f.Status != 0 {
-		e.Uint32(ctaStatus, uint32(f.Status))
-		e.Uint32(ctaStatusMask, uint32(f.Status))
+		e.Uint32(ctnetlink.AttrStatus, uint32(f.Status))
+		e.Uint32(ctnetlink.AttrStatusMask, uint32(f.Status))
 	}
 	if f.HasZone {
-		e.Uint16(ctaZone, f.Zone)
+		e.Uint16(ctnetlink.AttrZone, f.Zone)
 	}
 	if fam == 0 {
 		return 0 // CTA_FILTER needs a family (EOPNOTSUPP otherwise)
@@ -128,21 +128,21 @@ func (f *Filter) EncodeKernel(e *ctnl.Encoder) uint8 {
 		return fam
 	}
 	if of != 0 {
-		ot.Encode(e, ctaTupleOrig)
+		ot.Encode(e, ctnetlink.AttrTupleOrig)
 	}
 	if rf != 0 {
-		rt.Encode(e, ctaTupleReply)
+		rt.Encode(e, ctnetlink.AttrTupleReply)
 	}
-	n := e.Nest(ctaFilter)
+	n := e.Nest(ctnetlink.AttrFilter)
 	// CTA_FILTER_*_FLAGS are NLA_U32 read with nla_get_u32: host order.
 	var b [4]byte
 	if of != 0 {
 		binary.NativeEndian.PutUint32(b[:], of)
-		e.Put(ctaFilterOrigFlags, b[:])
+		e.Put(ctnetlink.AttrFilterOrigFlags, b[:])
 	}
 	if rf != 0 {
 		binary.NativeEndian.PutUint32(b[:], rf)
-		e.Put(ctaFilterReplyFlags, b[:])
+		e.Put(ctnetlink.AttrFilterReplyFlags, b[:])
 	}
 	e.End(n)
 	return fam

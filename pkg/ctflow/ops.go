@@ -39,7 +39,7 @@ func (cl *Client) List(f *Filter, fn func(*Flow) error) error {
 	}
 	cl.enc.Reset()
 	fam := f.EncodeKernel(&cl.enc)
-	req := cl.request("list conntracks", msgGet, fam, netlink.Dump, ctnl.Hints{
+	req := cl.request("list conntracks", ctnetlink.MsgGet, fam, netlink.Dump, ctnl.Hints{
 		unix.EOPNOTSUPP: "this kernel lacks a dump filter gonfct sent (CTA_FILTER needs Linux 5.8, status 5.19, zone 6.0)",
 	})
 	var derr error
@@ -66,14 +66,14 @@ func (cl *Client) List(f *Filter, fn func(*Flow) error) error {
 // given, into out.
 func (cl *Client) Get(t ctnetlink.Tuple, zone uint16, hasZone bool, out *Flow) error {
 	cl.enc.Reset()
-	t.Encode(&cl.enc, ctaTupleOrig)
+	t.Encode(&cl.enc, ctnetlink.AttrTupleOrig)
 	if hasZone {
-		cl.enc.Uint16(ctaZone, zone)
+		cl.enc.Uint16(ctnetlink.AttrZone, zone)
 	}
 	op := "get conntrack " + t.String()
 	found := false
 	var derr error
-	err := cl.c.Query(cl.request(op, msgGet, t.Family(), 0, ctnl.Hints{
+	err := cl.c.Query(cl.request(op, ctnetlink.MsgGet, t.Family(), 0, ctnl.Hints{
 		unix.ENOENT: "no conntrack has this original tuple (see `gonfct ct list`; give --zone for a conntrack outside zone 0)",
 	}), func(m ctnl.Message) error {
 		found = true
@@ -130,7 +130,7 @@ func (cl *Client) Create(f *Flow) error {
 			hints[unix.EOPNOTSUPP] = "this kernel lacks conntrack zones (CONFIG_NF_CONNTRACK_ZONES)"
 		}
 	}
-	if err := cl.c.Do(cl.request("add conntrack "+f.Orig.String(), msgNew, f.Family,
+	if err := cl.c.Do(cl.request("add conntrack "+f.Orig.String(), ctnetlink.MsgNew, f.Family,
 		netlink.Create|netlink.Excl, hints)); err != nil {
 		return err
 	}
@@ -182,21 +182,21 @@ func (cl *Client) Update(f *Flow, markMask uint32) error {
 	EncodeUpdate(&cl.enc, f, markMask)
 	hints := helperHints(f, false)
 	hints[unix.ENOENT] = "no conntrack has this original tuple (add it with `gonfct ct add`)"
-	return cl.c.Do(cl.request("update conntrack "+f.Orig.String(), msgNew, f.Family, 0, hints))
+	return cl.c.Do(cl.request("update conntrack "+f.Orig.String(), ctnetlink.MsgNew, f.Family, 0, hints))
 }
 
 // Delete removes the conntrack with this original tuple; id, if not zero,
 // must match too (so a conntrack that was replaced meanwhile survives).
 func (cl *Client) Delete(t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) error {
 	cl.enc.Reset()
-	t.Encode(&cl.enc, ctaTupleOrig)
+	t.Encode(&cl.enc, ctnetlink.AttrTupleOrig)
 	if hasZone {
-		cl.enc.Uint16(ctaZone, zone)
+		cl.enc.Uint16(ctnetlink.AttrZone, zone)
 	}
 	if id != 0 {
-		cl.enc.Uint32(ctaID, id)
+		cl.enc.Uint32(ctnetlink.AttrID, id)
 	}
-	return cl.c.Do(cl.request("delete conntrack "+t.String(), msgDelete, t.Family(), 0, ctnl.Hints{
+	return cl.c.Do(cl.request("delete conntrack "+t.String(), ctnetlink.MsgDelete, t.Family(), 0, ctnl.Hints{
 		unix.ENOENT: "no conntrack has this original tuple (give --zone for one outside zone 0)",
 	}))
 }
@@ -204,7 +204,7 @@ func (cl *Client) Delete(t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32
 // FlushAll empties the conntrack table of the socket's network namespace.
 func (cl *Client) FlushAll() error {
 	cl.enc.Reset()
-	return cl.c.Do(cl.request("flush conntracks", msgDelete, 0, 0, nil))
+	return cl.c.Do(cl.request("flush conntracks", ctnetlink.MsgDelete, 0, 0, nil))
 }
 
 // DeleteMatching deletes every conntrack that passes the filter: it lists
@@ -229,13 +229,12 @@ func (cl *Client) DeleteMatching(f *Filter, del *Client) (int, error) {
 
 // Count is the number of conntracks in the table (IPCTNL_MSG_CT_GET_STATS).
 func (cl *Client) Count() (uint32, error) {
-	const msgGetStats, ctaStatsGlobalEntries = 5, 1
 	cl.enc.Reset()
 	var n uint32
-	err := cl.c.Query(cl.request("count conntracks", msgGetStats, 0, 0, nil), func(m ctnl.Message) error {
+	err := cl.c.Query(cl.request("count conntracks", ctnetlink.MsgGetStats, 0, 0, nil), func(m ctnl.Message) error {
 		s := ctnl.NewScanner(m.Attrs)
 		for s.Next() {
-			if s.Type() == ctaStatsGlobalEntries {
+			if s.Type() == ctnetlink.AttrStatsGlobalEntries {
 				n = s.Uint32()
 			}
 		}

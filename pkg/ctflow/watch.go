@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -42,11 +43,11 @@ func Subscribe(c *ctnl.Conn, events []Event) error {
 	for _, ev := range events {
 		switch ev {
 		case EventNew:
-			groups = append(groups, groupNew)
+			groups = append(groups, ctnetlink.GroupNew)
 		case EventUpdate:
-			groups = append(groups, groupUpdate)
+			groups = append(groups, ctnetlink.GroupUpdate)
 		case EventDestroy:
-			groups = append(groups, groupDestroy)
+			groups = append(groups, ctnetlink.GroupDestroy)
 		default:
 			return fmt.Errorf("cannot subscribe to %q events", ev)
 		}
@@ -56,7 +57,7 @@ func Subscribe(c *ctnl.Conn, events []Event) error {
 
 // EventOf tells a conntrack event message's kind.
 func EventOf(h netfilter.Header) Event {
-	if h.MessageType == msgDelete {
+	if h.MessageType == ctnetlink.MsgDelete {
 		return EventDestroy
 	}
 	if h.Flags&(netlink.Create|netlink.Excl) != 0 {

@@ -10,28 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ctnetlink tuple attributes (uapi/linux/netfilter/nfnetlink_conntrack.h).
-const (
-	ctaTupleIP    = 1 // CTA_TUPLE_IP
-	ctaTupleProto = 2 // CTA_TUPLE_PROTO
-	ctaTupleZone  = 3 // CTA_TUPLE_ZONE
-
-	ctaIPv4Src = 1 // CTA_IP_V4_SRC
-	ctaIPv4Dst = 2 // CTA_IP_V4_DST
-	ctaIPv6Src = 3 // CTA_IP_V6_SRC
-	ctaIPv6Dst = 4 // CTA_IP_V6_DST
-
-	ctaProtoNum      = 1 // CTA_PROTO_NUM
-	ctaProtoSrcPort  = 2 // CTA_PROTO_SRC_PORT
-	ctaProtoDstPort  = 3 // CTA_PROTO_DST_PORT
-	ctaProtoICMPID   = 4 // CTA_PROTO_ICMP_ID
-	ctaProtoICMPType = 5 // CTA_PROTO_ICMP_TYPE
-	ctaProtoICMPCode = 6 // CTA_PROTO_ICMP_CODE
-	ctaProtoICMP6ID  = 7 // CTA_PROTO_ICMPV6_ID
-	ctaProtoICMP6Typ = 8 // CTA_PROTO_ICMPV6_TYPE
-	ctaProtoICMP6Cod = 9 // CTA_PROTO_ICMPV6_CODE
-)
-
 // Tuple is one direction of a connection as ctnetlink sees it. Ports are
 // host byte order. For ICMP, ICMPID/Type/Code replace the ports.
 type Tuple struct {
@@ -68,11 +46,11 @@ func HasPorts(p uint8) bool {
 // CTA_EXPECT_MASTER, ...).
 func (t Tuple) Encode(e *ctnl.Encoder, typ uint16) {
 	n := e.Nest(typ)
-	ip := e.Nest(ctaTupleIP)
+	ip := e.Nest(AttrTupleIP)
 	if t.Family() == unix.AF_INET6 {
 		s, d := t.Src.As16(), t.Dst.As16()
-		e.Put(ctaIPv6Src, s[:])
-		e.Put(ctaIPv6Dst, d[:])
+		e.Put(AttrIPv6Src, s[:])
+		e.Put(AttrIPv6Dst, d[:])
 	} else {
 		s, d := t.Src.Unmap(), t.Dst.Unmap()
 		if !s.IsValid() {
@@ -82,32 +60,32 @@ func (t Tuple) Encode(e *ctnl.Encoder, typ uint16) {
 			d = netip.IPv4Unspecified()
 		}
 		s4, d4 := s.As4(), d.As4()
-		e.Put(ctaIPv4Src, s4[:])
-		e.Put(ctaIPv4Dst, d4[:])
+		e.Put(AttrIPv4Src, s4[:])
+		e.Put(AttrIPv4Dst, d4[:])
 	}
 	e.End(ip)
-	p := e.Nest(ctaTupleProto)
-	e.Uint8(ctaProtoNum, t.Proto)
+	p := e.Nest(AttrTupleProto)
+	e.Uint8(AttrProtoNum, t.Proto)
 	switch t.Proto {
 	case unix.IPPROTO_ICMP:
-		e.Uint16(ctaProtoICMPID, t.ICMPID)
-		e.Uint8(ctaProtoICMPType, t.ICMPType)
-		e.Uint8(ctaProtoICMPCode, t.ICMPCode)
+		e.Uint16(AttrProtoICMPID, t.ICMPID)
+		e.Uint8(AttrProtoICMPType, t.ICMPType)
+		e.Uint8(AttrProtoICMPCode, t.ICMPCode)
 	case unix.IPPROTO_ICMPV6:
-		e.Uint16(ctaProtoICMP6ID, t.ICMPID)
-		e.Uint8(ctaProtoICMP6Typ, t.ICMPType)
-		e.Uint8(ctaProtoICMP6Cod, t.ICMPCode)
+		e.Uint16(AttrProtoICMPv6ID, t.ICMPID)
+		e.Uint8(AttrProtoICMPv6Type, t.ICMPType)
+		e.Uint8(AttrProtoICMPv6Code, t.ICMPCode)
 	default:
 		// GRE carries its keys in the port attributes, and the kernel
 		// refuses a GRE tuple without them (EINVAL).
 		if HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE {
-			e.Uint16(ctaProtoSrcPort, t.SrcPort)
-			e.Uint16(ctaProtoDstPort, t.DstPort)
+			e.Uint16(AttrProtoSrcPort, t.SrcPort)
+			e.Uint16(AttrProtoDstPort, t.DstPort)
 		}
 	}
 	e.End(p)
 	if t.HasZone {
-		e.Uint16(ctaTupleZone, t.Zone)
+		e.Uint16(AttrTupleZone, t.Zone)
 	}
 	e.End(n)
 }
@@ -118,27 +96,27 @@ func DecodeTuple(b []byte) (Tuple, error) {
 	s := ctnl.NewScanner(b)
 	for s.Next() {
 		switch s.Type() {
-		case ctaTupleIP:
+		case AttrTupleIP:
 			ip := s.Nested()
 			for ip.Next() {
 				d := ip.Data()
 				switch ip.Type() {
-				case ctaIPv4Src, ctaIPv4Dst:
+				case AttrIPv4Src, AttrIPv4Dst:
 					if len(d) != 4 {
 						return t, ctnl.ErrShortAttribute
 					}
 					a := netip.AddrFrom4([4]byte(d))
-					if ip.Type() == ctaIPv4Src {
+					if ip.Type() == AttrIPv4Src {
 						t.Src = a
 					} else {
 						t.Dst = a
 					}
-				case ctaIPv6Src, ctaIPv6Dst:
+				case AttrIPv6Src, AttrIPv6Dst:
 					if len(d) != 16 {
 						return t, ctnl.ErrShortAttribute
 					}
 					a := netip.AddrFrom16([16]byte(d))
-					if ip.Type() == ctaIPv6Src {
+					if ip.Type() == AttrIPv6Src {
 						t.Src = a
 					} else {
 						t.Dst = a
@@ -148,28 +126,28 @@ func DecodeTuple(b []byte) (Tuple, error) {
 			if err := ip.Err(); err != nil {
 				return t, err
 			}
-		case ctaTupleProto:
+		case AttrTupleProto:
 			p := s.Nested()
 			for p.Next() {
 				switch p.Type() {
-				case ctaProtoNum:
+				case AttrProtoNum:
 					t.Proto = p.Uint8()
-				case ctaProtoSrcPort:
+				case AttrProtoSrcPort:
 					t.SrcPort = p.Uint16()
-				case ctaProtoDstPort:
+				case AttrProtoDstPort:
 					t.DstPort = p.Uint16()
-				case ctaProtoICMPID, ctaProtoICMP6ID:
+				case AttrProtoICMPID, AttrProtoICMPv6ID:
 					t.ICMPID = p.Uint16()
-				case ctaProtoICMPType, ctaProtoICMP6Typ:
+				case AttrProtoICMPType, AttrProtoICMPv6Type:
 					t.ICMPType = p.Uint8()
-				case ctaProtoICMPCode, ctaProtoICMP6Cod:
+				case AttrProtoICMPCode, AttrProtoICMPv6Code:
 					t.ICMPCode = p.Uint8()
 				}
 			}
 			if err := p.Err(); err != nil {
 				return t, err
 			}
-		case ctaTupleZone:
+		case AttrTupleZone:
 			t.Zone, t.HasZone = s.Uint16(), true
 		}
 	}

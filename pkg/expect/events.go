@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
@@ -90,10 +91,10 @@ func NewWatcher(events, query *ctnl.Conn, opts WatchOptions) (*Watcher, error) {
 	}
 	var groups []netfilter.NetlinkGroup
 	if opts.New {
-		groups = append(groups, groupNew)
+		groups = append(groups, ctnetlink.GroupExpNew)
 	}
 	if opts.Destroy {
-		groups = append(groups, groupDestroy)
+		groups = append(groups, ctnetlink.GroupExpDestroy)
 	}
 	if err := events.JoinGroups(groups...); err != nil {
 		return nil, err
@@ -193,9 +194,9 @@ func (w *Watcher) handle(m ctnl.Message, fn func(*Event) error) error {
 	}
 	ev := &w.ev
 	switch m.Header.MessageType {
-	case msgNew:
+	case ctnetlink.MsgExpNew:
 		ev.Type = EventNew
-	case msgDelete:
+	case ctnetlink.MsgExpDelete:
 		ev.Type = EventDestroy
 	default:
 		return nil

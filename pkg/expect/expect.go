@@ -162,9 +162,9 @@ func (e *Expectation) FamilyOf() uint8 {
 // only when set.
 func (e *Expectation) Encode(enc *ctnl.Encoder) {
 	if e.Master.Src.IsValid() {
-		e.Master.Encode(enc, attrMaster)
+		e.Master.Encode(enc, ctnetlink.AttrExpectMaster)
 	}
-	e.Tuple.Encode(enc, attrTuple)
+	e.Tuple.Encode(enc, ctnetlink.AttrExpectTuple)
 	m := e.Mask
 	if !m.Src.IsValid() && !m.Dst.IsValid() && m.Proto == 0 {
 		m = ExactMask(e.Tuple)
@@ -173,33 +173,33 @@ func (e *Expectation) Encode(enc *ctnl.Encoder) {
 	// wants the protocol number in the mask too.
 	m.Proto = e.Tuple.Proto
 	m.HasZone = false
-	m.Encode(enc, attrMask)
+	m.Encode(enc, ctnetlink.AttrExpectMask)
 	if e.Timeout != 0 {
-		enc.Uint32(attrTimeout, e.Timeout)
+		enc.Uint32(ctnetlink.AttrExpectTimeout, e.Timeout)
 	}
 	if e.ID != 0 {
-		enc.Uint32(attrID, e.ID)
+		enc.Uint32(ctnetlink.AttrExpectID, e.ID)
 	}
 	if e.Helper != "" {
-		enc.String(attrHelpName, e.Helper)
+		enc.String(ctnetlink.AttrExpectHelpName, e.Helper)
 	}
 	if e.HasZone {
-		enc.Uint16(attrZone, e.Zone)
+		enc.Uint16(ctnetlink.AttrExpectZone, e.Zone)
 	}
 	if e.Flags != 0 {
-		enc.Uint32(attrFlags, uint32(e.Flags))
+		enc.Uint32(ctnetlink.AttrExpectFlags, uint32(e.Flags))
 	}
 	if e.Class != 0 {
-		enc.Uint32(attrClass, e.Class)
+		enc.Uint32(ctnetlink.AttrExpectClass, e.Class)
 	}
 	if e.NAT.Set {
-		n := enc.Nest(attrNAT)
-		enc.Uint32(attrNATDir, e.NAT.Dir)
-		e.NAT.Tuple.Encode(enc, attrNATTuple)
+		n := enc.Nest(ctnetlink.AttrExpectNAT)
+		enc.Uint32(ctnetlink.AttrExpectNATDir, e.NAT.Dir)
+		e.NAT.Tuple.Encode(enc, ctnetlink.AttrExpectNATTuple)
 		enc.End(n)
 	}
 	if e.Fn != "" {
-		enc.String(attrFn, e.Fn)
+		enc.String(ctnetlink.AttrExpectFn, e.Fn)
 	}
 }
 
@@ -244,39 +244,39 @@ func (d *Decoder) Decode(attrs []byte, e *Expectation) error {
 	var err error
 	for s.Next() {
 		switch s.Type() {
-		case attrMaster:
+		case ctnetlink.AttrExpectMaster:
 			e.Master, err = ctnetlink.DecodeTuple(s.Data())
-		case attrTuple:
+		case ctnetlink.AttrExpectTuple:
 			e.Tuple, err = ctnetlink.DecodeTuple(s.Data())
-		case attrMask:
+		case ctnetlink.AttrExpectMask:
 			e.Mask, err = ctnetlink.DecodeTuple(s.Data())
-		case attrTimeout:
+		case ctnetlink.AttrExpectTimeout:
 			e.Timeout = s.Uint32()
-		case attrID:
+		case ctnetlink.AttrExpectID:
 			e.ID = s.Uint32()
-		case attrHelpName:
+		case ctnetlink.AttrExpectHelpName:
 			e.Helper = d.intern(s.Data())
-		case attrZone:
+		case ctnetlink.AttrExpectZone:
 			e.Zone, e.HasZone = s.Uint16(), true
-		case attrFlags:
+		case ctnetlink.AttrExpectFlags:
 			e.Flags = Flags(s.Uint32())
-		case attrClass:
+		case ctnetlink.AttrExpectClass:
 			e.Class = s.Uint32()
-		case attrNAT:
+		case ctnetlink.AttrExpectNAT:
 			e.NAT.Set = true
 			n := s.Nested()
 			for n.Next() {
 				switch n.Type() {
-				case attrNATDir:
+				case ctnetlink.AttrExpectNATDir:
 					e.NAT.Dir = n.Uint32()
-				case attrNATTuple:
+				case ctnetlink.AttrExpectNATTuple:
 					e.NAT.Tuple, err = ctnetlink.DecodeTuple(n.Data())
 				}
 			}
 			if err == nil {
 				err = n.Err()
 			}
-		case attrFn:
+		case ctnetlink.AttrExpectFn:
 			e.Fn = d.intern(s.Data())
 		}
 		if err != nil {

@@ -73,7 +73,7 @@ func TestEncodingMatchesTiMoConntrack(t *testing.T) {
 	enc := ctnl.NewEncoder(nil)
 	in.Encode(enc)
 	msg := netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(uint16(netfilter.NFSubsysCTNetlinkExp)<<8 | msgNew)},
+		Header: netlink.Header{Type: netlink.HeaderType(uint16(netfilter.NFSubsysCTNetlinkExp)<<8 | ctnetlink.MsgExpNew)},
 		Data:   append([]byte{2, 0, 0, 0}, enc.Bytes()...),
 	}
 	var ev conntrack.Event
@@ -120,7 +120,7 @@ func TestEncodeNULTerminatedNames(t *testing.T) {
 	s := ctnl.NewScanner(enc.Bytes())
 	seen := 0
 	for s.Next() {
-		if s.Type() == attrHelpName || s.Type() == attrFn {
+		if s.Type() == ctnetlink.AttrExpectHelpName || s.Type() == ctnetlink.AttrExpectFn {
 			d := s.Data()
 			if len(d) == 0 || d[len(d)-1] != 0 {
 				t.Errorf("attribute %d = %q, want a trailing NUL", s.Type(), d)

@@ -90,9 +90,9 @@ func masterKey(t ctnetlink.Tuple) ctnetlink.Tuple {
 // checked here in any case.
 func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnetlink.Tuple, error) {
 	enc := ctnl.NewEncoder(nil)
-	enc.Uint16(ctAttrZone, zone)
+	enc.Uint16(ctnetlink.AttrZone, zone)
 	var masters []ctnetlink.Tuple
-	err := c.Query(ctnl.Request{Op: "list conntracks of zone", Subsys: netfilter.NFSubsysCTNetlink, Type: ctMsgGet,
+	err := c.Query(ctnl.Request{Op: "list conntracks of zone", Subsys: netfilter.NFSubsysCTNetlink, Type: ctnetlink.MsgGet,
 		Family: netfilter.ProtoFamily(family), Flags: netlink.Dump, Attrs: enc.Bytes()}, func(m ctnl.Message) error {
 		var (
 			orig            ctnetlink.Tuple
@@ -103,13 +103,13 @@ func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnetlink.Tuple, er
 		s := ctnl.NewScanner(m.Attrs)
 		for s.Next() {
 			switch s.Type() {
-			case ctAttrOrig:
+			case ctnetlink.AttrTupleOrig:
 				if orig, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 					return err
 				}
-			case ctAttrZone:
+			case ctnetlink.AttrZone:
 				z, hasZone = s.Uint16(), true
-			case ctAttrHelp:
+			case ctnetlink.AttrHelp:
 				helper = true
 			}
 		}

@@ -48,16 +48,16 @@ type ListOptions struct {
 func Dump(c *ctnl.Conn, opts ListOptions, fn func(*Expectation) error) error {
 	var (
 		enc *ctnl.Encoder
-		req = ctnl.Request{Op: "list expectations", Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgGet,
+		req = ctnl.Request{Op: "list expectations", Subsys: netfilter.NFSubsysCTNetlinkExp, Type: ctnetlink.MsgExpGet,
 			Family: family(opts.Family), Flags: netlink.Dump}
 	)
 	if opts.Master != nil {
 		enc = ctnl.NewEncoder(nil)
 		m := *opts.Master
 		m.HasZone = false
-		m.Encode(enc, attrMaster)
+		m.Encode(enc, ctnetlink.AttrExpectMaster)
 		if opts.HasZone {
-			enc.Uint16(attrZone, opts.Zone)
+			enc.Uint16(ctnetlink.AttrExpectZone, opts.Zone)
 		}
 		req.Attrs = enc.Bytes()
 		req.Family = family(m.Family())
@@ -89,7 +89,7 @@ func Get(c *ctnl.Conn, t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) 
 		found bool
 		d     Decoder
 	)
-	err := c.Query(ctnl.Request{Op: "get expectation " + t.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgGet,
+	err := c.Query(ctnl.Request{Op: "get expectation " + t.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: ctnetlink.MsgExpGet,
 		Family: family(t.Family()), Attrs: enc.Bytes(), Hints: hintsLookup}, func(m ctnl.Message) error {
 		found = true
 		if err := d.Decode(m.Attrs, &e); err != nil {
@@ -106,12 +106,12 @@ func Get(c *ctnl.Conn, t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) 
 
 func encodeKey(enc *ctnl.Encoder, t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) {
 	t.HasZone = false
-	t.Encode(enc, attrTuple)
+	t.Encode(enc, ctnetlink.AttrExpectTuple)
 	if id != 0 {
-		enc.Uint32(attrID, id)
+		enc.Uint32(ctnetlink.AttrExpectID, id)
 	}
 	if hasZone {
-		enc.Uint16(attrZone, zone)
+		enc.Uint16(ctnetlink.AttrExpectZone, zone)
 	}
 }
 
@@ -123,7 +123,7 @@ func Create(c *ctnl.Conn, e *Expectation) error {
 	}
 	enc := ctnl.NewEncoder(make([]byte, 0, 256))
 	e.Encode(enc)
-	return c.Do(ctnl.Request{Op: "add expectation " + e.Tuple.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgNew,
+	return c.Do(ctnl.Request{Op: "add expectation " + e.Tuple.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: ctnetlink.MsgExpNew,
 		Family: family(e.FamilyOf()), Flags: netlink.Create | netlink.Excl, Attrs: enc.Bytes(), Hints: hintsCreate})
 }
 
@@ -164,7 +164,7 @@ func (e *Expectation) Validate() error {
 func Delete(c *ctnl.Conn, t ctnetlink.Tuple, zone uint16, hasZone bool, id uint32) error {
 	enc := ctnl.NewEncoder(nil)
 	encodeKey(enc, t, zone, hasZone, id)
-	return c.Do(ctnl.Request{Op: "delete expectation " + t.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgDelete,
+	return c.Do(ctnl.Request{Op: "delete expectation " + t.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: ctnetlink.MsgExpDelete,
 		Family: family(t.Family()), Attrs: enc.Bytes(), Hints: hintsLookup})
 }
 
@@ -172,15 +172,15 @@ func Delete(c *ctnl.Conn, t ctnetlink.Tuple, zone uint16, hasZone bool, id uint3
 // whose master uses the named helper.
 func DeleteByHelper(c *ctnl.Conn, helper string) error {
 	enc := ctnl.NewEncoder(nil)
-	enc.String(attrHelpName, helper)
+	enc.String(ctnetlink.AttrExpectHelpName, helper)
 	return c.Do(ctnl.Request{Op: "delete expectations of helper " + helper, Subsys: netfilter.NFSubsysCTNetlinkExp,
-		Type: msgDelete, Attrs: enc.Bytes()})
+		Type: ctnetlink.MsgExpDelete, Attrs: enc.Bytes()})
 }
 
 // Flush removes every expectation in the namespace (IPCTNL_MSG_EXP_DELETE
 // without attributes).
 func Flush(c *ctnl.Conn) error {
-	return c.Do(ctnl.Request{Op: "flush expectations", Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgDelete})
+	return c.Do(ctnl.Request{Op: "flush expectations", Subsys: netfilter.NFSubsysCTNetlinkExp, Type: ctnetlink.MsgExpDelete})
 }
 
 // CPUStats are one CPU's expectation counters (conntrack -S expect).
@@ -195,16 +195,16 @@ type CPUStats struct {
 // (IPCTNL_MSG_EXP_GET_STATS_CPU).
 func Stats(c *ctnl.Conn, fn func(CPUStats) error) error {
 	return c.Query(ctnl.Request{Op: "read expectation statistics", Subsys: netfilter.NFSubsysCTNetlinkExp,
-		Type: msgGetStatsCPU, Flags: netlink.Dump}, func(m ctnl.Message) error {
+		Type: ctnetlink.MsgExpGetStatsCPU, Flags: netlink.Dump}, func(m ctnl.Message) error {
 		st := CPUStats{CPU: m.Header.ResourceID}
 		s := ctnl.NewScanner(m.Attrs)
 		for s.Next() {
 			switch s.Type() {
-			case attrStatsNew:
+			case ctnetlink.AttrStatsExpNew:
 				st.New = s.Uint32()
-			case attrStatsCreate:
+			case ctnetlink.AttrStatsExpCreate:
 				st.Create = s.Uint32()
-			case attrStatsDelete:
+			case ctnetlink.AttrStatsExpDelete:
 				st.Delete = s.Uint32()
 			}
 		}

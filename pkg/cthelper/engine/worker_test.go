@@ -138,18 +138,18 @@ var (
 // the engine reads, plus some it must skip).
 func conntrackAttrs(confirmed bool, info []byte) []byte {
 	e := ctnl.NewEncoder(nil)
-	orig.Encode(e, ctaTupleOrig)
-	reply.Encode(e, ctaTupleReply)
+	orig.Encode(e, ctnetlink.AttrTupleOrig)
+	reply.Encode(e, ctnetlink.AttrTupleReply)
 	status := uint32(0x180)
 	if confirmed {
 		status |= ipsConfirmed
 	}
-	e.Uint32(ctaStatus, status)
+	e.Uint32(ctnetlink.AttrStatus, status)
 	e.Uint32(7, 300) // CTA_TIMEOUT
-	h := e.Nest(ctaHelp)
-	e.String(ctaHelpName, "ftp")
+	h := e.Nest(ctnetlink.AttrHelp)
+	e.String(ctnetlink.AttrHelpName, "ftp")
 	if info != nil {
-		e.Put(ctaHelpInfo, info)
+		e.Put(ctnetlink.AttrHelpInfo, info)
 	}
 	e.End(h)
 	e.Uint32(12, 0xdeadbeef) // CTA_ID
@@ -188,19 +188,19 @@ func (r *testRig) verdict(t *testing.T) sentVerdict {
 			v.hasCT = true
 			ct := s.Nested()
 			for ct.Next() {
-				if ct.Type() == ctaTimeout {
+				if ct.Type() == ctnetlink.AttrTimeout {
 					v.timeout = ct.Uint32()
 					continue
 				}
-				if ct.Type() != ctaHelp {
+				if ct.Type() != ctnetlink.AttrHelp {
 					t.Fatalf("NFQA_CT carries attribute %d: only CTA_HELP and CTA_TIMEOUT belong there", ct.Type())
 				}
 				h := ct.Nested()
 				for h.Next() {
 					switch h.Type() {
-					case ctaHelpName:
+					case ctnetlink.AttrHelpName:
 						v.helper = h.String()
-					case ctaHelpInfo:
+					case ctnetlink.AttrHelpInfo:
 						v.info = append([]byte{}, h.Data()...)
 					}
 				}
