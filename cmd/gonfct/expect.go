@@ -213,7 +213,7 @@ func (f *filterFlags) build() (expect.Filter, error) {
 			return flt, cli.Usagef("--master: %v", err)
 		}
 		flt.MasterProto, flt.MasterSrc, flt.MasterDst = m.Proto, m.Src, m.Dst
-		if ctnetlink.HasPorts(m.Proto) {
+		if ctnetlink.Layer4Of(m.Proto) == ctnetlink.Ports {
 			flt.MasterSrcPort = expect.Port{Set: true, Port: m.SrcPort}
 			flt.MasterDstPort = expect.Port{Set: true, Port: m.DstPort}
 		}

@@ -236,6 +236,28 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 }
 
+// GRE keys travel in the tuple's port fields; the JSON form carries them as
+// sport and dport and must read them back (it used to drop them).
+func TestJSONRoundTripGREKeys(t *testing.T) {
+	orig := ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: unix.IPPROTO_GRE, SrcPort: 0x1234, DstPort: 0x5678}
+	f := Flow{Family: unix.AF_INET, Orig: orig, Reply: Invert(orig), Timeout: 30, Set: HasTimeout | HasStatus | HasMark}
+	b, err := json.Marshal(&f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j FlowJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatal(err)
+	}
+	back, err := j.Flow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Orig != f.Orig || back.Reply != f.Reply {
+		t.Errorf("GRE tuples after a JSON round trip: %s / %s, want %s / %s (JSON %s)", back.Orig, back.Reply, f.Orig, f.Reply, b)
+	}
+}
+
 func TestFlowJSONErrors(t *testing.T) {
 	good := `{"family":"ipv4","protocol":"tcp","original":{"src":"1.1.1.1","dst":"2.2.2.2","sport":1,"dport":2},"reply":{"src":"2.2.2.2","dst":"1.1.1.1","sport":2,"dport":1},"status":[],"timeout":5,"mark":0`
 	for _, tc := range []struct{ in, want string }{

@@ -192,7 +192,7 @@ func matchPort(p Port, t *ctnetlink.Tuple, src bool) bool {
 	if !p.Set {
 		return true
 	}
-	if !ctnetlink.HasPorts(t.Proto) {
+	if ctnetlink.Layer4Of(t.Proto) != ctnetlink.Ports {
 		return false
 	}
 	if src {

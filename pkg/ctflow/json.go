@@ -31,10 +31,10 @@ func ptr[T any](v T) *T { return &v }
 
 func tupleJSON(t *ctnetlink.Tuple) TupleJSON {
 	j := TupleJSON{Src: t.Src.String(), Dst: t.Dst.String()}
-	switch {
-	case t.Proto == unix.IPPROTO_ICMP || t.Proto == unix.IPPROTO_ICMPV6:
+	switch l4 := ctnetlink.Layer4Of(t.Proto); {
+	case l4 == ctnetlink.ICMPFields:
 		j.Type, j.Code, j.ID = ptr(t.ICMPType), ptr(t.ICMPCode), ptr(t.ICMPID)
-	case ctnetlink.HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE:
+	case l4.PortAttrs():
 		j.Sport, j.Dport = ptr(t.SrcPort), ptr(t.DstPort)
 	}
 	if t.HasZone {
@@ -55,13 +55,13 @@ func (j *TupleJSON) tuple(proto uint8) (ctnetlink.Tuple, error) {
 	if t.Src.Is4() != t.Dst.Is4() {
 		return t, fmt.Errorf("src %s and dst %s mix IPv4 and IPv6", j.Src, j.Dst)
 	}
-	switch {
-	case proto == unix.IPPROTO_ICMP || proto == unix.IPPROTO_ICMPV6:
+	switch l4 := ctnetlink.Layer4Of(proto); {
+	case l4 == ctnetlink.ICMPFields:
 		if j.Type == nil || j.Code == nil || j.ID == nil {
 			return t, fmt.Errorf("%s tuple needs type, code and id", ctnl.ProtoName(proto))
 		}
 		t.ICMPType, t.ICMPCode, t.ICMPID = *j.Type, *j.Code, *j.ID
-	case ctnetlink.HasPorts(proto):
+	case l4.PortAttrs():
 		if j.Sport == nil || j.Dport == nil {
 			return t, fmt.Errorf("%s tuple needs sport and dport", ctnl.ProtoName(proto))
 		}

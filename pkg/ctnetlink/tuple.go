@@ -31,16 +31,35 @@ func (t Tuple) Family() uint8 {
 	return unix.AF_INET
 }
 
-func isICMP(p uint8) bool { return p == unix.IPPROTO_ICMP || p == unix.IPPROTO_ICMPV6 }
+// Layer4 says which layer-4 fields a tuple of some protocol carries. It is
+// the one place that knows which protocols have ports, keys or ICMP
+// fields: every codec (netlink, text, JSON, words) asks it.
+type Layer4 uint8
 
-// HasPorts reports whether the protocol carries ports in ctnetlink.
-func HasPorts(p uint8) bool {
+// What a tuple carries after its addresses.
+const (
+	NoLayer4   Layer4 = iota // nothing (protocols conntrack tracks generically)
+	Ports                    // TCP, UDP, UDPlite, SCTP, DCCP: source and destination port
+	GREKeys                  // GRE: the keys, which travel in the port attributes
+	ICMPFields               // ICMP, ICMPv6: type, code and id
+)
+
+// Layer4Of is what a tuple of protocol p carries.
+func Layer4Of(p uint8) Layer4 {
 	switch p {
 	case unix.IPPROTO_TCP, unix.IPPROTO_UDP, unix.IPPROTO_UDPLITE, unix.IPPROTO_SCTP, unix.IPPROTO_DCCP:
-		return true
+		return Ports
+	case unix.IPPROTO_GRE:
+		return GREKeys
+	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
+		return ICMPFields
 	}
-	return false
+	return NoLayer4
 }
+
+// PortAttrs reports whether such a tuple fills SrcPort and DstPort
+// (CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT): ports, or GRE keys.
+func (l Layer4) PortAttrs() bool { return l == Ports || l == GREKeys }
 
 // Encode appends the tuple as a nested attribute of type typ (CTA_TUPLE_ORIG,
 // CTA_EXPECT_MASTER, ...).
@@ -66,22 +85,19 @@ func (t Tuple) Encode(e *ctnl.Encoder, typ uint16) {
 	e.End(ip)
 	p := e.Nest(AttrTupleProto)
 	e.Uint8(AttrProtoNum, t.Proto)
-	switch t.Proto {
-	case unix.IPPROTO_ICMP:
+	switch l4 := Layer4Of(t.Proto); {
+	case t.Proto == unix.IPPROTO_ICMP:
 		e.Uint16(AttrProtoICMPID, t.ICMPID)
 		e.Uint8(AttrProtoICMPType, t.ICMPType)
 		e.Uint8(AttrProtoICMPCode, t.ICMPCode)
-	case unix.IPPROTO_ICMPV6:
+	case t.Proto == unix.IPPROTO_ICMPV6:
 		e.Uint16(AttrProtoICMPv6ID, t.ICMPID)
 		e.Uint8(AttrProtoICMPv6Type, t.ICMPType)
 		e.Uint8(AttrProtoICMPv6Code, t.ICMPCode)
-	default:
-		// GRE carries its keys in the port attributes, and the kernel
-		// refuses a GRE tuple without them (EINVAL).
-		if HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE {
-			e.Uint16(AttrProtoSrcPort, t.SrcPort)
-			e.Uint16(AttrProtoDstPort, t.DstPort)
-		}
+	case l4.PortAttrs():
+		// The kernel refuses a GRE tuple without its keys (EINVAL).
+		e.Uint16(AttrProtoSrcPort, t.SrcPort)
+		e.Uint16(AttrProtoDstPort, t.DstPort)
 	}
 	e.End(p)
 	if t.HasZone {
@@ -170,20 +186,20 @@ func (t *Tuple) AppendText(b []byte) []byte {
 // ICMP type, code and id. (An expectation's mask is printed with the
 // expected tuple's protocol, hence p.)
 func AppendL4Text(b []byte, t *Tuple, p uint8) []byte {
-	switch {
-	case HasPorts(p):
+	switch Layer4Of(p) {
+	case Ports:
 		b = append(b, "sport="...)
 		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
 		b = append(b, " dport="...)
 		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
 		b = append(b, ' ')
-	case p == unix.IPPROTO_GRE:
+	case GREKeys:
 		b = append(b, "srckey=0x"...)
 		b = strconv.AppendUint(b, uint64(t.SrcPort), 16)
 		b = append(b, " dstkey=0x"...)
 		b = strconv.AppendUint(b, uint64(t.DstPort), 16)
 		b = append(b, ' ')
-	case isICMP(p):
+	case ICMPFields:
 		b = append(b, "type="...)
 		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
 		b = append(b, " code="...)
@@ -235,8 +251,8 @@ func ParseTuple(words []string) (Tuple, error) {
 		return t, fmt.Errorf("tuple %q mixes IPv4 and IPv6 addresses", strings.Join(words, " "))
 	}
 	rest := words[3:]
-	switch {
-	case isICMP(p):
+	switch Layer4Of(p) {
+	case ICMPFields:
 		if len(rest) != 0 && len(rest) != 3 {
 			return t, fmt.Errorf("icmp tuple: want TYPE CODE ID after the addresses")
 		}
@@ -249,7 +265,7 @@ func ParseTuple(words []string) (Tuple, error) {
 			}
 			t.ICMPType, t.ICMPCode, t.ICMPID = uint8(ty), uint8(co), uint16(id)
 		}
-	case HasPorts(p):
+	case Ports:
 		if len(rest) != 2 {
 			return t, fmt.Errorf("%s tuple %q: want PROTO SRC DST SPORT DPORT", ctnl.ProtoName(p), strings.Join(words, " "))
 		}
@@ -315,7 +331,7 @@ func parseKeyTuple(words []string) (Tuple, error) {
 			return t, fmt.Errorf("tuple lacks %s=", k)
 		}
 	}
-	if HasPorts(t.Proto) && (!seen["sport"] || !seen["dport"]) {
+	if Layer4Of(t.Proto) == Ports && (!seen["sport"] || !seen["dport"]) {
 		return t, fmt.Errorf("%s tuple lacks sport= or dport=", ctnl.ProtoName(t.Proto))
 	}
 	if t.Src.Is4() != t.Dst.Is4() {

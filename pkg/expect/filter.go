@@ -46,7 +46,7 @@ func (f *Filter) MasterTuple() (ctnetlink.Tuple, bool) {
 	if !f.MasterSrc.IsValid() || !f.MasterDst.IsValid() || f.MasterProto == 0 {
 		return ctnetlink.Tuple{}, false
 	}
-	if ctnetlink.HasPorts(f.MasterProto) && (!f.MasterSrcPort.Set || !f.MasterDstPort.Set) {
+	if ctnetlink.Layer4Of(f.MasterProto) == ctnetlink.Ports && (!f.MasterSrcPort.Set || !f.MasterDstPort.Set) {
 		return ctnetlink.Tuple{}, false
 	}
 	return ctnetlink.Tuple{Src: f.MasterSrc, Dst: f.MasterDst, Proto: f.MasterProto,

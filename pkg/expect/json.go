@@ -89,13 +89,13 @@ func appendJSONTuple(b []byte, t *ctnetlink.Tuple, p uint8, withProto bool) []by
 	}
 	b = appendJSONAddr(b, `"src":`, t.Src)
 	b = appendJSONAddr(b, `,"dst":`, t.Dst)
-	switch {
-	case ctnetlink.HasPorts(p) || p == unix.IPPROTO_GRE:
+	switch l4 := ctnetlink.Layer4Of(p); {
+	case l4.PortAttrs():
 		b = append(b, `,"sport":`...)
 		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
 		b = append(b, `,"dport":`...)
 		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
-	case p == unix.IPPROTO_ICMP || p == unix.IPPROTO_ICMPV6:
+	case l4 == ctnetlink.ICMPFields:
 		b = append(b, `,"type":`...)
 		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
 		b = append(b, `,"code":`...)
@@ -166,13 +166,13 @@ func (j *expectTupleJSON) tuple(proto uint8, mask bool) (ctnetlink.Tuple, error)
 	if t.Src.Is4() != t.Dst.Is4() {
 		return t, fmt.Errorf("src %s and dst %s mix IPv4 and IPv6", j.Src, j.Dst)
 	}
-	switch {
-	case t.Proto == unix.IPPROTO_ICMP || t.Proto == unix.IPPROTO_ICMPV6:
+	switch l4 := ctnetlink.Layer4Of(t.Proto); {
+	case l4 == ctnetlink.ICMPFields:
 		if j.Type == nil || j.Code == nil || j.ICMPID == nil {
 			return t, errors.New("icmp tuple needs type, code and icmp_id")
 		}
 		t.ICMPType, t.ICMPCode, t.ICMPID = *j.Type, *j.Code, *j.ICMPID
-	case ctnetlink.HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE:
+	case l4.PortAttrs():
 		if j.Sport == nil || j.Dport == nil {
 			return t, fmt.Errorf("%s tuple needs sport and dport", ctnl.ProtoName(t.Proto))
 		}

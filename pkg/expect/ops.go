@@ -145,7 +145,7 @@ func (e *Expectation) Validate() error {
 	}
 	if e.Mask.Dst.IsValid() {
 		full := ExactMask(e.Tuple)
-		if e.Mask.Dst != full.Dst || (ctnetlink.HasPorts(e.Tuple.Proto) && e.Mask.DstPort != 0xffff) {
+		if e.Mask.Dst != full.Dst || (ctnetlink.Layer4Of(e.Tuple.Proto) == ctnetlink.Ports && e.Mask.DstPort != 0xffff) {
 			return errors.New("the kernel matches the expected destination exactly: the mask's destination must be all ones (" +
 				full.Dst.String() + ", port 65535)")
 		}
