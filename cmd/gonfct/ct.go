@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -281,13 +280,7 @@ func ctListRun(opts *ctListOptions) error {
 	}
 	defer c.Close()
 	cl := ctflow.NewClient(c)
-	write := func(f *ctflow.Flow) error { return w.Write(f) }
-	if w.Format() == output.JSON {
-		// A record the json package marshals by reflection: a MarshalJSON
-		// method's output would be parsed and compacted again.
-		write = func(f *ctflow.Flow) error { return w.Write(ctJSONRecord{f.JSON(), f}) }
-	}
-	err = cl.List(&opts.filter, write)
+	err = cl.List(&opts.filter, func(f *ctflow.Flow) error { return w.Write(f) })
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
@@ -297,15 +290,6 @@ func ctListRun(opts *ctListOptions) error {
 	ctSummary(opts.env, opts.quiet, "%d flow entries have been shown.", w.Count())
 	return nil
 }
-
-// ctJSONRecord is a flow for -o json.
-type ctJSONRecord struct {
-	ctflow.FlowJSON
-	f *ctflow.Flow
-}
-
-func (r ctJSONRecord) AppendText(b []byte) []byte { return r.f.AppendText(b) }
-func (r ctJSONRecord) Row() []string              { return r.f.Row() }
 
 // ---- get
 
@@ -933,9 +917,11 @@ func (r ctEventRecord) Row() []string {
 	return append([]string{strings.ToUpper(r.ev.String())}, r.f.Row()...)
 }
 func (r ctEventRecord) MarshalJSON() ([]byte, error) {
-	j := r.f.JSON()
-	j.Event = r.ev.String()
-	return json.Marshal(j)
+	obj := r.f.AppendJSON(nil)
+	b := append(make([]byte, 0, len(obj)+32), `{"event":"`...)
+	b = append(b, r.ev.String()...)
+	b = append(b, `",`...)
+	return append(b, obj[1:]...), nil
 }
 
 func ctWatchRun(opts *ctWatchOptions) error {

@@ -53,18 +53,11 @@ func (e *Expectation) AppendText(b []byte) []byte {
 
 func appendAddrs(b []byte, sk, dk string, src, dst netip.Addr) []byte {
 	b = append(b, sk...)
-	b = appendAddr(b, src)
+	b = ctnetlink.AppendAddr(b, src)
 	b = append(b, ' ')
 	b = append(b, dk...)
-	b = appendAddr(b, dst)
+	b = ctnetlink.AppendAddr(b, dst)
 	return append(b, ' ')
-}
-
-func appendAddr(b []byte, a netip.Addr) []byte {
-	if !a.IsValid() {
-		return append(b, "0.0.0.0"...)
-	}
-	return a.AppendTo(b)
 }
 
 // EventType is what happened to an expectation.
