@@ -210,7 +210,7 @@ const reproduce = "sudo make bench-expect"
 
 func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, runs int) *result.Case {
 	for _, m := range masters {
-		check(expect.Create(c, expectation(m, 50000)))
+		check(expect.NewClient(c).Create(expectation(m, 50000)))
 	}
 	count := strings.TrimSpace(out("ip", "netns", "exec", ns, "conntrack", "-C", "expect"))
 	if count != fmt.Sprint(len(masters)) {
@@ -253,7 +253,7 @@ func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, runs 
 		gr.Runs = append(gr.Runs, peakRSS(ns, gon[3:]...))
 		cr.Runs = append(cr.Runs, peakRSS(ns, ct[3:]...))
 	}
-	check(expect.Flush(c))
+	check(expect.NewClient(c).Flush())
 	return &result.Case{
 		ID:      fmt.Sprintf("expect-list-%d", len(masters)),
 		Section: "Expectations (host network namespace)",
@@ -327,7 +327,7 @@ type burst struct {
 func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, events, runs int) *result.Case {
 	var bs []burst
 	for i := range runs {
-		check(expect.Flush(c))
+		check(expect.NewClient(c).Flush())
 		b := watchBurst(c, ns, gonfct, masters, events)
 		fmt.Printf("burst %d: %d events in %s: gonfct %d lines (%d warnings, %d dropped), gonfct -b 64K %d lines (%d warnings, replay = table: %v), conntrack -E expect %d (%s)\n",
 			i+1, b.want, b.dur.Round(time.Millisecond), b.gonLines, b.gonWarn, b.gonDropped, b.smallLines, b.smallWarn, b.smallConsistent, b.ctLines, b.ctExit)
@@ -441,7 +441,7 @@ func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, even
 			defer wc.Close()
 			for i := w; i < creates; i += workers {
 				m := masters[i%len(masters)]
-				check(expect.Create(wc, expectation(m, uint16(1024+i/len(masters)))))
+				check(expect.NewClient(wc).Create(expectation(m, uint16(1024+i/len(masters)))))
 			}
 		}()
 	}
@@ -483,7 +483,7 @@ func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, even
 		}
 	}
 	table := map[uint32]bool{}
-	check(expect.List(c, expect.Filter{}, func(e *expect.Expectation) error { table[e.ID] = true; return nil }))
+	check(expect.NewClient(c).List(expect.Filter{}, func(e *expect.Expectation) error { table[e.ID] = true; return nil }))
 	missing, extra := 0, 0
 	for id := range table {
 		if !view[id] {

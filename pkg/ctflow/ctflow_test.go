@@ -306,8 +306,8 @@ func TestFilterMatch(t *testing.T) {
 		{"src prefix", Filter{Src: p("10.1.0.0/16")}, true},
 		{"dst miss", Filter{Dst: p("10.1.1.3/32")}, false},
 		{"reply src", Filter{ReplySrc: p("10.1.1.2/32")}, true},
-		{"dport", Filter{Dport: Port{true, 21}}, true},
-		{"reply dport", Filter{ReplyDport: Port{true, 21}}, false},
+		{"dport", Filter{Dport: ctnetlink.PortOf(21)}, true},
+		{"reply dport", Filter{ReplyDport: ctnetlink.PortOf(21)}, false},
 		{"helper", Filter{HasHelper: true, Helper: "ftp"}, true},
 		{"no helper", Filter{HasHelper: true}, false},
 		{"mark mask", Filter{HasMark: true, Mark: 0x8, MarkMask: 0x8}, true},
@@ -328,7 +328,7 @@ func TestFilterMatch(t *testing.T) {
 func TestFilterKernelAttributes(t *testing.T) {
 	p := netip.MustParsePrefix
 	// IPv4 exact address + TCP port: CTA_FILTER with host-order flags.
-	f := Filter{HasProto: true, Proto: 6, Src: p("10.0.0.1/32"), Dport: Port{true, 21}, HasMark: true, Mark: 1, MarkMask: 3}
+	f := Filter{HasProto: true, Proto: 6, Src: p("10.0.0.1/32"), Dport: ctnetlink.PortOf(21), HasMark: true, Mark: 1, MarkMask: 3}
 	e := ctnl.NewEncoder(nil)
 	if fam := f.EncodeKernel(e); fam != unix.AF_INET {
 		t.Fatalf("family %d", fam)

@@ -9,12 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Port is an optional port number.
-type Port struct {
-	Set bool
-	N   uint16
-}
-
 // Filter selects conntracks. The zero Filter selects everything. What the
 // kernel can filter (family, mark/mask, status, zone, and IPv4 addresses,
 // protocol and TCP/UDP ports through CTA_FILTER) is sent with the dump so
@@ -29,7 +23,7 @@ type Filter struct {
 
 	// Addresses or prefixes of the original and reply directions.
 	Src, Dst, ReplySrc, ReplyDst         netip.Prefix
-	Sport, Dport, ReplySport, ReplyDport Port
+	Sport, Dport, ReplySport, ReplyDport ctnetlink.Port
 
 	Helper    string // helper name; "" for any
 	HasHelper bool   // with Helper "": only flows without a helper
@@ -46,8 +40,8 @@ type Filter struct {
 	HasState bool
 }
 
-// Empty reports whether the filter selects everything.
-func (f *Filter) Empty() bool { return *f == Filter{} }
+// IsZero reports whether the filter selects everything.
+func (f *Filter) IsZero() bool { return *f == Filter{} }
 
 // family is the filter's family, from Family or its addresses.
 func (f *Filter) family() uint8 {
@@ -73,7 +67,7 @@ func portProto(p uint8) bool { return p == unix.IPPROTO_TCP || p == unix.IPPROTO
 // addresses are left to user space: ctnetlink_filter_match_tuple (6.18
 // included) compares them inverted with ipv6_addr_cmp, so a kernel-side
 // IPv6 address filter would select exactly the wrong flows.
-func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport Port) (uint32, ctnetlink.Tuple) {
+func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport ctnetlink.Port) (uint32, ctnetlink.Tuple) {
 	var flags uint32
 	t := ctnetlink.Tuple{Src: netip.IPv4Unspecified(), Dst: netip.IPv4Unspecified()}
 	if f.family() == unix.AF_INET6 {
@@ -188,7 +182,7 @@ func matchAddr(p netip.Prefix, a netip.Addr) bool {
 	return !p.IsValid() || p.Contains(a)
 }
 
-func matchPort(p Port, t *ctnetlink.Tuple, src bool) bool {
+func matchPort(p ctnetlink.Port, t *ctnetlink.Tuple, src bool) bool {
 	if !p.Set {
 		return true
 	}
@@ -196,7 +190,7 @@ func matchPort(p Port, t *ctnetlink.Tuple, src bool) bool {
 		return false
 	}
 	if src {
-		return t.SrcPort == p.N
+		return p.Matches(t.SrcPort)
 	}
-	return t.DstPort == p.N
+	return p.Matches(t.DstPort)
 }

@@ -20,10 +20,10 @@ const (
 	Skipped                 // not applied; see the reason
 )
 
-// Skip is an entry restore did not apply, and why.
+// Skip is an entry restore did not apply (or applied in part), and why.
 type Skip struct {
-	What   string // "conntracks[3] tcp src=..."
-	Reason string
+	What string // "conntracks[3] tcp src=..."
+	Err  error
 }
 
 // Report counts what a restore did.
@@ -37,7 +37,7 @@ type Report struct {
 // Add counts one outcome; err with Restored or Updated is a warning.
 func (r *Report) Add(o Outcome, what string, err error) {
 	if o != Skipped && err != nil {
-		r.Warnings = append(r.Warnings, Skip{What: what, Reason: err.Error()})
+		r.Warnings = append(r.Warnings, Skip{What: what, Err: err})
 	}
 	switch o {
 	case Restored:
@@ -46,11 +46,10 @@ func (r *Report) Add(o Outcome, what string, err error) {
 		r.Updated++
 	case Skipped:
 		r.Skipped++
-		reason := "skipped"
-		if err != nil {
-			reason = err.Error()
+		if err == nil {
+			err = errors.New("skipped")
 		}
-		r.Skips = append(r.Skips, Skip{What: what, Reason: reason})
+		r.Skips = append(r.Skips, Skip{What: what, Err: err})
 	}
 }
 
@@ -80,8 +79,9 @@ func (cl *Client) RestoreFlow(f *Flow, opts RestoreOptions) (Outcome, error) {
 		}
 	}
 	var cur Flow
+	key := ctnetlink.Key{Tuple: f.Orig, Zone: f.Zone, HasZone: f.Has(HasZone)}
 	if opts.DryRun {
-		err := cl.Get(f.Orig, f.Zone, f.Has(HasZone), &cur)
+		err := cl.Get(key, &cur)
 		if errors.Is(err, ctnl.ErrNotFound) {
 			plan("create")
 			return Restored, nil
@@ -90,7 +90,7 @@ func (cl *Client) RestoreFlow(f *Flow, opts RestoreOptions) (Outcome, error) {
 			return Skipped, err
 		}
 	} else {
-		err := cl.Create(f)
+		err := cl.create(f)
 		if err == nil || errors.Is(err, ErrLabelsDropped) {
 			plan("create")
 			return Restored, err // a dropped label is a warning: the flow matters more
@@ -98,22 +98,22 @@ func (cl *Client) RestoreFlow(f *Flow, opts RestoreOptions) (Outcome, error) {
 		if !errors.Is(err, ctnl.ErrExists) {
 			return Skipped, err
 		}
-		if err := cl.Get(f.Orig, f.Zone, f.Has(HasZone), &cur); err != nil {
+		if err := cl.Get(key, &cur); err != nil {
 			return Skipped, err
 		}
 	}
 	if f.Helper() != cur.Helper() {
 		if !opts.Replace {
-			return Skipped, fmt.Errorf("exists with helper %q, saved with %q: the kernel sets a helper only at creation (use --replace to delete and re-create it)", cur.Helper(), f.Helper())
+			return Skipped, &HelperConflictError{Current: cur.Helper(), Saved: f.Helper()}
 		}
 		plan("replace")
 		if opts.DryRun {
 			return Updated, nil
 		}
-		if err := cl.Delete(cur.Orig, cur.Zone, cur.Has(HasZone), cur.ID); err != nil && !errors.Is(err, ctnl.ErrNotFound) {
+		if err := cl.Delete(ctnetlink.Key{Tuple: cur.Orig, Zone: cur.Zone, HasZone: cur.Has(HasZone), ID: cur.ID}); err != nil && !errors.Is(err, ctnl.ErrNotFound) {
 			return Skipped, err
 		}
-		if err := cl.Create(f); err != nil {
+		if err := cl.create(f); err != nil {
 			return Skipped, err
 		}
 		return Updated, nil
@@ -124,11 +124,11 @@ func (cl *Client) RestoreFlow(f *Flow, opts RestoreOptions) (Outcome, error) {
 	}
 	u := *f
 	u.Set &^= HasMaster
-	u.Status = cur.Status | f.Status&Settable
 	if !f.Has(HasHelperInfo) || f.infoLen == 0 {
 		// Same helper, nothing to hand it: leave CTA_HELP out.
 		u.Set &^= HasHelper | HasHelperInfo
 	}
+	_ = merge(&u, &cur) // the helper is named, so this cannot fail
 	err := cl.Update(&u, 0)
 	if errors.Is(err, unix.ENOSPC) && u.Has(HasLabels) {
 		// No label extension on this conntrack: keep the rest.
@@ -142,6 +142,17 @@ func (cl *Client) RestoreFlow(f *Flow, opts RestoreOptions) (Outcome, error) {
 		return Skipped, err
 	}
 	return Updated, nil
+}
+
+// HelperConflictError: a conntrack exists with another helper than the
+// saved one, and the kernel sets a helper only at creation
+// (RestoreOptions.Replace deletes and re-creates it).
+type HelperConflictError struct {
+	Current, Saved string
+}
+
+func (e *HelperConflictError) Error() string {
+	return fmt.Sprintf("exists with helper %q, saved with %q: the kernel sets a helper only at creation", e.Current, e.Saved)
 }
 
 // Describe names an entry in reports: "conntracks[3] tcp src=... dst=...".
@@ -167,7 +178,7 @@ func Restore(cl *Client, entries []Entry, exps []ExpectEntry, opts RestoreOption
 			continue
 		}
 		if e.Flow.Has(HasZone) {
-			zones[masterKey(e.Flow.Orig)] = e.Flow.Zone
+			zones[e.Flow.Orig.WithoutZone()] = e.Flow.Zone
 		}
 	}
 	for pass := 0; pass < 2; pass++ {
@@ -180,6 +191,7 @@ func Restore(cl *Client, entries []Entry, exps []ExpectEntry, opts RestoreOption
 			r.Add(o, Describe("conntracks", e.Index, &e.Flow), err)
 		}
 	}
+	ec := expect.NewClient(cl.c)
 	for i := range exps {
 		e := &exps[i]
 		what := fmt.Sprintf("expectations[%d]", e.Index)
@@ -188,13 +200,13 @@ func Restore(cl *Client, entries []Entry, exps []ExpectEntry, opts RestoreOption
 			continue
 		}
 		what += " " + e.Exp.Tuple.String()
-		if z, ok := zones[masterKey(e.Exp.Master)]; ok && !e.Exp.HasZone {
+		if z, ok := zones[e.Exp.Master.WithoutZone()]; ok && !e.Exp.HasZone {
 			e.Exp.Zone, e.Exp.HasZone = z, true
 		}
 		if opts.PlanExpect != nil {
 			opts.PlanExpect(&e.Exp)
 		}
-		o, err := RestoreExpectation(cl.c, &e.Exp, opts.DryRun)
+		o, err := RestoreExpectation(ec, &e.Exp, opts.DryRun)
 		r.Add(o, what, err)
 	}
 	return r
@@ -205,8 +217,9 @@ func Restore(cl *Client, entries []Entry, exps []ExpectEntry, opts RestoreOption
 // place). The kernel takes the timeout of a new expectation from the
 // master helper's policy, so a saved timeout is applied by an update right
 // after the creation.
-func RestoreExpectation(c *ctnl.Conn, e *expect.Expectation, dryRun bool) (Outcome, error) {
-	_, err := expect.Get(c, e.Tuple, e.Zone, e.HasZone, 0)
+func RestoreExpectation(c *expect.Client, e *expect.Expectation, dryRun bool) (Outcome, error) {
+	var cur expect.Expectation
+	err := c.Get(ctnetlink.Key{Tuple: e.Tuple, Zone: e.Zone, HasZone: e.HasZone}, &cur)
 	exists := err == nil
 	if err != nil && !errors.Is(err, ctnl.ErrNotFound) {
 		return Skipped, err
@@ -219,7 +232,7 @@ func RestoreExpectation(c *ctnl.Conn, e *expect.Expectation, dryRun bool) (Outco
 	}
 	outcome := Updated
 	if !exists {
-		if err := expect.Create(c, e); err != nil {
+		if err := c.Create(e); err != nil {
 			if !errors.Is(err, ctnl.ErrExists) {
 				return Skipped, err
 			}
@@ -230,7 +243,7 @@ func RestoreExpectation(c *ctnl.Conn, e *expect.Expectation, dryRun bool) (Outco
 	if e.Timeout == 0 {
 		return outcome, nil
 	}
-	if err := expect.SetTimeout(c, e); err != nil {
+	if err := c.SetTimeout(e); err != nil {
 		return Skipped, err
 	}
 	return outcome, nil

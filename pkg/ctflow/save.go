@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/pkg/ctnetlink"
-	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 )
 
@@ -24,16 +23,13 @@ const SaveVersion = 1
 // second socket). Expectations are written in pkg/expect's own JSON form
 // (the objects `expect list -o json` prints), so one schema describes
 // both. It returns the counts written.
-func Save(w io.Writer, cl *Client, f *Filter, exp *ctnl.Conn, now time.Time) (flows, expects int, err error) {
-	if f == nil {
-		f = &Filter{}
-	}
+func Save(w io.Writer, cl *Client, f Filter, exp *expect.Client, now time.Time) (flows, expects int, err error) {
 	sw := newSaveWriter(w, now)
 	// Only conntracks with a helper can be masters of expectations.
 	masters := map[ctnetlink.Tuple]struct{}{}
 	err = cl.List(f, func(fl *Flow) error {
 		if fl.Has(HasHelper) {
-			masters[masterKey(fl.Orig)] = struct{}{}
+			masters[fl.Orig.WithoutZone()] = struct{}{}
 		}
 		return sw.flow(fl)
 	})
@@ -42,8 +38,8 @@ func Save(w io.Writer, cl *Client, f *Filter, exp *ctnl.Conn, now time.Time) (fl
 	}
 	sw.startExpectations()
 	if exp != nil && len(masters) > 0 {
-		err = expect.Dump(exp, expect.ListOptions{Family: f.family()}, func(e *expect.Expectation) error {
-			if _, ok := masters[masterKey(e.Master)]; !ok {
+		err = exp.Dump(expect.ListOptions{Family: f.family()}, func(e *expect.Expectation) error {
+			if _, ok := masters[e.Master.WithoutZone()]; !ok {
 				return nil
 			}
 			return sw.expectation(e)
@@ -58,7 +54,7 @@ func Save(w io.Writer, cl *Client, f *Filter, exp *ctnl.Conn, now time.Time) (fl
 // SaveToFile is Save into the file at path, replaced atomically: the save
 // goes to a temporary file in the same directory, synced, then renamed
 // over path, so readers see the old file or the whole new one.
-func SaveToFile(path string, cl *Client, f *Filter, exp *ctnl.Conn, now time.Time) (flows, expects int, err error) {
+func SaveToFile(path string, cl *Client, f Filter, exp *expect.Client, now time.Time) (flows, expects int, err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".gonfct-save-*")
 	if err != nil {
 		return 0, 0, fmt.Errorf("save to %s: %w", path, err)
@@ -78,13 +74,6 @@ func SaveToFile(path string, cl *Client, f *Filter, exp *ctnl.Conn, now time.Tim
 		return flows, expects, fmt.Errorf("save to %s: %w", path, err)
 	}
 	return flows, expects, nil
-}
-
-// masterKey is a conntrack's original tuple without its zone: expectation
-// dumps carry masters without zones.
-func masterKey(t ctnetlink.Tuple) ctnetlink.Tuple {
-	t.Zone, t.HasZone = 0, false
-	return t
 }
 
 // saveWriter writes the save format: the header, conntracks one a line,

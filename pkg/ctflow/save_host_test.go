@@ -12,6 +12,7 @@ import (
 	"github.com/gonfct/gonfct/internal/nstest"
 	"github.com/gonfct/gonfct/pkg/ctflow"
 	"github.com/gonfct/gonfct/pkg/ctnetlink"
+	"github.com/gonfct/gonfct/pkg/expect"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,7 +28,7 @@ func TestSaveRestoreKeepsGREKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	var save bytes.Buffer
-	if _, _, err := ctflow.Save(&save, ctflow.NewClient(a.Dial()), nil, a.Dial(), time.Now()); err != nil {
+	if _, _, err := ctflow.Save(&save, ctflow.NewClient(a.Dial()), ctflow.Filter{}, expect.NewClient(a.Dial()), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	_, entries, exps, err := ctflow.ParseSaveFile(save.Bytes())
@@ -39,7 +40,7 @@ func TestSaveRestoreKeepsGREKeys(t *testing.T) {
 		t.Fatalf("restore: %+v", r)
 	}
 	var got ctflow.Flow
-	if err := ctflow.NewClient(b.Dial()).Get(orig, 0, false, &got); err != nil {
+	if err := ctflow.NewClient(b.Dial()).Get(ctnetlink.Key{Tuple: orig}, &got); err != nil {
 		t.Fatalf("the restored GRE conntrack is not found by its keys: %v\nsave file:\n%s", err, save.Bytes())
 	}
 	if got.Orig.SrcPort != 0x1234 || got.Orig.DstPort != 0x5678 || got.Reply.SrcPort != 0x5678 || got.Reply.DstPort != 0x1234 {

@@ -2,6 +2,7 @@ package ctnetlink
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
 )
@@ -50,4 +51,21 @@ func AppendL4Text(b []byte, t *Tuple, p uint8) []byte {
 func (t Tuple) String() string {
 	b := t.AppendText(nil)
 	return ctnl.ProtoName(t.Proto) + " " + string(b[:len(b)-1])
+}
+
+// AppendEventPrefix appends conntrack -E's event column, the type in
+// brackets right-aligned in 9 columns and a blank: "    [NEW] ",
+// " [UPDATE] ", "[DESTROY] "; with resync, " [RESYNC] " (an entry of the
+// table read again after lost events).
+func AppendEventPrefix(b []byte, t EventType, resync bool) []byte {
+	name := "RESYNC"
+	if !resync {
+		name = strings.ToUpper(t.String())
+	}
+	for i := len(name) + 2; i < 9; i++ {
+		b = append(b, ' ')
+	}
+	b = append(b, '[')
+	b = append(b, name...)
+	return append(b, "] "...)
 }

@@ -166,3 +166,34 @@ func DecodeTuple(b []byte) (Tuple, error) {
 	}
 	return t, s.Err()
 }
+
+// Key finds one conntrack or expectation: its original (for an
+// expectation, expected) tuple, in Zone when HasZone (CTA_ZONE,
+// CTA_EXPECT_ZONE; the tuple's own Zone is a directional one), and, when ID
+// is not zero, only the entry with that ID, so that one replaced meanwhile
+// is left alone.
+type Key struct {
+	Tuple   Tuple
+	Zone    uint16
+	HasZone bool
+	ID      uint32
+}
+
+// Port is an optional port a filter matches.
+type Port struct {
+	N   uint16
+	Set bool
+}
+
+// PortOf is the port n, given.
+func PortOf(n uint16) Port { return Port{N: n, Set: true} }
+
+// Matches reports whether port n passes: p is not given, or is n.
+func (p Port) Matches(n uint16) bool { return !p.Set || p.N == n }
+
+// WithoutZone is t without its directional zone: expectation dumps carry
+// masters without zones, so tuples are compared this way.
+func (t Tuple) WithoutZone() Tuple {
+	t.Zone, t.HasZone = 0, false
+	return t
+}

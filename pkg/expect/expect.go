@@ -1,6 +1,7 @@
 package expect
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -123,6 +124,38 @@ type Expectation struct {
 	// Fn is the expectfn run when the expected connection arrives, such
 	// as "nat-follow-master".
 	Fn string
+}
+
+// Validate checks an expectation for create: tuples present and of one
+// family, protocol of the master's, mask destination exact.
+func (e *Expectation) Validate() error {
+	if !e.Master.Src.IsValid() || !e.Master.Dst.IsValid() {
+		return errors.New("expectation needs a master tuple")
+	}
+	if !e.Tuple.Src.IsValid() || !e.Tuple.Dst.IsValid() {
+		return errors.New("expectation needs an expected tuple")
+	}
+	if e.Tuple.Family() != e.Master.Family() {
+		return fmt.Errorf("expected tuple is %s but master is %s: both must be one family",
+			ctnl.L3Name(e.Tuple.Family()), ctnl.L3Name(e.Master.Family()))
+	}
+	if e.Mask.Src.IsValid() && e.Mask.Family() != e.Tuple.Family() {
+		return fmt.Errorf("mask is %s but the tuple is %s", ctnl.L3Name(e.Mask.Family()), ctnl.L3Name(e.Tuple.Family()))
+	}
+	if e.Mask.Dst.IsValid() {
+		full := ExactMask(e.Tuple)
+		if e.Mask.Dst != full.Dst || (ctnetlink.Layer4Of(e.Tuple.Proto) == ctnetlink.Ports && e.Mask.DstPort != 0xffff) {
+			return errors.New("the kernel matches the expected destination exactly: the mask's destination must be all ones (" +
+				full.Dst.String() + ", port 65535)")
+		}
+	}
+	if e.Flags&^(Permanent|Inactive|Userspace) != 0 {
+		return fmt.Errorf("unknown expectation flags %#x", uint32(e.Flags))
+	}
+	if e.NAT.Set && e.NAT.Dir > 1 {
+		return fmt.Errorf("NAT direction %d: want 0 (original) or 1 (reply)", e.NAT.Dir)
+	}
+	return nil
 }
 
 // ExactMask is the mask that matches t exactly.

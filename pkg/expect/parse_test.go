@@ -1,6 +1,7 @@
 package expect
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -143,21 +144,21 @@ func TestFilterMatch(t *testing.T) {
 		{"other helper", Filter{Helper: "sip"}, false},
 		{"class", Filter{Class: 1, HasClass: true}, true},
 		{"class 0", Filter{HasClass: true}, false},
-		{"expected addresses and ports", Filter{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), SrcPort: Port{true, 0}, DstPort: Port{true, 50000}}, true},
-		{"other dport", Filter{DstPort: Port{true, 50001}}, false},
-		{"master", Filter{MasterSrc: a("10.0.0.1"), MasterDstPort: Port{true, 21}, MasterProto: 6}, true},
-		{"other master", Filter{MasterSrc: a("10.0.0.9")}, false},
+		{"expected addresses and ports", Filter{Src: netip.PrefixFrom(a("10.0.0.2"), 32), Dst: netip.PrefixFrom(a("10.0.0.1"), 32), SrcPort: ctnetlink.PortOf(0), DstPort: ctnetlink.PortOf(50000)}, true},
+		{"other dport", Filter{DstPort: ctnetlink.PortOf(50001)}, false},
+		{"master", Filter{MasterSrc: netip.PrefixFrom(a("10.0.0.1"), 32), MasterDstPort: ctnetlink.PortOf(21), MasterProto: 6}, true},
+		{"other master", Filter{MasterSrc: netip.PrefixFrom(a("10.0.0.9"), 32)}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.f.Match(&e); got != tt.want {
 			t.Errorf("%s: Match = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	f := Filter{MasterSrc: a("10.0.0.1"), MasterDst: a("10.0.0.2"), MasterProto: 6, MasterSrcPort: Port{true, 40000}}
+	f := Filter{MasterSrc: netip.PrefixFrom(a("10.0.0.1"), 32), MasterDst: netip.PrefixFrom(a("10.0.0.2"), 32), MasterProto: 6, MasterSrcPort: ctnetlink.PortOf(40000)}
 	if _, ok := f.MasterTuple(); ok {
 		t.Error("MasterTuple without the destination port is complete")
 	}
-	f.MasterDstPort = Port{true, 21}
+	f.MasterDstPort = ctnetlink.PortOf(21)
 	if m, ok := f.MasterTuple(); !ok || m != e.Master {
 		t.Errorf("MasterTuple = %v, %v; want %v", m, ok, e.Master)
 	}

@@ -8,8 +8,7 @@ import (
 )
 
 // AppendText appends the expectation as `conntrack -L expect` prints it
-// (libnetfilter_conntrack's default expectation format), without the
-// newline:
+// (libnetfilter_conntrack's default expectation format), with a newline:
 //
 //	300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0 helper=ftp
 //
@@ -48,7 +47,7 @@ func (e *Expectation) AppendText(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == ' ' {
 		b = b[:n-1]
 	}
-	return b
+	return append(b, '\n')
 }
 
 func appendAddrs(b []byte, sk, dk string, src, dst netip.Addr) []byte {
@@ -60,33 +59,9 @@ func appendAddrs(b []byte, sk, dk string, src, dst netip.Addr) []byte {
 	return append(b, ' ')
 }
 
-// EventType is what happened to an expectation.
-type EventType uint8
-
-const (
-	EventNew     EventType = 1
-	EventDestroy EventType = 2
-)
-
-func (t EventType) String() string {
-	switch t {
-	case EventNew:
-		return "new"
-	case EventDestroy:
-		return "destroy"
-	}
-	return "unknown"
-}
-
-// AppendEventText appends an event line as `conntrack -E expect` prints it:
-// the type right-aligned in 9 columns ("    [NEW] ", "[DESTROY] "), then
-// the expectation.
-func (e *Expectation) AppendEventText(b []byte, t EventType) []byte {
-	switch t {
-	case EventNew:
-		b = append(b, "    [NEW] "...)
-	case EventDestroy:
-		b = append(b, "[DESTROY] "...)
-	}
-	return e.AppendText(b)
+// AppendEvent appends an event line as `conntrack -E expect` prints it:
+// the event column ("    [NEW] ", "[DESTROY] "), then the expectation.
+// An event a resync made up prints as the kernel's own would.
+func (e *Expectation) AppendEvent(b []byte, t ctnetlink.EventType) []byte {
+	return e.AppendText(ctnetlink.AppendEventPrefix(b, t, false))
 }

@@ -62,7 +62,7 @@ func Check(dial func() (*ctnl.Conn, error), cfg Config) []Finding {
 		}
 	}
 
-	err = expect.Dump(c, expect.ListOptions{}, func(*expect.Expectation) error { return nil })
+	err = expect.NewClient(c).Dump(expect.ListOptions{}, func(*expect.Expectation) error { return nil })
 	add("ctnetlink expectations", err, "available")
 
 	for _, qc := range cfg.queues() {

@@ -39,9 +39,10 @@ type worker struct {
 
 	// dial opens the ctnetlink socket for expectations that must be placed
 	// before the verdict is written (port clashes under NAT); sync is that
-	// socket, opened at first need.
+	// socket, opened at first need, and exps the client on it.
 	dial func() (*ctnl.Conn, error)
 	sync *ctnl.Conn
+	exps *expect.Client
 
 	stopping atomic.Bool
 	done     chan struct{}
@@ -395,16 +396,16 @@ func (w *worker) createNow(s *serving, x *cthelper.Expect) error {
 		if err != nil {
 			return err
 		}
-		w.sync = c
+		w.sync, w.exps = c, expect.NewClient(c)
 	}
 	e := w.expectation(s, x, true)
-	err := expect.Create(w.sync, &e)
+	err := w.exps.Create(&e)
 	switch ctnl.Errno(err) {
 	case unix.EBUSY:
 		return errPortTaken
 	case unix.EEXIST:
-		old, gerr := expect.Get(w.sync, e.Tuple, e.Zone, e.HasZone, 0)
-		if gerr != nil {
+		var old expect.Expectation
+		if gerr := w.exps.Get(ctnetlink.Key{Tuple: e.Tuple, Zone: e.Zone, HasZone: e.HasZone}, &old); gerr != nil {
 			return err
 		}
 		if old.Master.Src == e.Master.Src && old.Master.Dst == e.Master.Dst &&
