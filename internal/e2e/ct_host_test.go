@@ -428,6 +428,31 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 	if !strings.Contains(r.err, "would restore 54, would update 0") || strings.Count(r.out, "would create") != 47 || ctCount(t, b) != 0 {
 		t.Errorf("dry run: %q, %d lines, %d conntracks", r.err, strings.Count(r.out, "\n"), ctCount(t, b))
 	}
+	// Its actions through -o: one JSON array, or a table.
+	r = mustCtCLI(t, b, "", "-o", "json", "ct", "restore", "--dry-run", "-q", file)
+	var actions []struct {
+		Action      string          `json:"action"`
+		DryRun      bool            `json:"dry_run"`
+		Conntrack   json.RawMessage `json:"conntrack"`
+		Expectation json.RawMessage `json:"expectation"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &actions); err != nil || len(actions) != 54 || r.err != "" {
+		t.Fatalf("dry run -o json -q: %v, %d actions, stderr %q", err, len(actions), r.err)
+	}
+	kinds := map[string]int{}
+	for _, a := range actions {
+		if !a.DryRun || (a.Conntrack == nil) == (a.Expectation == nil) {
+			t.Errorf("action %+v", a)
+		}
+		kinds[a.Action]++
+	}
+	if kinds["create"] != 47 || kinds["restore"] != 7 {
+		t.Errorf("actions %v, want 47 create and 7 restore", kinds)
+	}
+	r = mustCtCLI(t, b, "", "-o", "table", "ct", "restore", "--dry-run", file)
+	if !strings.Contains(r.out, "ACTION") || strings.Count(r.out, "would create") != 47 || ctCount(t, b) != 0 {
+		t.Errorf("dry run -o table:\n%s", r.out)
+	}
 }
 
 func flowKey(f *ctflow.Flow) string { return f.Orig.String() + fmt.Sprintf(" zone=%d", f.Zone) }
@@ -496,7 +521,7 @@ func TestCtWatchEvents(t *testing.T) {
 	done := make(chan ctResult, 1)
 	go func() {
 		var out, errb bytes.Buffer
-		code := run([]string{"--netns", ns.Name, "ct", "watch", "--count", "6", "--timeout", "20s", "-p", "udp"}, strings.NewReader(""), &out, &errb)
+		code := run([]string{"--netns", ns.Name, "ct", "watch", "--count", "6", "--timeout", "20s", "-p", "udp", "-b", "8M"}, strings.NewReader(""), &out, &errb)
 		done <- ctResult{out.String(), errb.String(), code}
 	}()
 	// The watcher subscribes asynchronously: repeat the add/update/delete
@@ -521,8 +546,9 @@ func TestCtWatchEvents(t *testing.T) {
 		}
 		break
 	}
-	if r.code != 0 {
-		t.Fatalf("watch: exit %d %q", r.code, r.err)
+	// -b takes a size with a unit, as expect watch's does.
+	if r.code != 0 || r.err != "gonfct: 6 flow events have been shown.\n" {
+		t.Fatalf("watch -b 8M: exit %d %q", r.code, r.err)
 	}
 	lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
 	if len(lines) != 6 || strings.Contains(r.out, "tcp ") {

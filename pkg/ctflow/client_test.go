@@ -288,3 +288,50 @@ func TestClientListAndDeleteMatching(t *testing.T) {
 		}
 	}
 }
+
+// Change repeats what the kernel wants repeated: the current status bits,
+// and the helper's name with new private data; without a helper it
+// refuses before asking the kernel.
+func TestClientChange(t *testing.T) {
+	k := newFakeKernel()
+	cl := k.dial()
+	f := ftpFlow(3000)
+	f.Status = StatusSeenReply
+	if err := cl.Create(&f); err != nil {
+		t.Fatal(err)
+	}
+	k.ops()
+	u := Flow{Family: f.Family, Orig: f.Orig, Status: StatusAssured, Set: HasStatus}
+	_ = u.SetHelperInfo([]byte{7})
+	u.Set &^= HasHelper
+	if err := cl.Change(&u, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(k.ops(), " "); got != "get new" {
+		t.Errorf("change sent %q", got)
+	}
+	cur := k.table[key(f.Orig, 0)]
+	if cur.Status&(StatusSeenReply|StatusAssured) != StatusSeenReply|StatusAssured || string(cur.HelperInfo()) != "\x07" {
+		t.Errorf("after change: status %s, private data %x", cur.Status, cur.HelperInfo())
+	}
+	if u.Has(HasHelper) {
+		t.Error("Change filled in the caller's flow")
+	}
+
+	plain := ftpFlow(3001)
+	plain.Set &^= HasHelper
+	plain.helperLen = 0
+	if err := cl.Create(&plain); err != nil {
+		t.Fatal(err)
+	}
+	k.ops()
+	info := Flow{Family: plain.Family, Orig: plain.Orig}
+	_ = info.SetHelperInfo([]byte{1})
+	err := cl.Change(&info, 0)
+	if !errors.Is(err, ErrNoHelper) || !errors.Is(err, unix.EOPNOTSUPP) || strings.Contains(err.Error(), "gonfct") {
+		t.Errorf("private data for a conntrack without helper: %v", err)
+	}
+	if got := strings.Join(k.ops(), " "); got != "get" {
+		t.Errorf("refused change sent %q", got)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -522,5 +524,25 @@ func TestSaveFileKeepsGREKeysAndOldICMPID(t *testing.T) {
 	}
 	if e := exps[0]; e.Err != nil || e.Exp.Tuple.ICMPID != 5 || e.Exp.Mask.ICMPID != 0xffff {
 		t.Errorf("expectation with icmp_id: %+v, %v", e.Exp, e.Err)
+	}
+}
+
+func TestParseLabels(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "connlabel.conf")
+	if err := os.WriteFile(conf, []byte("# bits\n0 zero\n5 five\n127 last\nbad line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bits, err := ParseLabels([]string{"1,five", "last"}, conf)
+	if err != nil || bits[0] != 0x22 || bits[15] != 0x80 {
+		t.Errorf("labels %x, %v", bits, err)
+	}
+	// Numbers alone never read the file.
+	if bits, err := ParseLabels([]string{"3"}, filepath.Join(t.TempDir(), "absent")); err != nil || bits[0] != 0x08 {
+		t.Errorf("labels %x, %v", bits, err)
+	}
+	for _, words := range [][]string{{"128"}, {"-1"}, {"nosuch"}} {
+		if _, err := ParseLabels(words, conf); err == nil {
+			t.Errorf("%q accepted", words)
+		}
 	}
 }

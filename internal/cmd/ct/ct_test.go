@@ -123,6 +123,10 @@ func TestCtDeleteWatchRestoreParsing(t *testing.T) {
 		w.watch.Timeout.Seconds() != 3 || w.filter.Proto != 17 || w.watch.BufferSize != 8<<20 {
 		t.Errorf("watch options %+v", w)
 	}
+	if err := clitest.Execute(t, NewCmdWatch(env, func(o *WatchOptions) error { w = o; return nil }), "--event", "update"); err != nil ||
+		len(w.watch.Events) != 1 || w.watch.Events[0] != ctnetlink.EventUpdate {
+		t.Errorf("--event, the old name of --event-mask: %v %+v", err, w)
+	}
 	// Flags and messages as expect watch's.
 	for _, args := range [][]string{{"-b", "lots"}, {"-e", "bogus"}, {"--count", "-1"}} {
 		err := clitest.Execute(t, NewCmdWatch(env, func(o *WatchOptions) error { return nil }), args...)

@@ -60,6 +60,7 @@ count on stderr ("N flow events have been shown.").`,
 		},
 	}
 	wf.Add(cmd.Flags(), eventTypes...)
+	wf.AddEventAlias(cmd.Flags(), "event")
 	ff.add(cmd.Flags())
 	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd

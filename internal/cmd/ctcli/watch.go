@@ -40,6 +40,13 @@ func (f *WatchFlags) Add(fs *pflag.FlagSet, types ...ctnetlink.EventType) {
 	fs.BoolVar(&f.noResync, "no-resync", false, "after lost events, only report how many (no dump)")
 }
 
+// AddEventAlias registers a hidden second name for --event-mask (ct
+// watch's --event from before the groups shared their flags).
+func (f *WatchFlags) AddEventAlias(fs *pflag.FlagSet, name string) {
+	fs.StringVar(&f.events, name, "all", "")
+	_ = fs.MarkHidden(name)
+}
+
 // Watch is a checked WatchFlags.
 type Watch struct {
 	Events     []ctnetlink.EventType
