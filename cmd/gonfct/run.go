@@ -236,7 +236,7 @@ func runCheck(o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	fs := engine.Check(o.Env.Conn, o.Config)
+	fs := engine.Check(engine.Options{Dial: o.Env.Conn}, o.Config)
 	for _, f := range fs {
 		if err := w.Write(findingRecord{f}); err != nil {
 			return err
