@@ -319,14 +319,14 @@ func TestRunFTPEndToEnd(t *testing.T) {
 	}
 
 	body := fetchMetrics(t)
-	for _, want := range []string{`gonfct_helper_packets_total{helper="ftp",queue="5",verdict="accept"}`,
-		`gonfct_helper_expectations_created_total{helper="ftp",queue="6",path="ctnetlink"}`} {
+	for _, want := range []string{`gonfct_helper_packets_total{netns="` + n.rtr.Name + `",helper="ftp",queue="5",verdict="accept"}`,
+		`gonfct_helper_expectations_created_total{netns="` + n.rtr.Name + `",helper="ftp",queue="6",path="ctnetlink"}`} {
 		line := metricLine(body, want)
 		if line == "" || strings.HasSuffix(line, " 0") {
 			t.Errorf("metric %s: %q\n%s", want, line, body)
 		}
 	}
-	if line := metricLine(body, `gonfct_helper_parse_errors_total{helper="ftp",queue="5"}`); strings.HasSuffix(line, " 0") {
+	if line := metricLine(body, `gonfct_helper_parse_errors_total{netns="`+n.rtr.Name+`",helper="ftp",queue="5"}`); strings.HasSuffix(line, " 0") {
 		t.Errorf("the refused bounce PORT was not counted: %q", line)
 	}
 

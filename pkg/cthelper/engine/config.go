@@ -160,6 +160,35 @@ func (c *Config) Validate() error {
 		}
 		byQueue[h.Object.QueueNum] = h
 	}
+	return c.checkNetnsNames()
+}
+
+// checkNetnsNames refuses a helper kept to a namespace the engine does
+// not serve, where that is known without looking: when every Netns word
+// is a name (no path, no directory).
+func (c *Config) checkNetnsNames() error {
+	for _, w := range c.Netns {
+		if strings.ContainsRune(w, '/') {
+			return nil
+		}
+	}
+	for i := range c.Helpers {
+		h := &c.Helpers[i]
+		for _, n := range h.Netns {
+			if slices.Contains(c.Netns, n) {
+				continue
+			}
+			where := h.Source
+			if where != "" {
+				where += ": "
+			}
+			served := "only its own namespace"
+			if len(c.Netns) > 0 {
+				served = nsList(c.Netns)
+			}
+			return fmt.Errorf("%shelper %s is kept to namespace %s, which is not served (the engine serves %s)", where, h.Object.Name, n, served)
+		}
+	}
 	return nil
 }
 

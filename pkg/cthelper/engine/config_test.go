@@ -58,7 +58,7 @@ func inNetns(h Helper, names ...string) Helper {
 // parser in each, but the kernel object (queue, policies) is one.
 func TestConfigPerNamespace(t *testing.T) {
 	a, b := inNetns(ftpHelper(unix.AF_INET, 5, "f:1:1"), "a"), inNetns(ftpHelper(unix.AF_INET, 5, "f:9:1"), "b", "c")
-	ok := Config{Helpers: []Helper{a, b, ftpHelper(unix.AF_INET6, 5, "f:20:1")}}
+	ok := Config{Helpers: []Helper{a, b, ftpHelper(unix.AF_INET6, 5, "f:20:1")}, Netns: []string{"a", "b", "c", "d"}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,11 +71,14 @@ func TestConfigPerNamespace(t *testing.T) {
 			t.Errorf("queue 5 not served in %q (ftp inet6 is everywhere)", ns)
 		}
 	}
-	only := Config{Helpers: []Helper{a}}
+	only := Config{Helpers: []Helper{a}, Netns: []string{"a", "b"}}
 	if _, ok := only.queues()[0].parserFor("b"); ok {
 		t.Error("a helper for namespace a is served in b")
 	}
 
+	if err := (&Config{Helpers: []Helper{a}, Netns: []string{"/run/netns"}}).Validate(); err != nil {
+		t.Errorf("kept to a namespace a directory may hold: %v", err)
+	}
 	otherQueue := inNetns(ftpHelper(unix.AF_INET, 6, "f:9:1"), "b")
 	otherPolicy := inNetns(ftpHelper(unix.AF_INET, 5, "f:9:1"), "b")
 	otherPolicy.Object.Policies = []cthelper.Policy{{Name: "ftp", ExpectMax: 2, ExpectTimeout: 300}}
@@ -88,6 +91,8 @@ func TestConfigPerNamespace(t *testing.T) {
 		"policy":     {Config{Helpers: []Helper{a, otherPolicy}}, "has other expectation policies for namespace b than for namespace a"},
 		"overlap":    {Config{Helpers: []Helper{a, inNetns(ftpHelper(unix.AF_INET, 5, "x"), "c", "a")}}, "configured twice for namespace a (also at f:1:1)"},
 		"everywhere": {Config{Helpers: []Helper{a, ftpHelper(unix.AF_INET, 5, "x")}}, "configured twice (also at f:1:1)"},
+		"not served": {Config{Helpers: []Helper{a}, Netns: []string{"b", "c"}}, "f:1:1: helper ftp is kept to namespace a, which is not served (the engine serves namespaces b, c)"},
+		"own only":   {Config{Helpers: []Helper{a}}, "helper ftp is kept to namespace a, which is not served (the engine serves only its own namespace)"},
 	} {
 		err := tc.cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

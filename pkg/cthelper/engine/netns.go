@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,8 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// netnsDir is where `ip netns` keeps named namespaces.
-const netnsDir = "/run/netns"
+// NetnsDir is where `ip netns` keeps named namespaces: as a Config.Netns
+// word, every namespace it makes is served.
+const NetnsDir = "/run/netns"
 
 // nsID identifies a network namespace: its nsfs inode. A name deleted and
 // made again is another namespace.
@@ -59,7 +61,7 @@ func (s nsSources) scan() (found []nsFile, missing []error) {
 		id, err := probeNetns(path)
 		if err != nil {
 			if named {
-				missing = append(missing, err)
+				missing = append(missing, &NetnsError{Netns: path, Err: err})
 			}
 			return
 		}
@@ -70,7 +72,7 @@ func (s nsSources) scan() (found []nsFile, missing []error) {
 	}
 	for _, w := range s {
 		if !strings.ContainsRune(w, '/') {
-			add(w, filepath.Join(netnsDir, w), true)
+			add(w, filepath.Join(NetnsDir, w), true)
 			continue
 		}
 		fi, err := os.Stat(w)
@@ -80,7 +82,7 @@ func (s nsSources) scan() (found []nsFile, missing []error) {
 		}
 		des, err := os.ReadDir(w)
 		if err != nil {
-			missing = append(missing, fmt.Errorf("network namespace directory %s: %w", w, err))
+			missing = append(missing, &NetnsError{Netns: w, Err: err})
 			continue
 		}
 		for _, de := range des {
@@ -97,25 +99,29 @@ func (s nsSources) scan() (found []nsFile, missing []error) {
 // `ip netns`'s, else its path.
 func nsName(path string) string {
 	path = filepath.Clean(path)
-	if filepath.Dir(path) == netnsDir {
+	if filepath.Dir(path) == NetnsDir {
 		return filepath.Base(path)
 	}
 	return path
 }
 
-// probeNetns checks that path is a mounted network namespace and returns
-// its identity.
+// errNotMounted: a file under a namespace's name with no namespace on it
+// (`ip netns add` makes the file before it mounts the namespace).
+var errNotMounted = errors.New("not a namespace file (nothing is mounted on it)")
+
+// probeNetns checks that path is a mounted namespace and returns its
+// identity.
 func probeNetns(path string) (nsID, error) {
 	var sfs unix.Statfs_t
 	if err := unix.Statfs(path, &sfs); err != nil {
-		return nsID{}, fmt.Errorf("network namespace %s: %w", path, err)
+		return nsID{}, err
 	}
 	if sfs.Type != unix.NSFS_MAGIC {
-		return nsID{}, fmt.Errorf("network namespace %s: not a namespace file (nothing is mounted on it)", path)
+		return nsID{}, errNotMounted
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return nsID{}, fmt.Errorf("network namespace %s: %w", path, err)
+		return nsID{}, err
 	}
 	return nsID{dev: st.Dev, ino: st.Ino}, nil
 }
@@ -127,19 +133,29 @@ func probeNetns(path string) (nsID, error) {
 func openNetns(f nsFile) (*os.File, error) {
 	fd, err := os.Open(f.path)
 	if err != nil {
-		return nil, fmt.Errorf("network namespace %s: %w", f.path, err)
+		return nil, &NetnsError{Netns: f.path, Err: err}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(fd.Fd()), &st); err != nil || (nsID{dev: st.Dev, ino: st.Ino}) != f.id {
 		fd.Close()
-		return nil, fmt.Errorf("network namespace %s: replaced while being opened", f.path)
+		return nil, &NetnsError{Netns: f.path, Err: errors.New("replaced while being opened")}
 	}
 	if t, err := unix.IoctlRetInt(int(fd.Fd()), unix.NS_GET_NSTYPE); err == nil && t != unix.CLONE_NEWNET {
 		fd.Close()
-		return nil, fmt.Errorf("network namespace %s: a namespace of another type, not a network namespace", f.path)
+		return nil, &NetnsError{Netns: f.path, Err: errors.New("a namespace of another type, not a network namespace")}
 	}
 	return fd, nil
 }
+
+// NetnsError is a failure in one of the namespaces an engine serves, or
+// is told to serve.
+type NetnsError struct {
+	Netns string
+	Err   error
+}
+
+func (e *NetnsError) Error() string { return "network namespace " + e.Netns + ": " + e.Err.Error() }
+func (e *NetnsError) Unwrap() error { return e.Err }
 
 // dialVia opens netfilter sockets in the namespace held open as fd.
 func dialVia(fd *os.File) func() (*ctnl.Conn, error) {

@@ -38,7 +38,7 @@ func TestNetnsScan(t *testing.T) {
 
 	_, missing = nsSources{"gonfct-no-such-ns", filepath.Join(dir, "not-mounted"), "/proc/self/ns/mnt"}.scan()
 	if len(missing) != 2 || !strings.Contains(missing[0].Error(), "/run/netns/gonfct-no-such-ns: no such file") ||
-		!strings.Contains(missing[1].Error(), "nothing is mounted on it") {
+		!strings.Contains(missing[1].Error(), "not-mounted: not a namespace file (nothing is mounted on it)") {
 		t.Errorf("missing %v", missing)
 	}
 	mnt, _ := (nsSources{"/proc/self/ns/mnt"}).scan()

@@ -206,15 +206,6 @@ func (e *Engine) unbindQueue(n *netns, num uint16) {
 	delete(n.queues, num)
 }
 
-// NetnsError is a failure in one of the namespaces an engine serves.
-type NetnsError struct {
-	Netns string
-	Err   error
-}
-
-func (e *NetnsError) Error() string { return "network namespace " + e.Netns + ": " + e.Err.Error() }
-func (e *NetnsError) Unwrap() error { return e.Err }
-
 // watcher looks at the configured namespaces again every period.
 type watcher struct {
 	quit, done chan struct{}

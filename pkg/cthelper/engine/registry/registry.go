@@ -123,6 +123,22 @@ func (e *ConflictError) Error() string {
 		e.Helper, e.Holder.PID, e.Holder.NetnsText())
 }
 
+// Error is a registry file that could not be made, read or locked.
+type Error struct {
+	Path string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	// An *fs.PathError repeats the path.
+	var pe *fs.PathError
+	if errors.As(e.Err, &pe) && pe.Path == e.Path {
+		return "engine registry " + e.Path + ": " + pe.Op + ": " + pe.Err.Error()
+	}
+	return "engine registry " + e.Path + ": " + e.Err.Error()
+}
+func (e *Error) Unwrap() error { return e.Err }
+
 // Dir is a registry directory.
 type Dir struct{ path string }
 
@@ -164,7 +180,7 @@ func (d *Dir) Register(e Entry) (*Claim, error) {
 	path := filepath.Join(d.path, fmt.Sprintf("%d-%s.json", e.PID, hex.EncodeToString(b)))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("engine registry: %w", err)
+		return nil, &Error{Path: path, Err: err}
 	}
 	// Readable by every engine whatever its umask: a listing or a check
 	// run by another user reads it.
@@ -172,7 +188,7 @@ func (d *Dir) Register(e Entry) (*Claim, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("engine registry: lock %s: %w", path, err)
+		return nil, &Error{Path: path, Err: err}
 	}
 	c := &Claim{d: d, f: f, path: path}
 	if err := c.write(e); err != nil {
@@ -202,7 +218,7 @@ func (d *Dir) lock(how int, create bool) (*os.File, error) {
 	flags := os.O_RDONLY | unix.O_CLOEXEC
 	if create {
 		if err := os.MkdirAll(d.path, 0o755); err != nil {
-			return nil, fmt.Errorf("engine registry: %w", err)
+			return nil, &Error{Path: d.path, Err: err}
 		}
 		flags |= os.O_CREATE
 	}
@@ -211,7 +227,7 @@ func (d *Dir) lock(how int, create bool) (*os.File, error) {
 		if !create && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("engine registry: %w", err)
+		return nil, &Error{Path: path, Err: err}
 	}
 	if create {
 		_ = f.Chmod(0o644)
@@ -224,7 +240,10 @@ func (d *Dir) lock(how int, create bool) (*os.File, error) {
 		}
 		if err != unix.EWOULDBLOCK || time.Now().After(deadline) {
 			f.Close()
-			return nil, fmt.Errorf("engine registry: lock %s: %w (held for %s by another engine's start or exit)", path, err, lockWait)
+			if err == unix.EWOULDBLOCK {
+				err = fmt.Errorf("held for %s by another engine's start or exit: %w", lockWait, err)
+			}
+			return nil, &Error{Path: path, Err: err}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -239,7 +258,7 @@ func (d *Dir) entries(self string, removeStale bool) ([]Entry, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("engine registry: %w", err)
+		return nil, &Error{Path: d.path, Err: err}
 	}
 	var out []Entry
 	for _, de := range des {
@@ -272,7 +291,7 @@ func readEntry(path string) (Entry, bool, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return e, false, nil
 		}
-		return e, false, fmt.Errorf("engine registry: %w", err)
+		return e, false, &Error{Path: path, Err: err}
 	}
 	defer f.Close()
 	switch err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err {
@@ -280,10 +299,10 @@ func readEntry(path string) (Entry, bool, error) {
 		return e, false, nil // nobody holds it: its engine is gone
 	case unix.EWOULDBLOCK:
 	default:
-		return e, false, fmt.Errorf("engine registry: lock %s: %w", path, err)
+		return e, false, &Error{Path: path, Err: err}
 	}
 	if err := json.NewDecoder(f).Decode(&e); err != nil {
-		return e, false, fmt.Errorf("engine registry: %s: %w", path, err)
+		return e, false, &Error{Path: path, Err: err}
 	}
 	return e, true, nil
 }
@@ -301,10 +320,10 @@ func (c *Claim) write(e Entry) error {
 		return err
 	}
 	if err := c.f.Truncate(0); err != nil {
-		return fmt.Errorf("engine registry: %w", err)
+		return &Error{Path: c.path, Err: err}
 	}
 	if _, err := c.f.WriteAt(append(b, '\n'), 0); err != nil {
-		return fmt.Errorf("engine registry: %w", err)
+		return &Error{Path: c.path, Err: err}
 	}
 	return nil
 }
