@@ -132,21 +132,27 @@ func gonfctBin(t *testing.T) string {
 // engineProc is a running `gonfct run`.
 type engineProc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncBuffer // read while the engine writes
 	notify *net.UnixConn
 	done   chan error
 }
 
-// startRun starts `gonfct run` under a fake systemd notification socket
-// and waits for READY=1.
+// startRun starts `gonfct --netns NS run ARGS...` under a fake systemd
+// notification socket and waits for READY=1.
 func startRun(t *testing.T, ns *nstest.NS, args ...string) *engineProc {
+	return startEngine(t, append([]string{"--netns", ns.Name, "run"}, args...)...)
+}
+
+// startEngine starts gonfct with these arguments (a `run` command line)
+// under a fake systemd notification socket and waits for READY=1.
+func startEngine(t *testing.T, args ...string) *engineProc {
 	sock := filepath.Join(t.TempDir(), "notify")
 	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &engineProc{stderr: &bytes.Buffer{}, notify: l, done: make(chan error, 1)}
-	p.cmd = exec.Command(gonfctBin(t), append([]string{"--netns", ns.Name, "run"}, args...)...)
+	p := &engineProc{stderr: &syncBuffer{}, notify: l, done: make(chan error, 1)}
+	p.cmd = exec.Command(gonfctBin(t), args...)
 	p.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -157,7 +163,7 @@ func startRun(t *testing.T, ns *nstest.NS, args ...string) *engineProc {
 		p.cmd.Process.Kill()
 		l.Close()
 		if t.Failed() {
-			t.Logf("gonfct run %s:\n%s", strings.Join(args, " "), p.stderr.String())
+			t.Logf("gonfct %s:\n%s", strings.Join(args, " "), p.stderr.String())
 		}
 	})
 	if got := p.waitNotify(t, 60*time.Second); got != "READY=1" {
