@@ -158,7 +158,7 @@ func (e *Engine) Start(cfg Config) error {
 // there. No words: the engine's own namespace.
 func lookNetns(words []string) ([]nsFile, error) {
 	if len(words) == 0 {
-		return []nsFile{{name: ""}}, nil
+		return []nsFile{{name: "", named: true}}, nil
 	}
 	found, missing := nsSources(words).scan()
 	return found, errors.Join(missing...)

@@ -21,9 +21,10 @@ type nsID struct{ dev, ino uint64 }
 
 // nsFile is a network namespace found on disk.
 type nsFile struct {
-	name string // how logs, metrics and Helper.Netns call it
-	path string
-	id   nsID
+	name  string // how logs, metrics and Helper.Netns call it
+	path  string
+	id    nsID
+	named bool // named itself, not found in a directory
 }
 
 func nsNames(fs []nsFile) []string {
@@ -67,7 +68,7 @@ func (s nsSources) scan() (found []nsFile, missing []error) {
 		}
 		if !seen[id] {
 			seen[id] = true
-			found = append(found, nsFile{name: name, path: path, id: id})
+			found = append(found, nsFile{name: name, path: path, id: id, named: named})
 		}
 	}
 	for _, w := range s {

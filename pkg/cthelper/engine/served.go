@@ -33,9 +33,10 @@ type boundQueue struct {
 
 // applyNetns serves the namespaces found that are not served yet and
 // lets go of those no longer found (deleted, or another namespace under
-// the same name). With strict (at Start) a namespace whose queues cannot
-// be bound is an error; later it is logged and left alone until its
-// identity changes. The registry entry follows the change.
+// the same name). With strict (at Start) a namespace named itself whose
+// queues cannot be bound is an error; otherwise such a namespace is
+// logged and left alone until its identity changes. The registry entry
+// follows the change.
 func (e *Engine) applyNetns(found []nsFile, strict bool) error {
 	changed := false
 	for name, n := range e.nets {
@@ -53,7 +54,7 @@ func (e *Engine) applyNetns(found []nsFile, strict bool) error {
 			continue
 		}
 		if err := e.addNetns(f); err != nil {
-			if strict {
+			if strict && f.named {
 				return err
 			}
 			e.refused[f.name] = f.id
