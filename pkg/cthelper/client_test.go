@@ -94,7 +94,7 @@ func TestErrorsExplained(t *testing.T) {
 		t.Fatalf("EBUSY: %v", err)
 	}
 	k = &fakeKernel{errno: map[uint8]unix.Errno{msgNew: unix.EEXIST}}
-	if err := newFake(k).Add(&h, false); !errors.Is(err, ctnl.ErrExists) || !strings.Contains(err.Error(), "--replace") {
+	if err := newFake(k).Add(&h, false); !errors.Is(err, ctnl.ErrExists) || !strings.HasSuffix(err.Error(), ": it exists already") {
 		t.Fatalf("EEXIST: %v", err)
 	}
 	k = &fakeKernel{errno: map[uint8]unix.Errno{msgNew: unix.EPERM}}

@@ -162,7 +162,7 @@ func TestUpdateChecksBeforeWriting(t *testing.T) {
 	if _, err := Update(c, "web", unix.AF_INET6, unix.IPPROTO_TCP, s); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "it is inet tcp, not inet6 tcp") {
 		t.Errorf("family mismatch: %v", err)
 	}
-	if _, err := Update(c, "nope", 0, 0, s); !errors.Is(err, ctnl.ErrNotFound) || !strings.Contains(err.Error(), "gonfct timeout list") {
+	if _, err := Update(c, "nope", 0, 0, s); !errors.Is(err, ctnl.ErrNotFound) || !strings.Contains(err.Error(), `no timeout policy "nope" in this network namespace`) {
 		t.Errorf("absent policy: %v", err)
 	}
 	for _, m := range k.sent[n:] {
@@ -180,7 +180,7 @@ func TestAddExistingPointsToUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := Add(c, p)
-	if !errors.Is(err, ctnl.ErrExists) || !strings.Contains(err.Error(), "gonfct timeout update web") {
+	if !errors.Is(err, ctnl.ErrExists) || !strings.Contains(err.Error(), "add timeout policy web: EEXIST") || strings.Contains(err.Error(), "gonfct") {
 		t.Errorf("second add: %v", err)
 	}
 }

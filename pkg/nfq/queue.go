@@ -52,7 +52,7 @@ const (
 // CAP_NET_ADMIN already, so the queue belongs to another socket.
 func hintOwned(num uint16) string {
 	if os.Geteuid() == 0 {
-		return fmt.Sprintf("queue %d is bound by another process (another `gonfct run`, conntrackd, an IPS): stop it or choose another queue number", num)
+		return fmt.Sprintf("queue %d is bound by another process (another helper engine, conntrackd, an IPS): stop it or choose another queue number", num)
 	}
 	return ctnl.HintPermission
 }
