@@ -69,10 +69,12 @@ type kernelSocket struct {
 	nl  *netlink.Conn
 	raw syscall.RawConn
 
-	// io holds the arguments and results of one raw read or write; the
-	// functions are bound once so that a packet loop does not allocate
-	// a closure per datagram.
-	io      rawIO
+	// rd and wr hold the arguments and results of one raw read or write
+	// (apart, so that one goroutine may write while another reads); the
+	// functions are bound once so that a packet loop does not allocate a
+	// closure per datagram.
+	rd      readIO
+	wr      writeIO
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 	pollFn  func(fd uintptr)
@@ -80,12 +82,16 @@ type kernelSocket struct {
 	peek    [1]byte
 }
 
-type rawIO struct {
+type readIO struct {
 	in   []byte // receive buffer
-	out  []byte // datagram to send
+	wait time.Duration
 	n    int
 	err  error
-	wait time.Duration
+}
+
+type writeIO struct {
+	out []byte // datagram to send
+	err error
 }
 
 func dialKernel(opts DialOptions) (*kernelSocket, error) {
@@ -133,38 +139,38 @@ func unwrapOp(err error) error {
 }
 
 func (s *kernelSocket) Send(b []byte) error {
-	s.io = rawIO{out: b}
+	s.wr = writeIO{out: b}
 	err := s.raw.Write(s.writeFn)
-	s.io.out = nil
+	s.wr.out = nil
 	if err != nil {
 		return err
 	}
-	return s.io.err
+	return s.wr.err
 }
 
 func (s *kernelSocket) writeOnce(fd uintptr) bool {
-	_, s.io.err = unix.Write(int(fd), s.io.out)
-	return s.io.err != unix.EAGAIN
+	_, s.wr.err = unix.Write(int(fd), s.wr.out)
+	return s.wr.err != unix.EAGAIN
 }
 
 func (s *kernelSocket) Recv(b []byte, wait time.Duration) (int, error) {
-	s.io = rawIO{in: b, wait: wait}
+	s.rd = readIO{in: b, wait: wait}
 	var err error
 	if wait > 0 {
 		err = s.raw.Control(s.pollFn)
 	} else {
 		err = s.raw.Read(s.readFn)
 	}
-	s.io.in = nil
+	s.rd.in = nil
 	if err != nil {
 		return 0, err
 	}
-	return s.io.n, s.io.err
+	return s.rd.n, s.rd.err
 }
 
 func (s *kernelSocket) readOnce(fd uintptr) bool {
-	s.recv(fd, s.io.in, 0)
-	return s.io.err != unix.EAGAIN
+	s.recv(fd, s.rd.in, 0)
+	return s.rd.err != unix.EAGAIN
 }
 
 // pollOnce waits in poll(2) on the calling thread instead of parking in
@@ -174,29 +180,29 @@ func (s *kernelSocket) readOnce(fd uintptr) bool {
 func (s *kernelSocket) pollOnce(fd uintptr) {
 	// Under load the next datagram is usually there already: try first,
 	// and wait in poll only when there is nothing.
-	s.recv(fd, s.io.in, unix.MSG_DONTWAIT)
-	if s.io.err != unix.EAGAIN {
+	s.recv(fd, s.rd.in, unix.MSG_DONTWAIT)
+	if s.rd.err != unix.EAGAIN {
 		return
 	}
 	s.pollFds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
 	for {
-		n, err := unix.Poll(s.pollFds[:], int(s.io.wait/time.Millisecond))
+		n, err := unix.Poll(s.pollFds[:], int(s.rd.wait/time.Millisecond))
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			s.io.err = err
+			s.rd.err = err
 			return
 		}
 		if n == 0 {
-			s.io.err = os.ErrDeadlineExceeded
+			s.rd.err = os.ErrDeadlineExceeded
 			return
 		}
 		break
 	}
-	s.recv(fd, s.io.in, unix.MSG_DONTWAIT)
-	if s.io.err == unix.EAGAIN {
-		s.io.err = os.ErrDeadlineExceeded // woken for nothing: the caller loops
+	s.recv(fd, s.rd.in, unix.MSG_DONTWAIT)
+	if s.rd.err == unix.EAGAIN {
+		s.rd.err = os.ErrDeadlineExceeded // woken for nothing: the caller loops
 	}
 }
 
@@ -206,9 +212,9 @@ func (s *kernelSocket) pollOnce(fd uintptr) {
 func (s *kernelSocket) recv(fd uintptr, b []byte, flags int) {
 	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
 		uintptr(flags|unix.MSG_TRUNC), 0, 0)
-	s.io.n, s.io.err = int(n), nil
+	s.rd.n, s.rd.err = int(n), nil
 	if errno != 0 {
-		s.io.n, s.io.err = 0, errno
+		s.rd.n, s.rd.err = 0, errno
 	}
 }
 
@@ -218,12 +224,12 @@ func (s *kernelSocket) Pending() (bool, error) {
 	var perr error
 	err := s.raw.Control(func(fd uintptr) {
 		s.recv(fd, s.peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch s.io.err {
+		switch s.rd.err {
 		case nil:
 			pending = true
 		case unix.EAGAIN:
 		default:
-			pending, perr = true, s.io.err
+			pending, perr = true, s.rd.err
 		}
 	})
 	if err != nil {
