@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -34,7 +35,10 @@ const recvBufSize = 96 * 1024
 // New makes a Conn over a socket: Dial's kernel socket, or a test's fake
 // (package ctnltest).
 func New(s Socket) *Conn {
-	return &Conn{s: s, buf: make([]byte, recvBufSize)}
+	// Query's sequence numbers start at random, as netlink libraries'
+	// do: the answer to a message sent with Write under the caller's own
+	// numbering is then unlikely to be taken for a Query's.
+	return &Conn{s: s, buf: make([]byte, recvBufSize), seq: rand.Uint32()}
 }
 
 // Close closes the socket.
