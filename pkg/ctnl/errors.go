@@ -26,6 +26,9 @@ var (
 	// ErrLostEvents: the socket buffer overflowed (ENOBUFS) and events were
 	// dropped by the kernel.
 	ErrLostEvents = errors.New("events lost: socket receive buffer overflowed")
+	// ErrDumpInterrupted: the table changed while it was dumped
+	// (NLM_F_DUMP_INTR), so the answer may miss or repeat entries.
+	ErrDumpInterrupted = errors.New("dump interrupted by a change of the table (NLM_F_DUMP_INTR)")
 )
 
 // HintPermission is said whenever the kernel answers EPERM: every netfilter
