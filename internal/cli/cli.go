@@ -53,17 +53,32 @@ func (f NetNSFlag) String() string     { return strings.Join(f.Env.NetNS, ",") }
 func (f NetNSFlag) Set(s string) error { f.Env.NetNS = append(f.Env.NetNS, s); return nil }
 func (f NetNSFlag) Type() string       { return "string" }
 
-// Writer checks -o and returns the writer every command prints through.
-func (e *Env) Writer(mode output.Mode, columns []string, extra ...output.Format) (*output.Writer, error) {
+// Format checks -o against the formats every command offers and the
+// command's extra ones, for commands that check it before doing anything.
+func (e *Env) Format(extra ...output.Format) (output.Format, error) {
 	s := e.Output
 	if s == "" {
 		s = string(output.Text)
 	}
 	f, err := output.ParseFormat(s, extra...)
+	return f, Usage(err)
+}
+
+// Writer checks -o and returns the writer every command prints records
+// through.
+func (e *Env) Writer(mode output.Mode, columns []string, extra ...output.Format) (*output.Writer, error) {
+	f, err := e.Format(extra...)
 	if err != nil {
-		return nil, Usage(err)
+		return nil, err
 	}
 	return output.NewWriter(e.Out, f, mode, columns...), nil
+}
+
+// Document checks -o for a command whose output has one form only (what:
+// "gonfct rules prints a ruleset") and returns where to print it.
+func (e *Env) Document(what string) (io.Writer, error) {
+	w, err := output.Document(e.Out, e.Output, what)
+	return w, Usage(err)
 }
 
 // UsageError is a mistake in the command line: exit status 2.
