@@ -46,6 +46,11 @@ func (e *Engine) applyNetns(found []nsFile, strict bool) error {
 			changed = true
 		}
 	}
+	for name := range e.refused {
+		if !slices.ContainsFunc(found, func(f nsFile) bool { return f.name == name }) {
+			delete(e.refused, name) // gone: forget it, it may come back another
+		}
+	}
 	for _, f := range found {
 		if e.nets[f.name] != nil {
 			continue
