@@ -8,6 +8,7 @@
 //
 //	Helper {
 //		Setup yes|no
+//		Netns NAME|PATH|DIR     # gonfct only, repeatable: a namespace to serve
 //		Type NAME inet|inet6 tcp|udp {
 //			QueueNum N          # default 0
 //			QueueLen N          # default 0: the kernel's (1024)
@@ -16,6 +17,7 @@
 //				ExpectTimeout N # seconds
 //			}
 //			Option KEY VALUE    # gonfct only: a parser option
+//			Netns NAME          # gonfct only, repeatable: only there
 //		}
 //	}
 //
@@ -35,6 +37,14 @@
 //     example "Option loose yes" for ftp). conntrackd does not know it, so
 //     a file using it is gonfct's own; files without it stay valid for
 //     both.
+//   - "Netns" in the Helper section names a network namespace to serve
+//     (a name from `ip netns`, a namespace file such as /proc/PID/ns/net,
+//     or a directory whose every namespace is served, such as /run/netns);
+//     none: the namespace gonfct runs in. "Netns" in a Type block serves
+//     that helper only in the namespaces it names; the same helper may
+//     then be declared again for other namespaces, with other Options, but
+//     with the same QueueNum and policies: the kernel has one helper
+//     object for every namespace. conntrackd knows neither.
 package config
 
 import (
@@ -55,6 +65,10 @@ type Config struct {
 	// expects the helper objects to exist already, made by nfct).
 	Setup    bool
 	HasSetup bool
+	// Netns are the namespaces to serve, as the Helper section's Netns
+	// lines give them; NetnsPos says where each one is.
+	Netns    []string
+	NetnsPos []Position
 	// Notices are the things that were skipped, one line each, with their
 	// position ("conntrackd.conf:3:1: Sync section ignored: ...").
 	Notices []string
@@ -75,6 +89,9 @@ type Helper struct {
 	PrivLen  uint32
 	// Options are the parser's options; never nil.
 	Options cthelper.Options
+	// Netns restricts the helper to these namespaces; empty: everywhere
+	// the engine serves.
+	Netns []string
 	// Spec is the built-in helper (Spec.NewParser builds the parser).
 	Spec *cthelper.Spec
 	// Pos is where the helper was declared.
@@ -139,14 +156,17 @@ func ParseWith(reg *cthelper.Registry, name string, r io.Reader) (*Config, error
 }
 
 // Add appends h to c, refusing a second helper with the same name, family
-// and protocol, or the same queue. The engine uses it to merge --helper
-// flags into a file's helpers.
+// and protocol (unless both are for namespaces apart, as one kernel
+// object), or the same queue. The engine uses it to merge --helper flags
+// into a file's helpers.
 func (c *Config) Add(h Helper) error {
 	for i := range c.Helpers {
 		o := &c.Helpers[i]
 		if o.Name == h.Name && o.Family == h.Family && o.Proto == h.Proto {
-			return errorf(h.Pos, "helper %s %s %s is declared twice (first at %s): keep one",
-				h.Name, familyName(h.Family), protoName(h.Proto), o.Pos)
+			if err := sameObject(&h, o); err != nil {
+				return err
+			}
+			continue
 		}
 		if o.QueueNum == h.QueueNum {
 			return errorf(h.Pos, "queue %d is already used by helper %s %s %s at %s: each helper needs its own QueueNum",
@@ -154,6 +174,33 @@ func (c *Config) Add(h Helper) error {
 		}
 	}
 	c.Helpers = append(c.Helpers, h)
+	return nil
+}
+
+// sameObject checks a helper declared again against its first
+// declaration: both must be for namespaces apart, and agree on what the
+// kernel keeps once for every namespace.
+func sameObject(h, o *Helper) error {
+	key := fmt.Sprintf("%s %s %s", h.Name, familyName(h.Family), protoName(h.Proto))
+	if len(h.Netns) == 0 || len(o.Netns) == 0 {
+		return errorf(h.Pos, "helper %s is declared twice (first at %s): keep one, or give each its own Netns", key, o.Pos)
+	}
+	for _, n := range h.Netns {
+		if slices.Contains(o.Netns, n) {
+			return errorf(h.Pos, "helper %s is declared twice for namespace %s (first at %s): keep one", key, n, o.Pos)
+		}
+	}
+	if h.QueueNum != o.QueueNum {
+		return errorf(h.Pos, "helper %s has QueueNum %d here and %d at %s: the kernel keeps one queue number per helper, "+
+			"for every namespace: give both the same QueueNum", key, h.QueueNum, o.QueueNum, o.Pos)
+	}
+	if !slices.Equal(h.Policies, o.Policies) {
+		return errorf(h.Pos, "helper %s has other policies here than at %s: the kernel keeps one helper object, "+
+			"for every namespace: give both the same Policy blocks", key, o.Pos)
+	}
+	if h.QueueLen != o.QueueLen {
+		return errorf(h.Pos, "helper %s has QueueLen %d here and %d at %s: give both the same", key, h.QueueLen, o.QueueLen, o.Pos)
+	}
 	return nil
 }
 

@@ -146,7 +146,7 @@ func (p *parser) helperSection() error {
 		case t.kind == tokEOF:
 			return errorf(t.pos, "missing '}' to close the Helper section")
 		case t.kind != tokWord:
-			return errorf(t.pos, "unexpected %s in the Helper section: expected Type or Setup", t)
+			return errorf(t.pos, "unexpected %s in the Helper section: expected Type, Setup or Netns", t)
 		case t.text == "Setup":
 			v, err := p.word(t, "yes or no")
 			if err != nil {
@@ -157,6 +157,12 @@ func (p *parser) helperSection() error {
 				return errorf(v.pos, "Setup %s", err)
 			}
 			p.cfg.Setup, p.cfg.HasSetup = b, true
+		case t.text == "Netns":
+			v, err := p.netns(t, p.cfg.Netns, p.cfg.NetnsPos)
+			if err != nil {
+				return err
+			}
+			p.cfg.Netns, p.cfg.NetnsPos = append(p.cfg.Netns, v.text), append(p.cfg.NetnsPos, v.pos)
 		case t.text == "Type":
 			h, err := p.typeBlock(t)
 			if err != nil {
@@ -166,7 +172,7 @@ func (p *parser) helperSection() error {
 				return err
 			}
 		default:
-			return p.unknown(t, "keyword", []string{"Type", "Setup"})
+			return p.unknown(t, "keyword", []string{"Type", "Setup", "Netns"})
 		}
 	}
 }
@@ -205,6 +211,7 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 		return nil
 	}
 	optPos := map[string]Position{}
+	var netnsPos []Position
 	for {
 		t := p.next()
 		switch {
@@ -216,7 +223,7 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 		case t.kind == tokEOF:
 			return h, errorf(t.pos, "missing '}' to close Type %s at %s", h.Name, kw.pos)
 		case t.kind != tokWord:
-			return h, errorf(t.pos, "unexpected %s in Type %s: expected QueueNum, QueueLen, Policy or Option", t, h.Name)
+			return h, errorf(t.pos, "unexpected %s in Type %s: expected QueueNum, QueueLen, Policy, Option or Netns", t, h.Name)
 		case t.text == "QueueNum":
 			if err := once(t); err != nil {
 				return h, err
@@ -255,10 +262,28 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 				return h, errorf(key.pos, "%s", err)
 			}
 			optPos[key.text] = key.pos
+		case t.text == "Netns":
+			v, err := p.netns(t, h.Netns, netnsPos)
+			if err != nil {
+				return h, err
+			}
+			h.Netns, netnsPos = append(h.Netns, v.text), append(netnsPos, v.pos)
 		default:
-			return h, p.unknown(t, "keyword", []string{"QueueNum", "QueueLen", "Policy", "Option"})
+			return h, p.unknown(t, "keyword", []string{"QueueNum", "QueueLen", "Policy", "Option", "Netns"})
 		}
 	}
+}
+
+// netns reads the word after a Netns keyword, refusing one given before.
+func (p *parser) netns(kw token, seen []string, pos []Position) (token, error) {
+	v, err := p.word(kw, "a namespace: a name from `ip netns list`, a namespace file or a directory of them")
+	if err != nil {
+		return v, err
+	}
+	if i := slices.Index(seen, v.text); i >= 0 {
+		return v, errorf(v.pos, "Netns %s is given twice (first at %s): keep one", v.text, pos[i])
+	}
+	return v, nil
 }
 
 // policyBlock reads "Policy NAME { ExpectMax N ExpectTimeout N }" after

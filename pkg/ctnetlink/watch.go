@@ -8,7 +8,6 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/ti-mo/netfilter"
-	"golang.org/x/sys/unix"
 )
 
 // EventType is what happened to a conntrack or an expectation.
@@ -134,26 +133,13 @@ func (s *Subscription) Buffer() (granted int, forced bool) { return s.granted, s
 
 // Pending reports whether events wait in the socket: false when the
 // reader has caught up (a good moment to flush output, or to read the
-// table again after a loss). Netlink sockets answer no SIOCINQ, so it
-// peeks without blocking; a peek that meets a new overflow notes it.
+// table again after a loss). A new overflow met on the way is noted for a
+// resync.
 func (s *Subscription) Pending() bool {
-	raw, err := s.c.Netlink().SyscallConn()
-	if err != nil {
-		return false
+	pending, err := s.c.Pending()
+	if errors.Is(err, ctnl.ErrLostEvents) {
+		s.pendingResync = true
 	}
-	pending := false
-	var b [1]byte
-	_ = raw.Control(func(fd uintptr) {
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch err {
-		case unix.EAGAIN:
-		case unix.ENOBUFS:
-			// The peek consumed the socket's overflow error.
-			s.pendingResync, pending = true, true
-		default:
-			pending = true
-		}
-	})
 	return pending
 }
 

@@ -270,7 +270,7 @@ func TestEngineEndToEnd(t *testing.T) {
 	}
 	var text bytes.Buffer
 	eng.Metrics().WriteText(&text)
-	if !strings.Contains(text.String(), `gonfct_helper_panics_total{helper="gtest",queue="3"} 1`) {
+	if !strings.Contains(text.String(), `gonfct_helper_panics_total{netns="",helper="gtest",queue="3"} 1`) {
 		t.Fatalf("metrics:\n%s", text.String())
 	}
 
