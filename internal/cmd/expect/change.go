@@ -131,16 +131,9 @@ tuple must match.
 }
 
 func addRun(opts *AddOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := ctexpect.NewClient(c).Create(&opts.exp); err != nil {
-		return ctcli.Advise(err, adviceAdd)
-	}
-	ctcli.Say(opts.env, opts.quiet, "1 expectations have been created.")
-	return nil
+	return ctcli.Change(opts.env, opts.quiet, adviceAdd, "1 expectations have been created.", func(c *ctnl.Conn) error {
+		return ctexpect.NewClient(c).Create(&opts.exp)
+	})
 }
 
 // DeleteOptions serve `expect delete`.
@@ -215,34 +208,12 @@ meanwhile is skipped). The count goes to stderr.`,
 }
 
 func deleteRun(opts *DeleteOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
+	if !opts.byKey {
+		return flushRun(&FlushOptions{env: opts.env, filter: opts.filter, quiet: opts.quiet})
 	}
-	defer c.Close()
-	cl := ctexpect.NewClient(c)
-	if opts.byKey {
-		if err := cl.Delete(opts.key); err != nil {
-			return ctcli.Advise(err, adviceLookup)
-		}
-		ctcli.Say(opts.env, opts.quiet, "1 expectations have been deleted.")
-		return nil
-	}
-	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
-}
-
-func deleteMatching(env *cli.Env, cl *ctexpect.Client, f ctexpect.Filter, quiet bool) error {
-	c2, err := env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c2.Close()
-	n, err := cl.DeleteMatching(f, ctexpect.NewClient(c2))
-	if err != nil {
-		return ctcli.Advise(err, adviceLookup)
-	}
-	ctcli.Say(env, quiet, "%d expectations have been deleted.", n)
-	return nil
+	return ctcli.Change(opts.env, opts.quiet, adviceLookup, "1 expectations have been deleted.", func(c *ctnl.Conn) error {
+		return ctexpect.NewClient(c).Delete(opts.key)
+	})
 }
 
 // FlushOptions serve `expect flush`.
@@ -280,18 +251,10 @@ func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 }
 
 func flushRun(opts *FlushOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	cl := ctexpect.NewClient(c)
-	if opts.filter.IsZero() {
-		if err := cl.Flush(); err != nil {
-			return err
-		}
-		ctcli.Say(opts.env, opts.quiet, "expectation table has been emptied.")
-		return nil
-	}
-	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
+	return ctcli.Flush(opts.env, opts.quiet, opts.filter.IsZero(), "expectation table has been emptied.", "expectations",
+		func(c *ctnl.Conn) error { return ctexpect.NewClient(c).Flush() },
+		func(c, c2 *ctnl.Conn) (int, error) {
+			n, err := ctexpect.NewClient(c).DeleteMatching(opts.filter, ctexpect.NewClient(c2))
+			return n, ctcli.Advise(err, adviceLookup)
+		})
 }
