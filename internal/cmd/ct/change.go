@@ -16,22 +16,24 @@ import (
 )
 
 // What to type about the kernel's answers; pkg/ctflow says what they mean.
-var (
-	adviceLookup = ctnl.Hints{
-		unix.ENOENT: "see `gonfct ct list`; give --zone for a conntrack outside zone 0",
+
+func adviseLookup(err error) error {
+	return cli.AdviseOn(err, ctnl.ErrNotFound, "see `gonfct ct list`; give --zone for a conntrack outside zone 0")
+}
+
+func adviseAdd(f *ctflow.Flow, err error) error {
+	err = cli.AdviseOn(err, ctnl.ErrExists, "change it with `gonfct ct update`, or delete it first")
+	if f.Has(ctflow.HasHelper) {
+		err = cli.AdviseOn(err, ctnl.ErrNotSupported,
+			"use a kernel helper (ftp, tftp, sip, irc, sane, amanda, pptp, h323 ...) or add a user-space one with `gonfct helper add`")
 	}
-	adviceAdd = ctnl.Hints{
-		unix.EEXIST: "change it with `gonfct ct update`, or delete it first",
-	}
-	adviceAddHelper = ctnl.Hints{
-		unix.EEXIST:     adviceAdd[unix.EEXIST],
-		unix.EOPNOTSUPP: "use a kernel helper (ftp, tftp, sip, irc, sane, amanda, pptp, h323 ...) or add a user-space one with `gonfct helper add`",
-	}
-	adviceUpdate = ctnl.Hints{
-		unix.ENOENT:     "add it with `gonfct ct add`",
-		unix.EOPNOTSUPP: "delete it and add it again with --helper",
-	}
-)
+	return err
+}
+
+func adviseUpdate(err error) error {
+	err = cli.AdviseOn(err, ctnl.ErrNotFound, "add it with `gonfct ct add`")
+	return cli.AdviseOn(err, ctnl.ErrNotSupported, "delete it and add it again with --helper")
+}
 
 // ---- add and update
 
@@ -207,12 +209,8 @@ labels (a namespace whose ruleset uses none), it is removed again.`,
 }
 
 func addRun(opts *AddOptions) error {
-	advice := adviceAdd
-	if opts.flow.Has(ctflow.HasHelper) {
-		advice = adviceAddHelper
-	}
-	return ctcli.Change(opts.env, opts.quiet, advice, "1 flow entries have been created.", func(c *ctnl.Conn) error {
-		return ctflow.NewClient(c).Create(&opts.flow)
+	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been created.", func(c *ctnl.Conn) error {
+		return adviseAdd(&opts.flow, ctflow.NewClient(c).Create(&opts.flow))
 	})
 }
 
@@ -264,8 +262,8 @@ any other (EBUSY), or any helper for a conntrack created without one
 }
 
 func updateRun(opts *UpdateOptions) error {
-	return ctcli.Change(opts.env, opts.quiet, adviceUpdate, "1 flow entries have been updated.", func(c *ctnl.Conn) error {
-		return ctflow.NewClient(c).Change(&opts.flow, opts.markMask)
+	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been updated.", func(c *ctnl.Conn) error {
+		return adviseUpdate(ctflow.NewClient(c).Change(&opts.flow, opts.markMask))
 	})
 }
 
@@ -325,8 +323,8 @@ func deleteRun(opts *DeleteOptions) error {
 	if !opts.byKey {
 		return flushRun(&FlushOptions{env: opts.env, filter: opts.filter, quiet: opts.quiet})
 	}
-	return ctcli.Change(opts.env, opts.quiet, adviceLookup, "1 flow entries have been deleted.", func(c *ctnl.Conn) error {
-		return ctflow.NewClient(c).Delete(opts.key)
+	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been deleted.", func(c *ctnl.Conn) error {
+		return adviseLookup(ctflow.NewClient(c).Delete(opts.key))
 	})
 }
 

@@ -221,7 +221,7 @@ func getRun(opts *GetOptions) error {
 	_, err := ctcli.Print(opts.env, output.Single, ctflow.Columns, func(c *ctnl.Conn, w *output.Writer) error {
 		var f ctflow.Flow
 		if err := ctflow.NewClient(c).Get(opts.key, &f); err != nil {
-			return ctcli.Advise(err, adviceLookup)
+			return adviseLookup(err)
 		}
 		return w.Write(&f)
 	})

@@ -1,7 +1,6 @@
 package ctcli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/gonfct/gonfct/internal/cli"
@@ -25,26 +24,6 @@ func Say(env *cli.Env, quiet bool, format string, args ...any) {
 	}
 }
 
-// Advise adds advice that names gonfct commands or flags to a netfilter
-// error whose errno is in advice: pkg/ctflow and pkg/expect say what the
-// kernel's answer means, the command line says what to type about it.
-func Advise(err error, advice ctnl.Hints) error {
-	var e *ctnl.Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	a, ok := advice[ctnl.Errno(e.Err)]
-	if !ok {
-		return err
-	}
-	if e.Hint == "" {
-		e.Hint = a
-	} else {
-		e.Hint += " (" + a + ")"
-	}
-	return err
-}
-
 // Print runs fn with a writer in the format -o chose and a socket in the
 // namespace, and closes both: the frame of every command that prints
 // entries of a table. It returns the writer, whose Count is for the count
@@ -66,17 +45,16 @@ func Print(env *cli.Env, mode output.Mode, columns []string, fn func(c *ctnl.Con
 	return w, err
 }
 
-// Change runs fn on a socket in the namespace, adds advice to the kernel's
-// refusal, and says done (a count line such as "1 flow entries have been
-// created.").
-func Change(env *cli.Env, quiet bool, advice ctnl.Hints, done string, fn func(c *ctnl.Conn) error) error {
+// Change runs fn on a socket in the namespace and, if it succeeds, says
+// done (a count line such as "1 flow entries have been created.").
+func Change(env *cli.Env, quiet bool, done string, fn func(c *ctnl.Conn) error) error {
 	c, err := env.Conn()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	if err := fn(c); err != nil {
-		return Advise(err, advice)
+		return err
 	}
 	Say(env, quiet, "%s", done)
 	return nil

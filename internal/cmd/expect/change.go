@@ -14,10 +14,15 @@ import (
 )
 
 // What to type about the kernel's answers; pkg/expect says what they mean.
-var adviceAdd = ctnl.Hints{
-	unix.ENOENT:     "check --master (and --zone) against `gonfct ct list`",
-	unix.EOPNOTSUPP: "a conntrack with a helper is made by `gonfct ct add --helper`",
-	unix.EINVAL:     "check --class and --expectfn",
+
+func adviseAdd(err error) error {
+	err = cli.AdviseOn(err, ctnl.ErrNotFound, "check --master (and --zone) against `gonfct ct list`")
+	err = cli.AdviseOn(err, ctnl.ErrNotSupported, "attach one with `gonfct ct add --helper`")
+	return cli.AdviseOn(err, unix.EINVAL, "check --class and --expectfn")
+}
+
+func adviseLookup(err error) error {
+	return cli.AdviseOn(err, ctnl.ErrNotFound, "`gonfct expect list -o json` shows the table, with IDs")
 }
 
 // maxExpectClasses is NF_CT_MAX_EXPECT_CLASSES: the kernel keeps per-class
@@ -131,8 +136,8 @@ tuple must match.
 }
 
 func addRun(opts *AddOptions) error {
-	return ctcli.Change(opts.env, opts.quiet, adviceAdd, "1 expectations have been created.", func(c *ctnl.Conn) error {
-		return ctexpect.NewClient(c).Create(&opts.exp)
+	return ctcli.Change(opts.env, opts.quiet, "1 expectations have been created.", func(c *ctnl.Conn) error {
+		return adviseAdd(ctexpect.NewClient(c).Create(&opts.exp))
 	})
 }
 
@@ -211,8 +216,8 @@ func deleteRun(opts *DeleteOptions) error {
 	if !opts.byKey {
 		return flushRun(&FlushOptions{env: opts.env, filter: opts.filter, quiet: opts.quiet})
 	}
-	return ctcli.Change(opts.env, opts.quiet, adviceLookup, "1 expectations have been deleted.", func(c *ctnl.Conn) error {
-		return ctexpect.NewClient(c).Delete(opts.key)
+	return ctcli.Change(opts.env, opts.quiet, "1 expectations have been deleted.", func(c *ctnl.Conn) error {
+		return adviseLookup(ctexpect.NewClient(c).Delete(opts.key))
 	})
 }
 
@@ -255,6 +260,6 @@ func flushRun(opts *FlushOptions) error {
 		func(c *ctnl.Conn) error { return ctexpect.NewClient(c).Flush() },
 		func(c, c2 *ctnl.Conn) (int, error) {
 			n, err := ctexpect.NewClient(c).DeleteMatching(opts.filter, ctexpect.NewClient(c2))
-			return n, ctcli.Advise(err, adviceLookup)
+			return n, adviseLookup(err)
 		})
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	ctexpect "github.com/gonfct/gonfct/pkg/expect"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 // ListOptions serve `expect list`.
@@ -228,14 +227,11 @@ func parseID(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// adviceLookup says where to look when an expectation is not found.
-var adviceLookup = ctnl.Hints{unix.ENOENT: "`gonfct expect list -o json` shows the table, with IDs"}
-
 func getRun(opts *GetOptions) error {
 	_, err := ctcli.Print(opts.env, output.Single, columns, func(c *ctnl.Conn, w *output.Writer) error {
 		var e ctexpect.Expectation
 		if err := ctexpect.NewClient(c).Get(opts.key, &e); err != nil {
-			return ctcli.Advise(err, adviceLookup)
+			return adviseLookup(err)
 		}
 		return w.Write(&record{e: &e})
 	})
