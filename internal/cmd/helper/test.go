@@ -194,7 +194,7 @@ func ap(a interface{ String() string }, port uint16) string {
 func (e testEvent) detail() string {
 	switch e.Kind {
 	case replay.KindExpect:
-		return string(e.Expect.AppendText(nil))
+		return strings.TrimSuffix(string(e.Expect.AppendText(nil)), "\n")
 	case replay.KindRewrite:
 		return fmt.Sprintf("payload bytes %d-%d %q -> %q", e.Rewrite.Off, e.Rewrite.Off+e.Rewrite.Len, e.Old, e.Rewrite.Data)
 	case replay.KindDrop:

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"golang.org/x/sys/unix"
 )
@@ -85,7 +85,7 @@ type flowKey struct {
 
 type flow struct {
 	helped      bool
-	orig, reply ctnl.Tuple
+	orig, reply ctnetlink.Tuple
 	seenReply   bool
 	priv        []byte
 	// TCP: the sequence number after the last data seen, per direction.
@@ -234,8 +234,8 @@ const (
 )
 
 func newFlow(p *cthelper.Packet, flags byte, h Helper) *flow {
-	fwd := ctnl.Tuple{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SrcPort: p.SrcPort, DstPort: p.DstPort}
-	rev := ctnl.Tuple{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort}
+	fwd := ctnetlink.Tuple{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SrcPort: p.SrcPort, DstPort: p.DstPort}
+	rev := ctnetlink.Tuple{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort}
 	fl := &flow{orig: fwd, reply: rev}
 	switch {
 	case flags&tcpSYN != 0 && flags&tcpACK == 0:
