@@ -1,0 +1,62 @@
+package pattern
+
+import (
+	"testing"
+
+	"github.com/gonfct/gonfct/docs/examples/helper/lobby"
+	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkLobbyCapture: the per-packet cost of the pattern helper against
+// the hand-written Go parser of docs/examples on the same capture (every
+// packet with a payload, TCP and UDP, as pcaptest.Bench replays it).
+func BenchmarkLobbyCapture(b *testing.B) {
+	frames := pcaptest.Read(b, lobbyCapture)
+	b.Run("pattern", func(b *testing.B) {
+		pcaptest.Bench(b, mustNew(b, nil, lobbyRule), PrivLen, frames)
+	})
+	b.Run("go", func(b *testing.B) {
+		pcaptest.Bench(b, lobby.Parser{}, lobby.PrivLen, frames)
+	})
+}
+
+// BenchmarkParse: one control segment at a line start, with the result
+// reused.
+func BenchmarkParse(b *testing.B) {
+	data := Rule{Expr: `^DATA (?P<addr>\S+) (?P<port>\d+)$`}
+	for _, bc := range []struct {
+		name  string
+		rules []Rule
+		nat   bool
+		step  string
+	}{
+		{"lobby-MATCH", []Rule{lobbyRule}, false, "r:MATCH 40123\r\n"},
+		{"lobby-other", []Rule{lobbyRule}, false, "r:WELCOME to the lobby, 12 players online\r\n"},
+		{"DATA", []Rule{data}, false, "o:DATA 10.9.0.2 40001\r\n"},
+		{"DATA-NAT", []Rule{data}, true, "o:DATA 10.9.0.2 40001\r\n"},
+		{"unanchored-other", []Rule{{Expr: `PORT=(?P<port>\d+)`}}, false, "o:SAY a line of chat text without the keyword\r\n"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := mustNew(b, nil, bc.rules...)
+			c := newConn(unix.IPPROTO_TCP, client4, server4)
+			if bc.nat {
+				c.snat(public4)
+			}
+			dir := cthelper.Original
+			if bc.step[0] == 'r' {
+				dir = cthelper.Reply
+			}
+			p := c.packet(dir, bc.step[2:])
+			r := &cthelper.Result{}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.Payload)))
+			for b.Loop() {
+				clear(p.Priv) // each packet the first of its direction
+				r.Reset()
+				_ = h.Parse(p, r)
+			}
+		})
+	}
+}
