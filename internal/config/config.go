@@ -16,6 +16,11 @@
 //				ExpectTimeout N # seconds
 //			}
 //			Option KEY VALUE    # gonfct only: a parser option
+//			Pattern "REGEX" {   # gonfct only: a helper of one's own
+//				Direction original|reply|both
+//				Expect tcp|udp
+//				Lines yes|no
+//			}
 //		}
 //	}
 //
@@ -35,6 +40,9 @@
 //     example "Option loose yes" for ftp). conntrackd does not know it, so
 //     a file using it is gonfct's own; files without it stay valid for
 //     both.
+//   - A Type block with Pattern blocks declares a helper that is not
+//     built in: the patterns describe its protocol (see pattern.go and
+//     pkg/cthelper/pattern). conntrackd has no such thing.
 package config
 
 import (
@@ -45,6 +53,7 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/builtin"
+	"github.com/gonfct/gonfct/pkg/cthelper/pattern"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,8 +84,11 @@ type Helper struct {
 	PrivLen  uint32
 	// Options are the parser's options; never nil.
 	Options cthelper.Options
-	// Spec is the built-in helper (Spec.NewParser builds the parser).
+	// Spec is the built-in helper, or the pattern helper the Patterns make
+	// (Spec.NewParser builds the parser).
 	Spec *cthelper.Spec
+	// Patterns are a pattern helper's rules (nil for a built-in helper).
+	Patterns []pattern.Rule
 	// Pos is where the helper was declared.
 	Pos Position
 }
