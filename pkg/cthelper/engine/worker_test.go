@@ -494,6 +494,31 @@ func TestHandleRewriteAndDrop(t *testing.T) {
 	}
 }
 
+// A TCP rewrite that changes the payload's length carries NFQA_CT even
+// with nothing else to say about the conntrack: only then does the kernel
+// shift the NATed connection's sequence numbers for the rest of the
+// stream. A rewrite of the same length needs none.
+func TestHandleLengthChangingRewriteCarriesCT(t *testing.T) {
+	for _, tc := range []struct {
+		to     string
+		wantCT bool
+	}{{"192,168,100,200", true}, {"10,0,0,9", false}} {
+		r := newRig(t, parserFunc(func(p *cthelper.Packet, res *cthelper.Result) error {
+			i := bytes.Index(p.Payload, []byte("10,0,0,1"))
+			n := copy(res.Scratch[:], tc.to)
+			res.AddRewrite(cthelper.Rewrite{Off: i, Len: 8, Data: res.Scratch[:n]})
+			return nil
+		}), ExpectAuto)
+		if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+			t.Fatal(err)
+		}
+		v := r.verdict(t)
+		if v.payload == nil || v.hasCT != tc.wantCT || v.helper != "" || v.timeout != 0 || v.exp != nil {
+			t.Errorf("rewrite to %s: verdict %+v, want NFQA_CT %v and nothing in it", tc.to, v, tc.wantCT)
+		}
+	}
+}
+
 // The common path — a packet the parser looks at and lets pass — does not
 // allocate.
 func TestHandleDoesNotAllocate(t *testing.T) {
