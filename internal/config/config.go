@@ -46,6 +46,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -106,9 +107,14 @@ func (h *Helper) Object() cthelper.Helper {
 	}
 }
 
-// NewParser builds h's protocol parser with its options.
+// NewParser builds h's protocol parser with its options; an error names
+// the helper ("helper ftp: ...").
 func (h *Helper) NewParser() (cthelper.Parser, error) {
-	return h.Spec.NewParser(h.Options)
+	p, err := h.Spec.NewParser(h.Options)
+	if err != nil {
+		return nil, errors.New(helperMsg(h.Name, err))
+	}
+	return p, nil
 }
 
 // Load reads a conntrackd.conf-style file, checked against the built-in

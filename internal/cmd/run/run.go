@@ -75,6 +75,16 @@ are ignored with a notice) and from --helper flags, which may be combined:
   any other KEY=VALUE is a parser option (ftp: loose=yes).
   Each helper needs its own queue.
 
+A helper that is not built in is described by patterns: Pattern blocks in
+its Type block (see docs/writing-a-helper.md), or for a quick trial
+pattern=REGEX at the end of --helper, after its settings direction=
+(original, reply, both), expect= (tcp, udp) and lines=no:
+
+  --helper 'lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)$'
+
+  The named group port (or port_hi and port_lo) is the port to expect,
+  addr the address (default: the announcing side's own).
+
 The ruleset assigns the helper to connections, for example:
 
   nft add ct helper inet filter ftp-us '{ type "ftp" protocol tcp; }'
@@ -88,10 +98,10 @@ verdict (NFQA_EXP), and so does one that names a helper for the expected
 connection (ssdp's), which the kernel attaches only there. --expect-via
 verdict always puts the first one in the verdict (the kernel does not report
 its fate); ctnetlink never does. In every mode a NATed expectation whose
-port the payload announces (ftp's PORT, EPRT, 227, 229) is made through
-ctnetlink, and answered, before the verdict: where another connection's
-expectation holds that port, it moves to the next one and the announcement
-is rewritten to match.
+port the payload announces (ftp's PORT, EPRT, 227, 229; a pattern's port)
+is made through ctnetlink, and answered, before the verdict: where another
+connection's expectation holds that port, it moves to the next one and the
+announcement is rewritten to match.
 
 --check validates the configuration and probes the kernel (cthelper,
 ctnetlink, each queue with the conntrack glue, kernel helpers of the same
@@ -101,6 +111,7 @@ Metrics (--metrics ADDR, Prometheus text format on /metrics): packets by
 helper and verdict, expectations created and failed, parse errors, parser
 panics, malformed packets, queue overflows.`,
 		Example: `  gonfct run --helper ftp:inet:tcp:queue=5
+  gonfct run --helper 'lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)$'
   gonfct run --config /etc/gonfct/helpers.conf --metrics 127.0.0.1:9469
   gonfct run --config /etc/conntrackd/conntrackd.conf --check`,
 		Args: cli.NoArgs,
@@ -191,7 +202,7 @@ func (o *RunOptions) load() error {
 		h := &cfg.Helpers[i]
 		p, err := h.NewParser()
 		if err != nil {
-			return cli.Usagef("%s: helper %s: %v", h.Pos, h.Name, err)
+			return cli.Usagef("%s: %v", h.Pos, err)
 		}
 		ec.Helpers = append(ec.Helpers, engine.Helper{Object: h.Object(), QueueLen: h.QueueLen, Parser: p, Source: h.Pos.String()})
 	}

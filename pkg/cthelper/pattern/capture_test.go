@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gonfct/gonfct/docs/examples/helper/lobby"
@@ -24,6 +25,11 @@ var lobbyRule = Rule{Expr: lobbyExpr, Dir: DirReply, Expect: unix.IPPROTO_UDP}
 // does, and lists the expectations.
 func replayLobby(t *testing.T, parser cthelper.Parser, privLen int) []string {
 	t.Helper()
+	return replayLobbyAs(t, replay.Helper{Name: "lobby", Parser: parser, PrivLen: privLen, Protos: []uint8{unix.IPPROTO_TCP}, Ports: []uint16{lobby.Port}, Timeout: 60})
+}
+
+func replayLobbyAs(t *testing.T, h replay.Helper) []string {
+	t.Helper()
 	b, err := os.ReadFile(lobbyCapture)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +38,6 @@ func replayLobby(t *testing.T, parser cthelper.Parser, privLen int) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := replay.Helper{Name: "lobby", Parser: parser, PrivLen: privLen, Protos: []uint8{unix.IPPROTO_TCP}, Ports: []uint16{lobby.Port}, Timeout: 60}
 	var got []string
 	replay.Run(frames, h, func(e replay.Event) {
 		if e.Kind != replay.KindExpect {
@@ -51,5 +56,19 @@ func TestLobbyCaptureSameAsGo(t *testing.T) {
 	got := replayLobby(t, mustNew(t, nil, lobbyRule), PrivLen)
 	if len(want) != 2 || !slices.Equal(got, want) {
 		t.Errorf("pattern helper:\n%q\nGo parser:\n%q", got, want)
+	}
+}
+
+// A helper from the config file has no well-known port: `helper test`
+// replays every flow of its protocol, over the families it is declared
+// for.
+func TestLobbyCaptureAnyPort(t *testing.T) {
+	h := replay.Helper{Name: "lobby", Parser: mustNew(t, nil, lobbyRule), PrivLen: PrivLen, Protos: []uint8{unix.IPPROTO_TCP}}
+	if got := replayLobbyAs(t, h); len(got) != 2 {
+		t.Errorf("any port, any family: %q", got)
+	}
+	h.Families = []uint8{unix.AF_INET6}
+	if got := replayLobbyAs(t, h); len(got) != 1 || !strings.Contains(got[0], "fd57::1") {
+		t.Errorf("IPv6 only: %q", got)
 	}
 }
