@@ -44,11 +44,7 @@ func BenchmarkParse(b *testing.B) {
 			if bc.nat {
 				c.snat(public4)
 			}
-			dir := cthelper.Original
-			if bc.step[0] == 'r' {
-				dir = cthelper.Reply
-			}
-			p := c.packet(dir, bc.step[2:])
+			p := c.step(bc.step)
 			r := &cthelper.Result{}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(p.Payload)))

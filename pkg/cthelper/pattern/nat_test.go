@@ -128,11 +128,7 @@ func TestParseDoesNotAllocate(t *testing.T) {
 		if tt.nat {
 			c.snat(public4)
 		}
-		dir := cthelper.Original
-		if tt.step[0] == 'r' {
-			dir = cthelper.Reply
-		}
-		p := c.packet(dir, tt.step[2:])
+		p := c.step(tt.step)
 		r := &cthelper.Result{}
 		h.Parse(p, r) // warm the matcher pool
 		n := testing.AllocsPerRun(200, func() {

@@ -311,7 +311,7 @@ func (h *Parser) announce(p *cthelper.Packet, r *cthelper.Result, ru *rule, i in
 		a.addr = a.addr.Unmap()
 		switch {
 		case a.addr.Is4() != sender.Is4():
-			return fmt.Errorf("%s: pattern %d: %w: announces %s on a connection over %s", h.name, i+1, ErrRefused, a.addr, familyWord(sender))
+			return fmt.Errorf("%s: pattern %d: %w: announces %s on a connection between %s and %s", h.name, i+1, ErrRefused, a.addr, sender, peer)
 		case a.addr != sender && !h.loose:
 			return fmt.Errorf("%s: pattern %d: %w: announces %s, not the sender's own %s (Option loose yes allows it)", h.name, i+1, ErrRefused, a.addr, sender)
 		}
@@ -336,13 +336,6 @@ func (h *Parser) announce(p *cthelper.Packet, r *cthelper.Result, ru *rule, i in
 	}
 	r.AddExpect(e)
 	return nil
-}
-
-func familyWord(a netip.Addr) string {
-	if a.Is4() {
-		return "IPv4"
-	}
-	return "IPv6"
 }
 
 // clip shortens text for an error message.

@@ -66,6 +66,15 @@ func (c *conn) packet(dir cthelper.Direction, payload string) *cthelper.Packet {
 	return p
 }
 
+// step is the packet of one step of a session: "o:PAYLOAD" from the
+// client, "r:PAYLOAD" from the server.
+func (c *conn) step(s string) *cthelper.Packet {
+	if s[0] == 'r' {
+		return c.packet(cthelper.Reply, s[2:])
+	}
+	return c.packet(cthelper.Original, s[2:])
+}
+
 func mustNew(t testing.TB, o cthelper.Options, rules ...Rule) *Parser {
 	t.Helper()
 	h, err := New("test", rules, o)
@@ -90,11 +99,7 @@ func run(t *testing.T, h *Parser, c *conn, steps ...string) ([]cthelper.Expect, 
 	var texts []string
 	var last error
 	for _, s := range steps {
-		dir := cthelper.Original
-		if s[0] == 'r' {
-			dir = cthelper.Reply
-		}
-		p := c.packet(dir, s[2:])
+		p := c.step(s)
 		r, err := parse(h, p)
 		if err != nil {
 			last = err
@@ -148,7 +153,7 @@ func TestParse(t *testing.T) {
 		{name: "third-party address", rules: []Rule{data}, steps: []string{"o:DATA 10.9.0.99 40001\n"}, errIs: ErrRefused, errHas: "loose"},
 		{name: "third-party address, loose", rules: []Rule{data}, opts: cthelper.Options{"loose": "yes"}, steps: []string{"o:DATA 10.9.0.99 40001\n"},
 			want: []cthelper.Expect{tcpTo(netip.MustParseAddr("10.9.0.99"), 40001, server4)}},
-		{name: "IPv6 address on IPv4", rules: []Rule{data}, steps: []string{"o:DATA fd09::2 40001\n"}, errIs: ErrRefused, errHas: "IPv4"},
+		{name: "IPv6 address on IPv4", rules: []Rule{data}, steps: []string{"o:DATA fd09::2 40001\n"}, errIs: ErrRefused, errHas: "between 10.9.0.2 and 10.9.1.1"},
 		{name: "low port", rules: []Rule{data}, steps: []string{"o:DATA 10.9.0.2 22\n"}, errIs: ErrRefused, errHas: "low-ports"},
 		{name: "low port allowed", rules: []Rule{data}, opts: cthelper.Options{"low-ports": "yes"}, steps: []string{"o:DATA 10.9.0.2 22\n"},
 			want: []cthelper.Expect{tcpTo(client4, 22, server4)}},

@@ -190,11 +190,19 @@ func (m *machine) add(p *program, l *threadList, pc uint32, pos int, c *caps, be
 				c[s] = int32(pos)
 			}
 			stack = append(stack, frame{pc: inst.Out})
-		case syntax.InstMatch, syntax.InstRune, syntax.InstRune1, syntax.InstRuneAny, syntax.InstRuneAnyNotNL:
-			l.dense = append(l.dense, thread{pc: f.pc, caps: *c})
+		default:
+			if consumes(inst.Op) {
+				l.dense = append(l.dense, thread{pc: f.pc, caps: *c})
+			}
 		}
 	}
 	m.stack = stack
+}
+
+// consumes reports whether an instruction waits for a rune (or is the
+// match): a thread, not a step of add.
+func consumes(op syntax.InstOp) bool {
+	return op == syntax.InstMatch || op >= syntax.InstRune
 }
 
 func matchRune(inst *syntax.Inst, r rune) bool {
