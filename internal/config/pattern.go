@@ -139,11 +139,11 @@ func setPatternSpec(h *Helper) {
 		pol.Name = h.Name
 		h.Policies = []cthelper.Policy{pol}
 	}
-	h.PrivLen = pattern.PrivLen
+	h.PrivLen = pattern.PrivLenFor(h.Proto, h.Patterns)
 	name, rules := h.Name, h.Patterns
 	h.Spec = &cthelper.Spec{
 		Name: name, Protos: []uint8{h.Proto}, Families: []uint8{h.Family},
-		PrivLen: pattern.PrivLen, Policies: h.Policies,
+		PrivLen: h.PrivLen, Policies: h.Policies,
 		Doc: fmt.Sprintf("pattern helper declared at %s", h.Pos),
 		NewParser: func(o cthelper.Options) (cthelper.Parser, error) {
 			return pattern.New(name, rules, o)

@@ -60,7 +60,7 @@ func TestPatternHelperDefaults(t *testing.T) {
 	}
 	h := cfg.Helpers[0]
 	want := []pattern.Rule{{Expr: `PORT=(?P<port>\d+)`}, {Expr: `^DATA (?P<addr>\S+) (?P<port>\d+)`, Whole: true, Dir: pattern.DirOriginal}}
-	if !reflect.DeepEqual(h.Patterns, want) || h.Options["loose"] != "yes" ||
+	if !reflect.DeepEqual(h.Patterns, want) || h.Options["loose"] != "yes" || h.PrivLen != 0 ||
 		!reflect.DeepEqual(h.Policies, []cthelper.Policy{{Name: "game", ExpectMax: 4, ExpectTimeout: 300}}) {
 		t.Errorf("helper %+v", h)
 	}

@@ -3,11 +3,24 @@ package pattern
 import (
 	"bytes"
 	"encoding/binary"
+
+	"golang.org/x/sys/unix"
 )
 
-// PrivLen is the private data a pattern helper keeps per connection: where
-// lines start in each direction of a TCP stream.
+// PrivLen is the private data a pattern helper over TCP keeps per
+// connection: where lines start in each direction of the stream.
 const PrivLen = 20
+
+// PrivLenFor is the private data a helper of rules over proto needs:
+// PrivLen over TCP when a rule reads lines, else none.
+func PrivLenFor(proto uint8, rules []Rule) uint32 {
+	for _, r := range rules {
+		if !r.Whole && proto == unix.IPPROTO_TCP {
+			return PrivLen
+		}
+	}
+	return 0
+}
 
 // lineState is the private data: per direction, two sequence numbers known
 // to start a line (the newest two, so that a retransmission of the last
