@@ -107,8 +107,9 @@ var (
 type Parser struct {
 	name     string
 	rules    []rule
-	lines    bool // some rule reads lines
-	whole    bool // some rule reads whole payloads
+	lines    bool    // some rule reads lines
+	whole    bool    // some rule reads whole payloads
+	reads    [2]bool // some rule reads this direction
 	loose    bool
 	lowPorts bool
 	machines sync.Pool
@@ -166,6 +167,9 @@ func New(name string, rules []Rule, o cthelper.Options) (*Parser, error) {
 		ninst = max(ninst, len(cr.prog.insts))
 		h.whole = h.whole || r.Whole
 		h.lines = h.lines || !r.Whole
+		for _, d := range []cthelper.Direction{cthelper.Original, cthelper.Reply} {
+			h.reads[d] = h.reads[d] || r.Dir.has(d)
+		}
 	}
 	h.machines.New = func() any { return newMachine(ninst) }
 	return h, nil
@@ -176,8 +180,8 @@ func New(name string, rules []Rule, o cthelper.Options) (*Parser, error) {
 // error.
 func (h *Parser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 	data := p.Payload
-	if len(data) == 0 {
-		return nil
+	if len(data) == 0 || !h.reads[p.Dir&1] {
+		return nil // (where lines start matters only where a rule reads)
 	}
 	tcp := p.Proto == unix.IPPROTO_TCP
 	switch {
@@ -186,11 +190,17 @@ func (h *Parser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 	case !tcp && p.Proto != unix.IPPROTO_UDP:
 		return nil
 	}
-	m := h.machines.Get().(*machine)
-	defer h.machines.Put(m)
+	// The matcher's scratch is taken when a line passes a rule's literal
+	// start, and given back at the end (a panic leaves it to the GC).
+	var m *machine
+	defer func() {
+		if m != nil {
+			h.machines.Put(m)
+		}
+	}()
 	var firstErr error
 	if h.whole {
-		firstErr = h.unit(p, r, m, data, 0, true)
+		firstErr = h.unit(p, r, &m, data, 0, true)
 	}
 	if !h.lines {
 		return firstErr
@@ -222,7 +232,7 @@ func (h *Parser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
-		if err := h.unit(p, r, m, line, off, false); err != nil && firstErr == nil {
+		if err := h.unit(p, r, &m, line, off, false); err != nil && firstErr == nil {
 			firstErr = err
 		}
 		off = end + 1
@@ -236,13 +246,18 @@ func (h *Parser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 
 // unit matches the rules of its kind against one line (or the whole
 // payload) at payload offset off; the first that matches announces.
-func (h *Parser) unit(p *cthelper.Packet, r *cthelper.Result, m *machine, text []byte, off int, whole bool) error {
+func (h *Parser) unit(p *cthelper.Packet, r *cthelper.Result, m **machine, text []byte, off int, whole bool) error {
 	for i := range h.rules {
 		ru := &h.rules[i]
-		if ru.Whole != whole || !ru.Dir.has(p.Dir) || !m.run(ru.prog, text) {
+		if ru.Whole != whole || !ru.Dir.has(p.Dir) || !ru.prog.mayStart(text) {
 			continue
 		}
-		return h.announce(p, r, ru, i, m.match, text, off)
+		if *m == nil {
+			*m = h.machines.Get().(*machine)
+		}
+		if (*m).run(ru.prog, text) {
+			return h.announce(p, r, ru, i, (*m).match, text, off)
+		}
 	}
 	return nil
 }

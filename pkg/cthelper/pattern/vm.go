@@ -102,7 +102,7 @@ func (m *machine) run(p *program, input []byte) bool {
 	prev := rune(-1)
 	if p.anchored {
 		// The literal start is checked at once and not stepped through.
-		if !bytes.HasPrefix(input, p.prefix) {
+		if !p.mayStart(input) {
 			return false
 		}
 		pos = len(p.prefix)
@@ -156,6 +156,15 @@ func (m *machine) run(p *program, input []byte) bool {
 		m.nlist.reset()
 	}
 	return m.matched
+}
+
+// mayStart is a quick check that input can hold a match: an anchored
+// program's literal start begins it, an unanchored one's is in it.
+func (p *program) mayStart(input []byte) bool {
+	if p.anchored {
+		return bytes.HasPrefix(input, p.prefix)
+	}
+	return len(p.prefix) == 0 || bytes.Contains(input, p.prefix)
 }
 
 // add enters pc at input position pos, between the runes before and after
