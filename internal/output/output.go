@@ -50,6 +50,16 @@ func ParseFormat(s string, extra ...Format) (Format, error) {
 	return "", fmt.Errorf("unknown output format %q: want one of %s", s, strings.Join(names, ", "))
 }
 
+// Document returns w for output that has one form only, such as a
+// ruleset or a shell script, printed as it is: the chosen format s must be
+// text (or none). what says what the command prints, for the error.
+func Document(w io.Writer, s, what string) (io.Writer, error) {
+	if s != "" && Format(strings.ToLower(s)) != Text {
+		return nil, fmt.Errorf("%s; -o %s does not apply", what, s)
+	}
+	return w, nil
+}
+
 // Record is one thing a command prints.
 type Record interface {
 	// AppendText appends the text form, newline included.
