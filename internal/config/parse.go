@@ -341,10 +341,9 @@ func newHelper(reg *cthelper.Registry, at Position, name string, namePos Positio
 	if err := cthelper.ValidateName("helper", name); err != nil {
 		return h, nil, errorf(namePos, "%s", err)
 	}
-	spec, ok := reg.Lookup(name)
-	if !ok {
+	spec, known := reg.Lookup(name)
+	if !known {
 		unknown = errorf(namePos, "unknown helper %q: gonfct has %s; a helper of your own needs a pattern (Pattern in its Type block, pattern= in --helper)", name, strings.Join(reg.Names(), ", "))
-		spec = &cthelper.Spec{Protos: []uint8{unix.IPPROTO_TCP, unix.IPPROTO_UDP}, Families: []uint8{unix.AF_INET, unix.AF_INET6}}
 	} else if spec.NewParser == nil {
 		return h, nil, errorf(namePos, "helper %q has no parser in this build of gonfct: it cannot be run here (use conntrackd for it, or remove it)", name)
 	}
@@ -364,14 +363,14 @@ func newHelper(reg *cthelper.Registry, at Position, name string, namePos Positio
 	default:
 		return h, nil, errorf(protoPos, "unknown protocol %q: write tcp or udp", proto)
 	}
+	if !known {
+		return h, unknown, nil
+	}
 	if !contains(spec.Families, h.Family) {
 		return h, nil, errorf(famPos, "helper %s does not work over %s: it supports %s", name, fam, familyList(spec.Families))
 	}
 	if !contains(spec.Protos, h.Proto) {
 		return h, nil, errorf(protoPos, "helper %s does not work over %s: it supports %s", name, proto, protoList(spec.Protos))
-	}
-	if unknown != nil {
-		return h, unknown, nil
 	}
 	h.Spec = spec
 	h.PrivLen = spec.PrivLen
