@@ -23,8 +23,11 @@ deps:
 # and tests on Debian's 6.1 kernel in a VM (cthelper, NFQUEUE glue).
 test: deps lint unit hosttest vmtest
 
+# The product (root module) and the benchmark harness (bench/, a module of
+# its own so that ./... here is the product only).
 unit:
 	$(GO) test -count=1 ./...
+	$(GO) -C bench test -count=1 ./...
 
 # Host tier: each test makes its own network namespace on this kernel.
 hosttest: build
@@ -35,6 +38,8 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags hosttest ./...
 	$(GO) vet -tags vmtest ./...
+	$(GO) -C bench vet ./...
+	@cd bench && $(GO) mod tidy -diff || { echo "bench/go.mod is not tidy (after a change to go.mod too): cd bench && go mod tidy"; exit 1; }
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
