@@ -29,8 +29,6 @@ func (p *parser) next() token {
 	return t
 }
 
-func (p *parser) peek() token { return p.toks[p.i] }
-
 // The sections of a conntrackd.conf; only Helper concerns gonfct.
 var skippedSections = []string{"General", "Sync", "Stats"}
 
