@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test unit hosttest vmtest bench demo lint fmt deps fuzz clean
+.PHONY: all build test unit hosttest race vmtest bench demo lint fmt deps fuzz clean
 
 all: build
 
@@ -20,8 +20,9 @@ deps:
 	scripts/deps
 
 # Everything: unit tests, tests on this kernel in network namespaces (root),
-# and tests on Debian's 6.1 kernel in a VM (cthelper, NFQUEUE glue).
-test: deps lint unit hosttest vmtest
+# the same two tiers under the race detector, and tests on Debian's 6.1
+# kernel in a VM (cthelper, NFQUEUE glue).
+test: deps lint unit hosttest race vmtest
 
 # The product (root module) and the benchmark harness (bench/, a module of
 # its own so that ./... here is the product only).
@@ -32,6 +33,11 @@ unit:
 # Host tier: each test makes its own network namespace on this kernel.
 hosttest: build
 	$(GO) test -count=1 -p 1 -tags hosttest ./...
+
+# Unit and host tiers under the race detector, which needs cgo (gcc).
+race: build
+	CGO_ENABLED=1 $(GO) test -race -count=1 -p 1 -tags hosttest ./...
+	CGO_ENABLED=1 $(GO) -C bench test -race -count=1 ./...
 
 # staticcheck, pinned; installed once into .cache (the version is in the
 # path, so changing it installs the new one).
