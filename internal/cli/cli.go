@@ -37,17 +37,32 @@ func (e *Env) Conn() (*ctnl.Conn, error) {
 	return ctnl.Dial(ctnl.DialOptions{NetNS: e.NetNS})
 }
 
-// Writer checks -o and returns the writer every command prints through.
-func (e *Env) Writer(mode output.Mode, columns []string, extra ...output.Format) (*output.Writer, error) {
+// Format checks -o against the formats every command offers and the
+// command's extra ones, for commands that check it before doing anything.
+func (e *Env) Format(extra ...output.Format) (output.Format, error) {
 	s := e.Output
 	if s == "" {
 		s = string(output.Text)
 	}
 	f, err := output.ParseFormat(s, extra...)
+	return f, Usage(err)
+}
+
+// Writer checks -o and returns the writer every command prints records
+// through.
+func (e *Env) Writer(mode output.Mode, columns []string, extra ...output.Format) (*output.Writer, error) {
+	f, err := e.Format(extra...)
 	if err != nil {
-		return nil, Usage(err)
+		return nil, err
 	}
 	return output.NewWriter(e.Out, f, mode, columns...), nil
+}
+
+// Document checks -o for a command whose output has one form only (what:
+// "gonfct rules prints a ruleset") and returns where to print it.
+func (e *Env) Document(what string) (io.Writer, error) {
+	w, err := output.Document(e.Out, e.Output, what)
+	return w, Usage(err)
 }
 
 // UsageError is a mistake in the command line: exit status 2.
@@ -144,4 +159,13 @@ func NoArgs(cmd *cobra.Command, args []string) error {
 		return Usagef("%s takes no arguments, got %q: usage: %s", cmd.CommandPath(), args, cmd.UseLine())
 	}
 	return nil
+}
+
+// Report prints err's one line on w, if there is an error, and returns the
+// exit status for it: what main does with the error of a command line.
+func Report(w io.Writer, err error) int {
+	if err != nil {
+		fmt.Fprintln(w, Message(err))
+	}
+	return ExitCode(err)
 }

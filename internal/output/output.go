@@ -27,6 +27,11 @@ const (
 	JSON  Format = "json"
 )
 
+// Nfct is nfct's own block format, byte for byte, which the helper and
+// timeout commands add for scripts that parse nfct's output (records
+// print it through OtherFormatter).
+const Nfct Format = "nfct"
+
 // Formats are the formats every command offers; a command may add its own
 // (timeout's "nfct").
 var Formats = []Format{Text, Table, JSON}
@@ -43,6 +48,16 @@ func ParseFormat(s string, extra ...Format) (Format, error) {
 		names[i] = string(a)
 	}
 	return "", fmt.Errorf("unknown output format %q: want one of %s", s, strings.Join(names, ", "))
+}
+
+// Document returns w for output that has one form only, such as a
+// ruleset or a shell script, printed as it is: the chosen format s must be
+// text (or none). what says what the command prints, for the error.
+func Document(w io.Writer, s, what string) (io.Writer, error) {
+	if s != "" && Format(strings.ToLower(s)) != Text {
+		return nil, fmt.Errorf("%s; -o %s does not apply", what, s)
+	}
+	return w, nil
 }
 
 // Record is one thing a command prints.

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnl/ctnltest"
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,12 +25,9 @@ type fakeKernel struct {
 func newFakeKernel() *fakeKernel { return &fakeKernel{table: map[string]Flow{}} }
 
 func (k *fakeKernel) dial() *Client {
-	return NewClient(ctnl.New(nltest.Dial(func(req []netlink.Message) ([]netlink.Message, error) {
-		if len(req) == 0 {
-			return nil, nil
-		}
-		k.sent = append(k.sent, req[0])
-		return k.serve(req[0])
+	return NewClient(ctnltest.Dial(ctnltest.Serve(func(req netlink.Message) [][]netlink.Message {
+		k.sent = append(k.sent, req)
+		return k.serve(req)
 	})))
 }
 
@@ -58,9 +55,10 @@ func answer(req netlink.Message, f *Flow, flags netlink.HeaderFlags) netlink.Mes
 	}
 }
 
-func (k *fakeKernel) serve(req netlink.Message) ([]netlink.Message, error) {
-	fail := func(errno unix.Errno) ([]netlink.Message, error) {
-		return nltest.Error(int(errno), []netlink.Message{req})
+// serve answers one request with the kernel's datagrams.
+func (k *fakeKernel) serve(req netlink.Message) [][]netlink.Message {
+	fail := func(errno unix.Errno) [][]netlink.Message {
+		return [][]netlink.Message{{ctnltest.Ack(req, errno)}}
 	}
 	var in Flow
 	if err := Decode(req.Data[0], req.Data[4:], &in); err != nil {
@@ -116,27 +114,25 @@ func (k *fakeKernel) serve(req netlink.Message) ([]netlink.Message, error) {
 			}
 			k.table[kk] = in
 		}
-		return nltest.Error(0, []netlink.Message{req})
+		return [][]netlink.Message{{ctnltest.Ack(req, 0)}}
 	case msgGet:
 		if req.Header.Flags&netlink.Dump != 0 {
 			var msgs []netlink.Message
 			for _, f := range k.table {
-				msgs = append(msgs, answer(req, &f, 0))
+				msgs = append(msgs, answer(req, &f, netlink.Multi))
 			}
-			msgs = append(msgs, netlink.Message{Header: netlink.Header{Sequence: req.Header.Sequence}})
-			return nltest.Multipart(msgs)
+			return [][]netlink.Message{append(msgs, ctnltest.Done(req))}
 		}
 		if !exists {
 			return fail(unix.ENOENT)
 		}
-		ack, _ := nltest.Error(0, []netlink.Message{req})
-		return append([]netlink.Message{answer(req, &cur, netlink.Multi)}, ack...), nil
+		return [][]netlink.Message{{answer(req, &cur, netlink.Multi)}, {ctnltest.Ack(req, 0)}}
 	case msgDelete:
 		if !exists || (in.Has(HasID) && in.ID != cur.ID) {
 			return fail(unix.ENOENT)
 		}
 		delete(k.table, kk)
-		return nltest.Error(0, []netlink.Message{req})
+		return [][]netlink.Message{{ctnltest.Ack(req, 0)}}
 	}
 	return fail(unix.EOPNOTSUPP)
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/ti-mo/netfilter"
-	"golang.org/x/sys/unix"
 )
 
 // DefaultBufferSize is the receive buffer a Watcher asks for: room for
@@ -164,26 +163,13 @@ func (w *Watcher) All(ctx context.Context) iter.Seq2[*Event, error] {
 
 // Pending reports whether events wait in the socket: false when the
 // reader has caught up (a good moment to flush output, or to dump the
-// table after a loss). Netlink sockets answer no SIOCINQ, so it peeks
-// without blocking; a peek that meets a new overflow notes it for a resync.
+// table after a loss). A new overflow met on the way is noted for a
+// resync.
 func (w *Watcher) Pending() bool {
-	raw, err := w.events.Netlink().SyscallConn()
-	if err != nil {
-		return false
+	pending, err := w.events.Pending()
+	if errors.Is(err, ctnl.ErrLostEvents) {
+		w.pendingResync = true
 	}
-	pending := false
-	var b [1]byte
-	_ = raw.Control(func(fd uintptr) {
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch err {
-		case unix.EAGAIN:
-		case unix.ENOBUFS:
-			// The peek consumed the socket's overflow error.
-			w.pendingResync, pending = true, true
-		default:
-			pending = true
-		}
-	})
 	return pending
 }
 

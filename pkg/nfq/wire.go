@@ -183,7 +183,7 @@ func (p *Packet) Decode(m ctnl.Message) error {
 func (p *Packet) Truncated() bool { return p.CapLen != 0 && int(p.CapLen) > len(p.Payload) }
 
 // Verdict builds one verdict message in reusable buffers: Start, then
-// optionally HelpInfo, Timeout, Expect and Payload, then Bytes. It
+// optionally HelpInfo, Timeout, Expect, Payload and SeqAdjust, then Bytes. It
 // allocates only while its buffers grow.
 type Verdict struct {
 	msg   []byte
@@ -192,6 +192,8 @@ type Verdict struct {
 	ct    ctnl.Encoder // NFQA_CT's CTA_* attributes
 	exp   ctnl.Encoder
 	queue uint16
+	// seqAdjust: send NFQA_CT even when it carries nothing (SeqAdjust).
+	seqAdjust bool
 }
 
 // Start begins the verdict for packet id of a queue.
@@ -201,6 +203,7 @@ func (v *Verdict) Start(queue uint16, id uint32, verdict uint32) {
 	v.exp.Reset()
 	v.pre = v.pre[:0]
 	v.queue = queue
+	v.seqAdjust = false
 	var h [8]byte
 	binary.BigEndian.PutUint32(h[:], verdict)
 	binary.BigEndian.PutUint32(h[4:], id)
@@ -247,12 +250,18 @@ func (v *Verdict) Request(subsys, typ uint8, family uint8, flags uint16, seq uin
 // most MaxPayload bytes.
 func (v *Verdict) Payload(b []byte) { v.attrs.Put(attrPayload, b) }
 
+// SeqAdjust makes the verdict carry NFQA_CT (empty if nothing else goes
+// in it): the kernel shifts a NATed TCP connection's sequence numbers for
+// a Payload of another length only when the verdict has NFQA_CT; without
+// it the rest of the stream is out of step and stalls.
+func (v *Verdict) SeqAdjust() { v.seqAdjust = true }
+
 // Mark sets the packet mark.
 func (v *Verdict) Mark(mark uint32) { v.attrs.Uint32(attrMark, mark) }
 
 // Bytes is the finished netlink message, valid until the next Start.
 func (v *Verdict) Bytes() []byte {
-	if v.ct.Len() > 0 || v.exp.Len() > 0 {
+	if v.ct.Len() > 0 || v.exp.Len() > 0 || v.seqAdjust {
 		v.attrs.Put(attrCT|0x8000, v.ct.Bytes()) // NLA_F_NESTED
 		v.ct.Reset()
 	}

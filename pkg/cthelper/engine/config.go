@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -105,7 +106,7 @@ type Config struct {
 // one helper per queue, no helper twice.
 func (c *Config) Validate() error {
 	if len(c.Helpers) == 0 {
-		return fmt.Errorf("no helper to run: give --helper NAME:FAMILY:PROTO or --config FILE")
+		return errors.New("no helper to run: the configuration has none")
 	}
 	byQueue := map[uint32]*Helper{}
 	keys := map[string]*Helper{}

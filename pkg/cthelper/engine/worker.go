@@ -240,6 +240,9 @@ func (w *worker) prepare(p *nfq.Packet) {
 		} else {
 			w.out = out
 			w.v.Payload(out)
+			if pk.Proto == unix.IPPROTO_TCP && len(out) != end {
+				w.v.SeqAdjust()
+			}
 			st.PayloadRewrites.Add(1)
 		}
 	}

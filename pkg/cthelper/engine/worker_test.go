@@ -14,10 +14,10 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnl/ctnltest"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/gonfct/gonfct/pkg/nfq"
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,14 +30,14 @@ type fakeKernel struct {
 }
 
 func (k *fakeKernel) conn() *ctnl.Conn {
-	return ctnl.New(nltest.Dial(func(req []netlink.Message) ([]netlink.Message, error) {
+	return ctnltest.Dial(ctnltest.Serve(func(req netlink.Message) [][]netlink.Message {
 		k.mu.Lock()
 		defer k.mu.Unlock()
-		k.sent = append(k.sent, req...)
-		if len(req) > 0 && req[0].Header.Flags&netlink.Acknowledge != 0 {
-			return nltest.Error(k.errno, req)
+		k.sent = append(k.sent, req)
+		if req.Header.Flags&netlink.Acknowledge != 0 {
+			return [][]netlink.Message{{ctnltest.Ack(req, unix.Errno(k.errno))}}
 		}
-		return nil, nil
+		return nil
 	}))
 }
 
@@ -82,34 +82,33 @@ type expectKernel struct {
 }
 
 func (k *expectKernel) dial() (*ctnl.Conn, error) {
-	return ctnl.New(nltest.Dial(func(req []netlink.Message) ([]netlink.Message, error) {
-		m := req[0]
+	return ctnltest.Dial(ctnltest.Serve(func(m netlink.Message) [][]netlink.Message {
+		answer := func(errno int) [][]netlink.Message { return [][]netlink.Message{{ctnltest.Ack(m, unix.Errno(errno))}} }
 		switch uint16(m.Header.Type) {
 		case typExpNew:
 			e, err := expect.Decode(m.Data[4:])
 			if err != nil || m.Header.Flags&netlink.Excl == 0 {
-				return nltest.Error(int(unix.EINVAL), req)
+				return answer(int(unix.EINVAL))
 			}
 			k.tried = append(k.tried, e.Tuple.DstPort)
 			errno := 0
 			if len(k.creates) > 0 {
 				errno, k.creates = k.creates[0], k.creates[1:]
 			}
-			return nltest.Error(errno, req)
+			return answer(errno)
 		case typExpGet:
 			e, err := expect.Decode(m.Data[4:])
 			if err != nil {
-				return nltest.Error(int(unix.EINVAL), req)
+				return answer(int(unix.EINVAL))
 			}
 			e.Master, e.Mask = k.holder, expect.ExactMask(e.Tuple)
 			enc := ctnl.NewEncoder(nil)
 			e.Encode(enc)
-			answer := netlink.Message{Header: netlink.Header{Type: typExpNew, Sequence: m.Header.Sequence},
+			found := netlink.Message{Header: netlink.Header{Type: typExpNew, Sequence: m.Header.Sequence},
 				Data: append([]byte{unix.AF_INET, 0, 0, 0}, enc.Bytes()...)}
-			ack, _ := nltest.Error(0, req)
-			return append([]netlink.Message{answer}, ack...), nil
+			return append([][]netlink.Message{{found}}, answer(0)...)
 		}
-		return nltest.Error(int(unix.EOPNOTSUPP), req)
+		return answer(int(unix.EOPNOTSUPP))
 	})), nil
 }
 
@@ -491,6 +490,31 @@ func TestHandleRewriteAndDrop(t *testing.T) {
 	}
 	if r.stats.Dropped.Load() != 1 || r.stats.PayloadRewrites.Load() != 1 {
 		t.Fatal("drop or rewrite not counted")
+	}
+}
+
+// A TCP rewrite that changes the payload's length carries NFQA_CT even
+// with nothing else to say about the conntrack: only then does the kernel
+// shift the NATed connection's sequence numbers for the rest of the
+// stream. A rewrite of the same length needs none.
+func TestHandleLengthChangingRewriteCarriesCT(t *testing.T) {
+	for _, tc := range []struct {
+		to     string
+		wantCT bool
+	}{{"192,168,100,200", true}, {"10,0,0,9", false}} {
+		r := newRig(t, parserFunc(func(p *cthelper.Packet, res *cthelper.Result) error {
+			i := bytes.Index(p.Payload, []byte("10,0,0,1"))
+			n := copy(res.Scratch[:], tc.to)
+			res.AddRewrite(cthelper.Rewrite{Off: i, Len: 8, Data: res.Scratch[:n]})
+			return nil
+		}), ExpectAuto)
+		if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+			t.Fatal(err)
+		}
+		v := r.verdict(t)
+		if v.payload == nil || v.hasCT != tc.wantCT || v.helper != "" || v.timeout != 0 || v.exp != nil {
+			t.Errorf("rewrite to %s: verdict %+v, want NFQA_CT %v and nothing in it", tc.to, v, tc.wantCT)
+		}
 	}
 }
 
