@@ -129,11 +129,11 @@ func samePacket(a, b *Packet) bool {
 // the way the kernel's nfqnl_recv_verdict does: every part is where it
 // belongs, in messages and attributes whose lengths add up.
 func FuzzVerdict(f *testing.F) {
-	f.Add(uint16(5), uint32(77), true, "ftp", make([]byte, 24), uint32(0), uint32(0), []byte{}, []byte{}, []byte{})
-	f.Add(uint16(0), uint32(1), false, "amanda", []byte{}, uint32(300), uint32(7), []byte("E\x00"), []byte{1, 2, 3}, []byte{8, 0, 1, 0, 1, 2, 3, 4})
-	f.Add(uint16(65535), uint32(1<<31), true, "", []byte{}, uint32(0), uint32(0), make([]byte, MaxPayload), []byte{}, []byte{})
+	f.Add(uint16(5), uint32(77), true, "ftp", make([]byte, 24), uint32(0), uint32(0), []byte{}, false, []byte{}, []byte{})
+	f.Add(uint16(0), uint32(1), false, "amanda", []byte{}, uint32(300), uint32(7), []byte("E\x00"), true, []byte{1, 2, 3}, []byte{8, 0, 1, 0, 1, 2, 3, 4})
+	f.Add(uint16(65535), uint32(1<<31), true, "", []byte{}, uint32(0), uint32(0), make([]byte, MaxPayload), true, []byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, queue uint16, id uint32, accept bool, helper string, info []byte, timeout, mark uint32,
-		payload, exp, request []byte) {
+		payload []byte, seqAdjust bool, exp, request []byte) {
 		if strings.IndexByte(helper, 0) >= 0 || len(payload) > MaxPayload || len(helper)+len(info) > 0xff00 || len(exp) > 0xff00 ||
 			len(request)%4 != 0 {
 			return // helper names are C strings, requests encoded attributes; the rest must fit in an attribute
@@ -158,6 +158,9 @@ func FuzzVerdict(f *testing.F) {
 		}
 		if payload != nil {
 			v.Payload(payload)
+		}
+		if seqAdjust {
+			v.SeqAdjust()
 		}
 		if mark != 0 {
 			v.Mark(mark)
@@ -229,7 +232,7 @@ func FuzzVerdict(f *testing.F) {
 		if got.verdict != verdict || got.id != id || got.mark != mark || got.timeout != timeout ||
 			got.hasHelp != (helper != "") || got.helper != helper || helper != "" && !bytes.Equal(got.info, info) ||
 			!bytes.Equal(got.payload, payload) || !bytes.Equal(got.exp, exp) ||
-			got.hasCT != (helper != "" || timeout != 0 || len(exp) > 0) {
+			got.hasCT != (helper != "" || timeout != 0 || len(exp) > 0 || seqAdjust) {
 			t.Fatalf("verdict reads back as %+v", got)
 		}
 	})
