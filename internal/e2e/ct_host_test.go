@@ -492,7 +492,6 @@ func compareTables(t *testing.T, a, b *nstest.NS) {
 
 func TestCtWatchEvents(t *testing.T) {
 	ns := nstest.New(t)
-	type res struct{ r ctResult }
 	done := make(chan ctResult, 1)
 	go func() {
 		var out, errb bytes.Buffer

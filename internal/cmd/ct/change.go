@@ -88,8 +88,8 @@ func readConnlabels() map[string]int {
 
 // flowSettings are the flags add and update share.
 type flowSettings struct {
-	timeout, mark, zone, status, state, helperInfo string
-	labels                                         []string
+	timeout, mark, status, state, helperInfo string
+	labels                                   []string
 }
 
 func addFlowSettingFlags(fs *pflag.FlagSet, s *flowSettings) {

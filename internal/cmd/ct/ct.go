@@ -48,7 +48,6 @@ type filterFlags struct {
 	src, dst, replySrc, replyDst         string
 	sport, dport, replySport, replyDport string
 	helper, mark, zone, status, state    string
-	changed                              func(string) bool
 }
 
 func addFilterFlags(fs *pflag.FlagSet, ff *filterFlags) {
