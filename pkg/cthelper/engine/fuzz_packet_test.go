@@ -46,6 +46,9 @@ func seedPackets(tb testing.TB) [][]byte {
 		}
 		var empty, full int
 		for _, fr := range frames {
+			if fr.IP == nil {
+				continue
+			}
 			var p cthelper.Packet
 			if _, err := engine.DecodePacket(fr.IP, &p); err == nil && len(p.Payload) == 0 {
 				if empty++; empty > 1 {
