@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -200,16 +201,16 @@ func FuzzVerdict(f *testing.F) {
 				ct := s.Nested()
 				for ct.Next() {
 					switch ct.Type() {
-					case ctaTimeout:
+					case ctnetlink.AttrTimeout:
 						got.timeout = ct.Uint32()
-					case ctaHelp:
+					case ctnetlink.AttrHelp:
 						got.hasHelp = true
 						h := ct.Nested()
 						for h.Next() {
 							switch h.Type() {
-							case ctaHelpName:
+							case ctnetlink.AttrHelpName:
 								got.helper = h.String()
-							case ctaHelpInfo:
+							case ctnetlink.AttrHelpInfo:
 								got.info = h.Data()
 							}
 						}

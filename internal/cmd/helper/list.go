@@ -7,6 +7,7 @@ import (
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/output"
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/engine/registry"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/spf13/cobra"
 )
@@ -20,11 +21,13 @@ type record struct {
 	Status   string            `json:"status"`
 	PrivLen  uint32            `json:"priv_data_len"`
 	Policies []cthelper.Policy `json:"policies"`
+	// ServedBy is the gonfct run serving the helper, if one does.
+	ServedBy *servedBy `json:"served_by,omitempty"`
 
 	h cthelper.Helper
 }
 
-var columns = []string{"NAME", "FAMILY", "PROTO", "QUEUE", "STATUS", "PRIV-LEN", "POLICIES"}
+var columns = []string{"NAME", "FAMILY", "PROTO", "QUEUE", "STATUS", "PRIV-LEN", "POLICIES", "ENGINE"}
 
 func newRecord(h cthelper.Helper) record {
 	ps := h.Policies
@@ -36,13 +39,13 @@ func newRecord(h cthelper.Helper) record {
 }
 
 func (r record) AppendText(b []byte) []byte {
-	return fmt.Appendf(b, "%s %s %s queue=%d %s priv-len=%d policy=%s\n",
-		r.Name, r.Family, r.Protocol, r.Queue, r.Status, r.PrivLen, formatPolicies(r.Policies))
+	return fmt.Appendf(b, "%s %s %s queue=%d %s priv-len=%d policy=%s%s\n",
+		r.Name, r.Family, r.Protocol, r.Queue, r.Status, r.PrivLen, formatPolicies(r.Policies), r.ServedBy.text())
 }
 
 func (r record) Row() []string {
 	return []string{r.Name, r.Family, r.Protocol, strconv.Itoa(int(r.Queue)), r.Status,
-		strconv.Itoa(int(r.PrivLen)), formatPolicies(r.Policies)}
+		strconv.Itoa(int(r.PrivLen)), formatPolicies(r.Policies), r.ServedBy.cell()}
 }
 
 // AppendFormat serves -o nfct: nfct's own block (libnetfilter_cthelper's snprintf).
@@ -56,6 +59,9 @@ func (r record) AppendFormat(f output.Format, b []byte) []byte {
 type ListOptions struct {
 	Env *cli.Env
 	Key *key // nil: all
+	// RegistryDir is the host's engine registry, read to say which
+	// engine serves each helper.
+	RegistryDir string
 }
 
 // NewCmdGet makes `helper get`.
@@ -72,7 +78,7 @@ func NewCmdGet(env *cli.Env, runF func(*ListOptions) error) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := &ListOptions{Env: env, Key: &k}
+			opts := &ListOptions{Env: env, Key: &k, RegistryDir: registry.DefaultDir}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -92,7 +98,7 @@ func NewCmdList(env *cli.Env, runF func(*ListOptions) error) *cobra.Command {
   gonfct list helper -o nfct                  # nfct word order and format`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := &ListOptions{Env: env}
+			opts := &ListOptions{Env: env, RegistryDir: registry.DefaultDir}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -121,8 +127,11 @@ func listRun(o *ListOptions) error {
 	if err != nil {
 		return err
 	}
+	engines := runningEngines(o.Env, o.RegistryDir)
 	for _, h := range hs {
-		if err := w.Write(newRecord(h)); err != nil {
+		r := newRecord(h)
+		r.ServedBy = engineServing(engines, h)
+		if err := w.Write(r); err != nil {
 			return err
 		}
 	}

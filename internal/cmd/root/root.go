@@ -45,7 +45,7 @@ nfct's word order works too: "gonfct add helper rpc inet udp".`,
 		Args:          cobra.ArbitraryArgs,
 		RunE:          cli.GroupRunE,
 	}
-	root.PersistentFlags().StringVar(&env.NetNS, "netns", "", "work in this network namespace (a name from 'ip netns list', or a path)")
+	root.PersistentFlags().Var(cli.NetNSFlag{Env: env}, "netns", "work in this network namespace (a name from 'ip netns list', or a path)")
 	root.PersistentFlags().StringVarP(&env.Output, "output", "o", "text", "output format: text, table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usage(err) })
 	// Our own completion command, with examples and a man page like every

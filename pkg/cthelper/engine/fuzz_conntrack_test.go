@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 )
 
@@ -35,19 +36,19 @@ func FuzzDecodeConntrack(f *testing.F) {
 			}
 		}
 		e := ctnl.NewEncoder(nil)
-		v.orig.Encode(e, ctaTupleOrig)
-		v.reply.Encode(e, ctaTupleReply)
-		e.Uint32(ctaStatus, v.status)
+		v.orig.Encode(e, ctnetlink.AttrTupleOrig)
+		v.reply.Encode(e, ctnetlink.AttrTupleReply)
+		e.Uint32(ctnetlink.AttrStatus, v.status)
 		if v.hasZone {
-			e.Uint16(ctaZone, v.zone)
+			e.Uint16(ctnetlink.AttrZone, v.zone)
 		}
 		if v.helper != nil || v.info != nil {
-			h := e.Nest(ctaHelp)
+			h := e.Nest(ctnetlink.AttrHelp)
 			if v.helper != nil {
-				e.String(ctaHelpName, string(v.helper))
+				e.String(ctnetlink.AttrHelpName, string(v.helper))
 			}
 			if v.info != nil {
-				e.Put(ctaHelpInfo, v.info)
+				e.Put(ctnetlink.AttrHelpInfo, v.info)
 			}
 			e.End(h)
 		}
