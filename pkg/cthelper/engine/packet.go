@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/nfq"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,7 @@ var (
 	errNotTCPUDP     = errors.New("not TCP or UDP")
 	errExtHeaders    = errors.New("IPv6 extension header chain too long or truncated")
 	errRewriteBounds = errors.New("payload rewrite out of bounds")
-	errRewriteSize   = errors.New("rewritten packet larger than 64 KiB")
+	errRewriteSize   = errors.New("rewritten packet larger than the 65531 bytes a verdict carries")
 )
 
 // l4Offsets locates a packet's parts: where the transport header and the
@@ -114,7 +115,7 @@ const maxExtHeaders = 8
 // is the first next-header value; it returns the transport protocol and
 // its offset.
 func skipExtHeaders(b []byte, next uint8, off int) (uint8, int, error) {
-	for range maxExtHeaders {
+	for range maxExtHeaders + 1 { // the extension headers, then the transport's
 		switch next {
 		case unix.IPPROTO_HOPOPTS, unix.IPPROTO_ROUTING, unix.IPPROTO_DSTOPTS:
 			if len(b)-off < 8 {
@@ -173,7 +174,7 @@ func rewrite(dst, b []byte, off l4Offsets, payloadEnd int, proto uint8, ws []cth
 		pos = w.Off + w.Len
 	}
 	dst = append(dst, pl[pos:]...)
-	if len(dst) > 0xffff {
+	if len(dst) > nfq.MaxPayload {
 		return nil, errRewriteSize
 	}
 	if dst[0]>>4 == 4 {
