@@ -6,7 +6,7 @@ endian), CONNECT (type 1) with its fixed part and the connect data at the
 offset it names, ACCEPT (2), REDIRECT (5: a 2-byte connect data length,
 then the data) and DATA (6: 2 bytes of data flags, then the data).
 
-    tnspeer.py server [REDIRECT-HOST]
+    tnspeer.py server [LOCAL=HOST ...]
     tnspeer.py client HOST [ROUNDS]
 
 The server listens on port 1521 (IPv4 and IPv6) and, as a listener handing
@@ -15,9 +15,11 @@ REDIRECT carrying the address inline, (HOST=...)(PORT=40521), and its
 second CONNECT with an empty REDIRECT followed by a DATA packet carrying
 the address (PORT=40522), as listeners do when the data is long. HOST is
 the address the connection reached the server on (the real one, behind
-destination NAT), or REDIRECT-HOST. It echoes every DATA packet. The
-dispatchers on 40521 and 40522 accept any CONNECT and echo DATA too. The
-listener prints "listener: PEER -> LOCAL" for each connection.
+destination NAT), unless a LOCAL=HOST argument names another host for
+connections to the address LOCAL (a redirect to a third party). It echoes
+every DATA packet. The dispatchers on 40521 and 40522 accept any CONNECT
+and echo DATA too. The listener prints "listener: PEER -> LOCAL" for each
+connection.
 
 The client dials HOST:1521, follows both redirects to the address and
 port they name (CONNECT, ACCEPT, one DATA echo there) and exchanges
@@ -121,9 +123,9 @@ def dispatcher(c):
     c.close()
 
 
-def listener(c, peer, redirect_host):
+def listener(c, peer, redirects):
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    host = redirect_host or local_host(c)
+    host = redirects.get(local_host(c), local_host(c))
     print("listener: %s -> %s" % (peer[0].removeprefix("::ffff:"), local_host(c)), flush=True)
     connects = 0
     try:
@@ -148,13 +150,13 @@ def listener(c, peer, redirect_host):
     c.close()
 
 
-def server(redirect_host):
+def server(redirects):
     for port in DISPATCHERS:
         threading.Thread(target=serve_dispatcher, args=(listen(port),), daemon=True).start()
     ls = listen(1521)
     while True:
         c, peer = ls.accept()
-        threading.Thread(target=listener, args=(c, peer, redirect_host), daemon=True).start()
+        threading.Thread(target=listener, args=(c, peer, redirects), daemon=True).start()
 
 
 def field(text, key):
@@ -221,7 +223,7 @@ def client(host, rounds):
 
 if __name__ == "__main__":
     if sys.argv[1] == "server":
-        server(sys.argv[2] if len(sys.argv) > 2 else None)
+        server(dict(a.split("=", 1) for a in sys.argv[2:]))
     elif sys.argv[1] == "client":
         sys.exit(0 if client(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 5) else 1)
     else:
