@@ -38,12 +38,18 @@ import (
 // per stream; bsdudp: one port, the streams multiplexed over it) with the
 // client delaying its estimate by delay seconds, and starts amandad.
 func amandaSetup(t *testing.T, n *routedNet, auth string, delay int) (script, dir string) {
+	return amandaSetupAt(t, n, auth, delay, pcli4, psrv4)
+}
+
+// amandaSetupAt is amandaSetup with the addresses the client knows the
+// server by (the one its requests come from) and the server the client.
+func amandaSetupAt(t *testing.T, n *routedNet, auth string, delay int, server, client string) (script, dir string) {
 	script, err := filepath.Abs("../../pkg/cthelper/amanda/testdata/amanda.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir = filepath.Join(t.TempDir(), "amanda")
-	if out, err := exec.Command(script, "config", dir, auth, strconv.Itoa(delay), "amserver", pcli4, "amclient", psrv4).CombinedOutput(); err != nil {
+	if out, err := exec.Command(script, "config", dir, auth, strconv.Itoa(delay), "amserver", server, "amclient", client).CombinedOutput(); err != nil {
 		t.Fatalf("amanda.sh config: %v\n%s", err, out)
 	}
 	daemon(t, n.srv, script, "client", dir)
@@ -234,4 +240,61 @@ func TestRunAmandaEndToEnd(t *testing.T) {
 		}
 	})
 	eng.stop(t)
+}
+
+// amanda over IPv6, and with the backup server masqueraded behind the
+// router (source NAT: amandad sees, and its client configuration names,
+// the router's address): the dump's connections to the ports amandad's
+// CONNECT line names cross the firewall only through the expectations.
+func TestRunAmandaIPv6AndNAT(t *testing.T) {
+	ownHelpers(t)
+	n := newRoutedNet(t)
+	n.cli.MustRun("sysctl", "-qw", "net.ipv4.tcp_syn_retries=2")
+	eng := startRun(t, n.rtr, "--helper", "amanda:inet:udp:queue=65", "--helper", "amanda:inet6:udp:queue=66")
+	const objects = "\tct helper amanda-std { type \"amanda\" protocol udp; l3proto inet; }\n"
+	const assign = "\t\tudp dport 10080 ct helper set \"amanda-std\"\n"
+	const allow = "\t\tudp dport 10080 ct state new accept\n"
+	for _, c := range []struct {
+		name, server, client, seen string
+		nat                        string
+	}{
+		{"IPv6", pcli6, psrv6, pcli6, ""},
+		{"IPv4 masqueraded", prtr4s, psrv4, prtr4s, masquerade},
+		{"IPv6 masqueraded", prtr6s, psrv6, prtr6s, masquerade},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n.rtr.Run("nft", "delete", "table", "inet", "gonfct_fw")
+			n.rtr.MustRun("conntrack", "-F")
+			n.firewallNAT(t, objects, assign, allow, c.nat)
+			script, dir := amandaSetupAt(t, n, "bsdudp", 0, c.server, c.client)
+			out, size := amdump(t, n, script, dir)
+			if !strings.Contains(out, "SUCCESS dumper amclient /var/lib/amanda/data") || size < 200000 {
+				t.Errorf("amdump %s through the firewall with gonfct run: dump image of %d bytes\n%s\nexpectations:\n%s", c.name, size, out, expectations(n.rtr))
+			}
+			// amandad saw the server at the address it was configured
+			// with: the dump's data connection came from there.
+			if ok, ct := conntrackMatch(n.rtr, ctTuple(c.server, c.client, "10080")+".*"); c.nat == "" && !ok {
+				t.Errorf("no amanda master from %s:\n%s", c.server, ct)
+			}
+			if c.nat != "" {
+				cli := pcli4
+				if strings.Contains(c.client, ":") {
+					cli = pcli6
+				}
+				if ok, ct := conntrackMatch(n.rtr, ctTuple(cli, c.client, "10080")+ctTuple(c.client, c.seen, "")); !ok {
+					t.Errorf("the amanda master was not masqueraded to %s:\n%s", c.seen, ct)
+				}
+			}
+		})
+	}
+	eng.stop(t)
+	n.rtr.MustRun("conntrack", "-F")
+	t.Run("IPv6 without gonfct run", func(t *testing.T) {
+		n.rtr.Run("nft", "delete", "table", "inet", "gonfct_fw")
+		n.firewall(t, objects, assign, allow)
+		script, dir := amandaSetupAt(t, n, "bsdudp", 0, pcli6, psrv6)
+		if out, size := amdump(t, n, script, dir); strings.Contains(out, "SUCCESS dumper") || size > 0 {
+			t.Errorf("amdump over IPv6 succeeded without gonfct run (%d-byte image):\n%s", size, out)
+		}
+	})
 }
