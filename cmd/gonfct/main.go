@@ -1,33 +1,21 @@
 // Command gonfct manages user-space conntrack helpers end to end: helper
 // objects (nfnetlink_cthelper), expectations and conntracks (ctnetlink),
-// timeout policies (cttimeout), and the helper engine itself (run).
+// timeout policies (cttimeout), and the helper engine itself (run). The
+// commands live in internal/cmd/...; this builds the tree and runs it.
 package main
 
 import (
-	"fmt"
-	"io"
 	"os"
 
 	"github.com/gonfct/gonfct/internal/cli"
+	"github.com/gonfct/gonfct/internal/cmd/root"
 )
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
 
-// run executes one command line and returns the exit status: 0, 1 for a
-// runtime error, 2 for a usage error.
-func run(args []string, in io.Reader, out, errw io.Writer) int {
-	env := &cli.Env{In: in, Out: out, Err: errw}
-	root := newRootCmd(env)
-	root.SetArgs(nfctOrder(args))
-	root.SetIn(in)
-	root.SetOut(out)
-	root.SetErr(errw)
-	err := root.Execute()
-	if err != nil {
-		err = classify(err)
-		fmt.Fprintln(errw, cli.Message(err))
-	}
-	return cli.ExitCode(err)
+func main() {
+	env := &cli.Env{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	err := root.Execute(root.NewCmdRoot(env, version), os.Args[1:])
+	os.Exit(cli.Report(os.Stderr, err)) // one line on stderr; exit 2 for usage, 1 otherwise
 }

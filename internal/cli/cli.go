@@ -145,3 +145,12 @@ func NoArgs(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
+
+// Report prints err's one line on w, if there is an error, and returns the
+// exit status for it: what main does with the error of a command line.
+func Report(w io.Writer, err error) int {
+	if err != nil {
+		fmt.Fprintln(w, Message(err))
+	}
+	return ExitCode(err)
+}

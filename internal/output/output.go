@@ -27,6 +27,11 @@ const (
 	JSON  Format = "json"
 )
 
+// Nfct is nfct's own block format, byte for byte, which the helper and
+// timeout commands add for scripts that parse nfct's output (records
+// print it through OtherFormatter).
+const Nfct Format = "nfct"
+
 // Formats are the formats every command offers; a command may add its own
 // (timeout's "nfct").
 var Formats = []Format{Text, Table, JSON}

@@ -1,0 +1,490 @@
+package ct
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gonfct/gonfct/internal/cli"
+	"github.com/gonfct/gonfct/pkg/ctflow"
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+)
+
+// ---- add
+
+type AddOptions struct {
+	env   *cli.Env
+	flow  ctflow.Flow
+	quiet bool
+}
+
+// parseHex reads private data: hex digits, optionally separated by ':' or blanks.
+func parseHex(flag, s string) ([]byte, error) {
+	clean := strings.NewReplacer(":", "", " ", "", "0x", "").Replace(s)
+	b, err := hex.DecodeString(clean)
+	if err != nil {
+		return nil, cli.Usagef("--%s %q: want hex bytes such as 0a1b2c or 0a:1b:2c", flag, s)
+	}
+	if len(b) > ctflow.HelperInfoMax {
+		return nil, cli.Usagef("--%s: %d bytes, but the kernel keeps at most %d bytes of helper private data", flag, len(b), ctflow.HelperInfoMax)
+	}
+	return b, nil
+}
+
+// connlabelConf names label bits, as iptables' connlabel match reads them.
+const connlabelConf = "/etc/xtables/connlabel.conf"
+
+// parseLabels reads label bits: numbers 0-127 or names from connlabel.conf.
+func parseLabels(vals []string) ([ctflow.LabelsLen]byte, error) {
+	var bits [ctflow.LabelsLen]byte
+	var names map[string]int
+	for _, v := range vals {
+		for _, w := range strings.Split(v, ",") {
+			w = strings.TrimSpace(w)
+			if w == "" {
+				continue
+			}
+			n, err := strconv.Atoi(w)
+			if err != nil {
+				if names == nil {
+					names = readConnlabels()
+				}
+				var ok bool
+				if n, ok = names[w]; !ok {
+					return bits, cli.Usagef("--label %q: want a bit number 0-127 or a name from %s", w, connlabelConf)
+				}
+			}
+			if n < 0 || n >= ctflow.LabelsLen*8 {
+				return bits, cli.Usagef("--label %d: want a bit number 0-127", n)
+			}
+			bits[n/8] |= 1 << (n % 8)
+		}
+	}
+	return bits, nil
+}
+
+func readConnlabels() map[string]int {
+	m := map[string]int{}
+	b, err := os.ReadFile(connlabelConf)
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && !strings.HasPrefix(f[0], "#") {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				m[f[1]] = n
+			}
+		}
+	}
+	return m
+}
+
+// flowSettings are the flags add and update share.
+type flowSettings struct {
+	timeout, mark, zone, status, state, helperInfo string
+	labels                                         []string
+}
+
+func addFlowSettingFlags(fs *pflag.FlagSet, s *flowSettings) {
+	fs.StringVarP(&s.timeout, "timeout", "t", "", "seconds until the conntrack expires")
+	fs.StringVarP(&s.mark, "mark", "m", "", "mark (update: MARK/MASK changes only the bits in MASK)")
+	fs.StringVar(&s.status, "status", "", "status bits to set: seen-reply,assured,fixed-timeout")
+	fs.StringVar(&s.state, "state", "", "protocol state: ESTABLISHED, SYN_SENT, ... (TCP)")
+	fs.StringVar(&s.helperInfo, "helper-info", "", "the helper's private data, hex (user-space helpers keep up to 32 bytes)")
+	fs.StringSliceVar(&s.labels, "label", nil, "label bits: numbers 0-127 or names from "+connlabelConf+" (repeat or comma-separate)")
+}
+
+// apply checks the settings and puts them in f; markMask is for update.
+func (s *flowSettings) apply(f *ctflow.Flow, update bool) (markMask uint32, err error) {
+	if s.timeout != "" {
+		t, err := strconv.ParseUint(s.timeout, 10, 32)
+		if err != nil || t == 0 || t > 0x7fffffff/1000 {
+			return 0, cli.Usagef("--timeout %q: want seconds, 1 or more", s.timeout)
+		}
+		f.Timeout, f.Set = uint32(t), f.Set|ctflow.HasTimeout
+	}
+	if s.mark != "" {
+		m, mask, err := parseMark(s.mark)
+		if err != nil {
+			return 0, err
+		}
+		if !update && mask != 0xffffffff {
+			return 0, cli.Usagef("--mark %q: a new conntrack takes a plain MARK (a mask only makes sense for update)", s.mark)
+		}
+		f.Mark, f.Set = m&mask, f.Set|ctflow.HasMark
+		if mask != 0xffffffff {
+			markMask = mask
+		}
+	}
+	if s.status != "" {
+		st, err := ctflow.ParseStatus(s.status)
+		if err != nil {
+			return 0, cli.Usagef("--status: %v", err)
+		}
+		if bad := st &^ ctflow.Settable; bad != 0 {
+			return 0, cli.Usagef("--status %s: the kernel lets user space set only seen-reply, assured and fixed-timeout", strings.ToLower(bad.String()))
+		}
+		f.Status, f.Set = st, f.Set|ctflow.HasStatus
+	}
+	if s.state != "" {
+		st, err := ctflow.ParseState(f.Proto(), s.state)
+		if err != nil {
+			return 0, cli.Usagef("--state: %v", err)
+		}
+		if f.Proto() == unix.IPPROTO_SCTP {
+			return 0, cli.Usagef("--state: an SCTP state needs its verification tags; restore SCTP conntracks from a save file instead")
+		}
+		f.State, f.Set = st, f.Set|ctflow.HasState
+	}
+	if s.helperInfo != "" {
+		b, err := parseHex("helper-info", s.helperInfo)
+		if err != nil {
+			return 0, err
+		}
+		_ = f.SetHelperInfo(b)
+	}
+	if len(s.labels) > 0 {
+		if f.Labels, err = parseLabels(s.labels); err != nil {
+			return 0, err
+		}
+		f.Set |= ctflow.HasLabels
+	}
+	return markMask, nil
+}
+
+func NewCmdAdd(env *cli.Env, runF func(*AddOptions) error) *cobra.Command {
+	opts := &AddOptions{env: env}
+	var (
+		s           flowSettings
+		reply, zone string
+		helper      string
+	)
+	cmd := &cobra.Command{
+		Use:   "add PROTO SRC DST [SPORT DPORT] --timeout S [--helper NAME [--helper-info HEX]] [flags]",
+		Short: "Add a conntrack, optionally with a helper and its private data",
+		Long: `Add a conntrack. The reply tuple defaults to the inverse of the original
+(no NAT); give --reply for another.
+
+--helper attaches a conntrack helper, which conntrack(8) cannot do. The kernel
+rules: a helper can only be set when the conntrack is created (update cannot
+add or change it: EOPNOTSUPP / EBUSY), the name must be a helper registered
+for the conntrack's family and protocol (kernel helpers such as ftp, tftp, sip,
+or user-space ones from 'gonfct helper add'; else EOPNOTSUPP), and private data
+(--helper-info) is kept only by user-space helpers, up to 32 bytes. The kernel
+drops private data given at creation (it offers it to the helper before
+attaching the helper), so gonfct sends it again in an update right after.`,
+		Example: `  gonfct ct add tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 3600 --state ESTABLISHED --status assured,seen-reply --helper ftp
+  gonfct ct add udp 10.0.0.1 10.0.0.2 5000 69 -t 60 --reply "udp 10.0.0.2 192.0.2.1 69 5000" --mark 7 --zone 3`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := &opts.flow
+			var err error
+			if f.Orig, err = parseTupleArgs(args, "tuple"); err != nil {
+				return err
+			}
+			f.Family = f.Orig.Family()
+			if reply != "" {
+				if f.Reply, err = parseTupleArgs([]string{reply}, "--reply"); err != nil {
+					return err
+				}
+				if f.Reply.Proto != f.Orig.Proto || f.Reply.Family() != f.Family {
+					return cli.Usagef("--reply %q: the reply tuple must have the original's protocol and family", reply)
+				}
+			} else {
+				f.Reply = ctflow.Invert(f.Orig)
+			}
+			if s.timeout == "" {
+				return cli.Usagef("ct add needs --timeout SECONDS (the kernel refuses a conntrack without one)")
+			}
+			if _, err := s.apply(f, false); err != nil {
+				return err
+			}
+			if zone != "" {
+				if f.Zone, err = cli.ParseZone(zone); err != nil {
+					return err
+				}
+				f.Set |= ctflow.HasZone
+			}
+			if helper != "" {
+				if err := f.SetHelper(helper); err != nil {
+					return cli.Usagef("--helper: %v", err)
+				}
+			} else if f.Has(ctflow.HasHelperInfo) {
+				return cli.Usagef("--helper-info needs --helper NAME: private data belongs to a helper")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return addRun(opts)
+		},
+	}
+	addFlowSettingFlags(cmd.Flags(), &s)
+	cmd.Flags().StringVar(&reply, "reply", "", `reply tuple, "PROTO SRC DST [SPORT DPORT]" (default: the original inverted)`)
+	cmd.Flags().StringVar(&zone, "zone", "", "conntrack zone (both directions)")
+	cmd.Flags().StringVar(&helper, "helper", "", "helper to attach (only possible at creation)")
+	quietFlag(cmd, &opts.quiet)
+	return cmd
+}
+
+func addRun(opts *AddOptions) error {
+	c, err := opts.env.Conn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cl := ctflow.NewClient(c)
+	if err := cl.Create(&opts.flow); err != nil {
+		if errors.Is(err, ctflow.ErrLabelsDropped) {
+			// Leave nothing half-made: take the label-less conntrack back.
+			f := &opts.flow
+			if derr := cl.Delete(f.Orig, f.Zone, f.Has(ctflow.HasZone), 0); derr != nil {
+				return fmt.Errorf("%w (and removing the conntrack again failed: %v)", err, derr)
+			}
+			return fmt.Errorf("%w; nothing was added", err)
+		}
+		return err
+	}
+	summary(opts.env, opts.quiet, "1 flow entries have been created.")
+	return nil
+}
+
+// ---- update
+
+type UpdateOptions struct {
+	env      *cli.Env
+	flow     ctflow.Flow // the changes; Orig (and Zone) find the conntrack
+	markMask uint32
+	quiet    bool
+}
+
+func NewCmdUpdate(env *cli.Env, runF func(*UpdateOptions) error) *cobra.Command {
+	opts := &UpdateOptions{env: env}
+	var (
+		s            flowSettings
+		zone, helper string
+	)
+	cmd := &cobra.Command{
+		Use:   "update PROTO SRC DST [SPORT DPORT] [--timeout S] [--mark M[/MASK]] [--helper-info HEX] [--status ...]",
+		Short: "Change a conntrack's timeout, mark, status, state, labels or helper private data",
+		Long: `Change an existing conntrack in place. Status bits can only be set, never
+cleared. --helper-info hands new private data to the conntrack's existing
+helper. The helper itself never changes after creation: --helper NAME is
+accepted for the helper the conntrack has (a no-op), and the kernel refuses
+any other (EBUSY), or any helper for a conntrack created without one
+(EOPNOTSUPP).`,
+		Example: `  gonfct ct update tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 600 --mark 0x10/0xf0`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := &opts.flow
+			var err error
+			if f.Orig, err = parseTupleArgs(args, "tuple"); err != nil {
+				return err
+			}
+			f.Family = f.Orig.Family()
+			if opts.markMask, err = s.apply(f, true); err != nil {
+				return err
+			}
+			if helper != "" {
+				if err := f.SetHelper(helper); err != nil {
+					return cli.Usagef("--helper: %v", err)
+				}
+			}
+			if f.Set == 0 {
+				return cli.Usagef("ct update needs something to change: --timeout, --mark, --status, --state, --label, --helper or --helper-info")
+			}
+			if zone != "" {
+				if f.Zone, err = cli.ParseZone(zone); err != nil {
+					return err
+				}
+				f.Set |= ctflow.HasZone
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return updateRun(opts)
+		},
+	}
+	addFlowSettingFlags(cmd.Flags(), &s)
+	cmd.Flags().StringVar(&zone, "zone", "", "the conntrack's zone")
+	cmd.Flags().StringVar(&helper, "helper", "", "the conntrack's helper (it cannot change; default with --helper-info: the current one)")
+	quietFlag(cmd, &opts.quiet)
+	return cmd
+}
+
+func updateRun(opts *UpdateOptions) error {
+	c, err := opts.env.Conn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cl := ctflow.NewClient(c)
+	u := opts.flow
+	needHelper := u.Has(ctflow.HasHelperInfo) && !u.Has(ctflow.HasHelper)
+	if u.Has(ctflow.HasStatus) || needHelper {
+		// The kernel wants the whole status (it refuses to clear bits) and
+		// the helper's name with its private data: read them first.
+		var cur ctflow.Flow
+		if err := cl.Get(u.Orig, u.Zone, u.Has(ctflow.HasZone), &cur); err != nil {
+			return err
+		}
+		if u.Has(ctflow.HasStatus) {
+			u.Status |= cur.Status
+		}
+		if needHelper {
+			if !cur.Has(ctflow.HasHelper) {
+				return ctnl.Errorf("update conntrack "+u.Orig.String(), unix.EOPNOTSUPP,
+					"this conntrack has no helper, so it keeps no private data: the kernel sets a helper only at creation (delete it and add it again with --helper)")
+			}
+			_ = u.SetHelper(cur.Helper())
+		}
+	}
+	if err := cl.Update(&u, opts.markMask); err != nil {
+		return err
+	}
+	summary(opts.env, opts.quiet, "1 flow entries have been updated.")
+	return nil
+}
+
+// ---- delete and flush
+
+type DeleteOptions struct {
+	env      *cli.Env
+	tuple    ctnl.Tuple
+	hasTuple bool
+	zone     uint16
+	hasZone  bool
+	filter   ctflow.Filter
+	quiet    bool
+}
+
+func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command {
+	opts := &DeleteOptions{env: env}
+	var ff filterFlags
+	cmd := &cobra.Command{
+		Use:   "delete PROTO SRC DST [SPORT DPORT] | delete [filters]",
+		Short: "Delete the conntrack with this tuple, or every conntrack that passes the filters",
+		Example: `  gonfct ct delete tcp 10.0.0.1 10.0.0.2 40000 21
+  gonfct ct delete --helper ftp --src 10.0.0.0/24`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if len(args) > 0 {
+				if opts.tuple, err = parseTupleArgs(args, "tuple"); err != nil {
+					return err
+				}
+				opts.hasTuple = true
+				z := ff.zone
+				ff.zone = ""
+				if ff.any() {
+					return cli.Usagef("ct delete takes a tuple or filters, not both")
+				}
+				if z != "" {
+					if opts.zone, err = cli.ParseZone(z); err != nil {
+						return err
+					}
+					opts.hasZone = true
+				}
+			} else {
+				if !ff.any() {
+					return cli.Usagef("ct delete needs a tuple or at least one filter (to delete everything, use ct flush)")
+				}
+				if opts.filter, err = ff.filter(); err != nil {
+					return err
+				}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return deleteRun(opts)
+		},
+	}
+	addFilterFlags(cmd.Flags(), &ff)
+	quietFlag(cmd, &opts.quiet)
+	return cmd
+}
+
+func deleteRun(opts *DeleteOptions) error {
+	c, err := opts.env.Conn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cl := ctflow.NewClient(c)
+	if opts.hasTuple {
+		if err := cl.Delete(opts.tuple, opts.zone, opts.hasZone, 0); err != nil {
+			return err
+		}
+		summary(opts.env, opts.quiet, "1 flow entries have been deleted.")
+		return nil
+	}
+	return deleteMatching(opts.env, cl, &opts.filter, opts.quiet)
+}
+
+func deleteMatching(env *cli.Env, cl *ctflow.Client, f *ctflow.Filter, quiet bool) error {
+	c2, err := env.Conn()
+	if err != nil {
+		return err
+	}
+	defer c2.Close()
+	n, err := cl.DeleteMatching(f, ctflow.NewClient(c2))
+	if err != nil {
+		return err
+	}
+	summary(env, quiet, "%d flow entries have been deleted.", n)
+	return nil
+}
+
+type FlushOptions struct {
+	env    *cli.Env
+	filter ctflow.Filter
+	quiet  bool
+}
+
+func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
+	opts := &FlushOptions{env: env}
+	var ff filterFlags
+	cmd := &cobra.Command{
+		Use:   "flush [filters]",
+		Short: "Delete every conntrack of the namespace (or those that pass the filters)",
+		Example: `  gonfct ct flush
+  gonfct ct flush --helper ftp
+  gonfct --netns fw1 ct flush -p udp -q`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if opts.filter, err = ff.filter(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return flushRun(opts)
+		},
+	}
+	addFilterFlags(cmd.Flags(), &ff)
+	quietFlag(cmd, &opts.quiet)
+	return cmd
+}
+
+func flushRun(opts *FlushOptions) error {
+	c, err := opts.env.Conn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cl := ctflow.NewClient(c)
+	if opts.filter.Empty() {
+		if err := cl.FlushAll(); err != nil {
+			return err
+		}
+		summary(opts.env, opts.quiet, "connection tracking table has been emptied.")
+		return nil
+	}
+	return deleteMatching(opts.env, cl, &opts.filter, opts.quiet)
+}

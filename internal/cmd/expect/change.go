@@ -1,0 +1,326 @@
+package expect
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gonfct/gonfct/internal/cli"
+	"github.com/gonfct/gonfct/internal/output"
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	ctexpect "github.com/gonfct/gonfct/pkg/expect"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// maxExpectClasses is NF_CT_MAX_EXPECT_CLASSES: the kernel keeps per-class
+// counters in an array of this size.
+const maxExpectClasses = 4
+
+// AddOptions serve `expect add`.
+type AddOptions struct {
+	env *cli.Env
+	exp ctexpect.Expectation
+}
+
+func NewCmdAdd(env *cli.Env, runF func(*AddOptions) error) *cobra.Command {
+	opts := &AddOptions{env: env}
+	var master, tuple, mask, class, helper, flags, zone, natDir, natTuple, fn string
+	cmd := &cobra.Command{
+		Use:     "add --master TUPLE --tuple TUPLE [flags]",
+		Aliases: []string{"create"},
+		Short:   "Add an expectation (conntrack -I expect, with class, helper, flags, zone, NAT)",
+		Example: `  gonfct expect add --master "tcp 192.0.2.1 192.0.2.2 40000 21" \
+      --tuple "tcp 192.0.2.2 192.0.2.1 0 50000" --mask "255.255.255.255 255.255.255.255 0 65535"
+  gonfct expect add --master "udp 192.0.2.1 192.0.2.2 1000 111" \
+      --tuple "tcp 192.0.2.1 192.0.2.2 0 2049" --mask "src=192.0.2.1 sport=0" --flags permanent`,
+		Long: `Add an expectation to a master conntrack that carries a helper.
+
+  gonfct expect add --master "tcp 10.0.0.1 10.0.0.2 40000 21" \
+      --tuple "tcp 10.0.0.2 10.0.0.1 0 50000" --mask "src=10.0.0.2 sport=0"
+
+Tuples take "PROTO SRC DST [SPORT DPORT]" or conntrack's key=value words.
+--mask says which bits of the expected tuple must match: "SRC DST [SPORT
+DPORT]" or keys src=, dst=, sport=, dport= (keys left out match exactly);
+the kernel always matches the destination exactly. Without --mask the whole
+tuple must match.
+
+` + longHelp,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e := &opts.exp
+			var err error
+			if master == "" || tuple == "" {
+				return cli.Usagef("add needs --master and --tuple")
+			}
+			if e.Master, err = ctnl.ParseTuple(strings.Fields(master)); err != nil {
+				return cli.Usagef("--master: %v", err)
+			}
+			if e.Tuple, err = ctnl.ParseTuple(strings.Fields(tuple)); err != nil {
+				return cli.Usagef("--tuple: %v", err)
+			}
+			e.Mask = ctexpect.ExactMask(e.Tuple)
+			if mask != "" {
+				if e.Mask, err = ctexpect.ParseMask(mask, e.Tuple); err != nil {
+					return cli.Usagef("--mask: %v", err)
+				}
+			}
+			if class != "" {
+				n, err := strconv.ParseUint(class, 0, 32)
+				if err != nil || n >= maxExpectClasses {
+					return cli.Usagef("--class %q: want 0 to %d (and below the helper's class count)", class, maxExpectClasses-1)
+				}
+				e.Class = uint32(n)
+			}
+			e.Helper = helper
+			if e.Flags, err = ctexpect.ParseFlags(flags); err != nil {
+				return cli.Usagef("--flags: %v", err)
+			}
+			if e.Flags&ctexpect.Userspace != 0 {
+				return cli.Usagef("--flags: the kernel sets USERSPACE itself; want permanent, inactive")
+			}
+			if zone != "" {
+				if e.Zone, err = cli.ParseZone(zone); err != nil {
+					return err
+				}
+				e.HasZone = true
+			}
+			if (natDir == "") != (natTuple == "") {
+				return cli.Usagef("--nat-dir and --nat-tuple go together")
+			}
+			if natDir != "" {
+				e.NAT.Set = true
+				if e.NAT.Dir, err = ctexpect.ParseNATDir(natDir); err != nil {
+					return cli.Usagef("--nat-dir: %v", err)
+				}
+				if e.NAT.Tuple, err = ctexpect.ParseNATTuple(natTuple, e.Tuple); err != nil {
+					return cli.Usagef("--nat-tuple: %v", err)
+				}
+			}
+			e.Fn = fn
+			if err := e.Validate(); err != nil {
+				return cli.Usage(err)
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return addRun(opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&master, "master", "", `master conntrack's original tuple, "PROTO SRC DST SPORT DPORT"`)
+	f.StringVar(&tuple, "tuple", "", `expected connection, "PROTO SRC DST SPORT DPORT"`)
+	f.StringVar(&mask, "mask", "", `which bits of --tuple must match: "SRC DST [SPORT DPORT]" or "src=A sport=N"`)
+	f.StringVar(&class, "class", "", "expectation class: the index of the helper's expectation policy (0-3)")
+	f.StringVar(&helper, "helper", "", "helper for the expected connection (CTA_EXPECT_HELP_NAME; kernels before 6.18 also check --class against it, newer ones against the master's helper)")
+	f.StringVar(&flags, "flags", "", "permanent,inactive")
+	f.StringVar(&zone, "zone", "", "conntrack zone of the master")
+	f.StringVar(&natDir, "nat-dir", "", "NAT the expected connection: original or reply (with --nat-tuple)")
+	f.StringVar(&natTuple, "nat-tuple", "", `NAT target: "ADDR [PORT]" (with --nat-dir)`)
+	f.StringVar(&fn, "expectfn", "", "function run when the expected connection arrives: nat-follow-master")
+	return cmd
+}
+
+func addRun(opts *AddOptions) error {
+	c, err := opts.env.Conn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return ctexpect.Create(c, &opts.exp)
+}
+
+// DeleteOptions serve `expect delete`.
+type DeleteOptions struct {
+	env *cli.Env
+	// byTuple: delete the expectation of this expected tuple (zone, id).
+	byTuple bool
+	tuple   ctnl.Tuple
+	zone    uint16
+	hasZone bool
+	id      uint32
+	// Otherwise: the expectations filter selects (and id, when set).
+	filter ctexpect.Filter
+}
+
+func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command {
+	opts := &DeleteOptions{env: env}
+	var ff filterFlags
+	var id string
+	cmd := &cobra.Command{
+		Use:     "delete [PROTO SRC DST [SPORT DPORT]] [--id ID | --helper NAME | --master TUPLE | filters]",
+		Aliases: []string{"del"},
+		Short:   "Delete expectations by expected tuple, ID, helper, master or filter (conntrack -D expect)",
+		Example: `  gonfct expect delete tcp 192.0.2.2 192.0.2.1 0 50000
+  gonfct expect delete --id 3735928559
+  gonfct expect delete --helper ftp --dst 192.0.2.1`,
+		Long: `Delete expectations:
+
+  gonfct expect delete tcp 10.0.0.2 10.0.0.1 0 50000    the one with this expected tuple
+  gonfct expect delete --id 3863391790                   the one with this ID
+  gonfct expect delete --helper ftp                      all of masters using helper ftp (one kernel request)
+  gonfct expect delete --master "tcp 10.0.0.1 10.0.0.2 40000 21"   all of one master
+  gonfct expect delete -p udp --dport 5004               all that the filters select
+
+Filters other than --helper alone are matched over a dump, then each
+expectation is deleted by tuple and ID (one that expires meanwhile is
+skipped). Text mode says on stderr how many were deleted.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if opts.filter, err = ff.build(); err != nil {
+				return err
+			}
+			if id != "" {
+				if opts.id, err = parseID(id); err != nil {
+					return err
+				}
+			}
+			if len(args) > 0 {
+				f := opts.filter
+				f.Zone, f.HasZone = 0, false
+				if !f.IsZero() {
+					return cli.Usagef("delete by tuple takes only --zone and --id besides the tuple")
+				}
+				opts.byTuple = true
+				if opts.tuple, err = ctnl.ParseTuple(args); err != nil {
+					return cli.Usage(err)
+				}
+				opts.zone, opts.hasZone = opts.filter.Zone, opts.filter.HasZone
+			} else if opts.filter.IsZero() && opts.id == 0 {
+				return cli.Usagef("delete needs a tuple, --id, --helper, --master or a filter; `gonfct expect flush` empties the table")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return deleteRun(opts)
+		},
+	}
+	ff.add(cmd.Flags(), true)
+	cmd.Flags().StringVar(&id, "id", "", "the expectation with this ID (see list -o json)")
+	return cmd
+}
+
+func deleteRun(opts *DeleteOptions) error {
+	c, err := opts.env.Conn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if opts.byTuple {
+		if err := ctexpect.Delete(c, opts.tuple, opts.zone, opts.hasZone, opts.id); err != nil {
+			return err
+		}
+		return sayDeleted(opts.env, 1)
+	}
+	n, err := deleteSelected(c, opts.filter, opts.id)
+	if err != nil {
+		return err
+	}
+	if n == 0 && opts.id != 0 {
+		return ctnl.Errorf("delete expectation with ID "+strconv.FormatUint(uint64(opts.id), 10), unix.ENOENT,
+			"no such expectation: `gonfct expect list -o json` shows IDs")
+	}
+	return sayDeleted(opts.env, n)
+}
+
+func sayDeleted(env *cli.Env, n int) error {
+	if env.Output == "" || strings.EqualFold(env.Output, string(output.Text)) {
+		fmt.Fprintf(env.Err, "%d expectations have been deleted.\n", n)
+	}
+	return nil
+}
+
+// deleteSelected deletes what f (and id, when set) selects: by helper name
+// in the kernel when that is the whole filter, else dump, match and delete
+// each by tuple and ID. It returns how many it deleted (-1: the kernel did
+// not say).
+func deleteSelected(c *ctnl.Conn, f ctexpect.Filter, id uint32) (int, error) {
+	if id == 0 && f.Helper != "" && (f == ctexpect.Filter{Helper: f.Helper}) {
+		// The kernel does not count; count first so users hear how many.
+		n := 0
+		if err := ctexpect.List(c, f, func(*ctexpect.Expectation) error { n++; return nil }); err != nil {
+			return 0, err
+		}
+		return n, ctexpect.DeleteByHelper(c, f.Helper)
+	}
+	type key struct {
+		t  ctnl.Tuple
+		id uint32
+	}
+	var keys []key
+	err := ctexpect.List(c, f, func(e *ctexpect.Expectation) error {
+		if id == 0 || e.ID == id {
+			keys = append(keys, key{e.Tuple, e.ID})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		err := ctexpect.Delete(c, k.t, f.Zone, f.HasZone, k.id)
+		if errors.Is(err, ctnl.ErrNotFound) {
+			continue // expired or deleted meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// FlushOptions serve `expect flush`.
+type FlushOptions struct {
+	env    *cli.Env
+	filter ctexpect.Filter
+}
+
+func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
+	opts := &FlushOptions{env: env}
+	var ff filterFlags
+	cmd := &cobra.Command{
+		Use:   "flush [--helper NAME] [filters]",
+		Short: "Delete all expectations, or all that the filters select (conntrack -F expect)",
+		Example: `  gonfct expect flush
+  gonfct expect flush --helper rpc
+  gonfct --netns fw1 expect flush -f ipv6`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if opts.filter, err = ff.build(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return flushRun(opts)
+		},
+	}
+	ff.add(cmd.Flags(), true)
+	return cmd
+}
+
+func flushRun(opts *FlushOptions) error {
+	c, err := opts.env.Conn()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if opts.filter.IsZero() {
+		if err := ctexpect.Flush(c); err != nil {
+			return err
+		}
+		if opts.env.Output == "" || strings.EqualFold(opts.env.Output, string(output.Text)) {
+			fmt.Fprintln(opts.env.Err, "expectation table has been emptied.")
+		}
+		return nil
+	}
+	n, err := deleteSelected(c, opts.filter, 0)
+	if err != nil {
+		return err
+	}
+	return sayDeleted(opts.env, n)
+}
