@@ -1,6 +1,6 @@
 //go:build vmtest
 
-package main
+package e2e
 
 import (
 	"path/filepath"
