@@ -142,9 +142,10 @@ for cmd in ("USER anonymous", "PASS x@y", "TYPE I"):
 ls = socket.socket(); ls.bind((sys.argv[2], 0)); ls.listen(1); ls.settimeout(10)
 port = ls.getsockname()[1]
 c.sendall(("PORT %s,%d,%d\r\n" % (sys.argv[2].replace(".", ","), port >> 8, port & 255)).encode())
-print("PORT:", reply())
-c.sendall(b"RETR file.bin\r\n")
 try:
+    # pyftpdlib connects to the address at once and answers when connected
+    print("PORT:", reply())
+    c.sendall(b"RETR file.bin\r\n")
     d, _ = ls.accept(); n = 0
     while True:
         b = d.recv(65536)
@@ -182,7 +183,7 @@ func TestRunFTPLoose(t *testing.T) {
 		}
 		start := time.Now()
 		out := bounce()
-		if got := strings.Contains(out, "received 100000 bytes"); got != c.ok || !strings.Contains(out, "PORT: 200") {
+		if got := strings.Contains(out, "received 100000 bytes"); got != c.ok {
 			t.Errorf("third-party PORT with ftp%s: data connection through %v, want %v:\n%s\nexpectations:\n%s", c.opts, got, c.ok, out, expectations(n.rtr))
 		} else {
 			t.Logf("third-party PORT with ftp%s: data connection through %v in %v", c.opts, got, time.Since(start).Round(time.Millisecond))

@@ -306,6 +306,18 @@ func TestRunSSDPEndToEnd(t *testing.T) {
 		}
 	}
 	phase("steps with gonfct run stopped done")
+
+	// loose on a kernel: without it the IPv6 answer (from the device's
+	// link-local address, naming its global one) makes no LOCATION
+	// expectation, and the description cannot be read.
+	eng = startRun(t, n.cp, "--helper", "ssdp:inet6:udp:queue=73", "--helper", "ssdp:inet6:tcp:queue=74")
+	n.firewall(t, ssdpObjects, ssdpAssign, "", "")
+	f := upnpFamilies[1]
+	if answer, desc := upnpcFound(f, n.upnpc(f)); !answer || desc {
+		t.Errorf("%s without loose=yes: answer %v (want true), description %v (want false)", f.name, answer, desc)
+	}
+	eng.stop(t)
+	phase("IPv6 without loose=yes done")
 }
 
 // ssdpMetrics is where gonfct run serves its metrics (in the VM's own
