@@ -34,12 +34,13 @@ func dnatChain(a routedAddrs, match string) string {
 }
 
 // ctTuple is a regular expression for one tuple of a conntrack -L line:
-// addresses, any source port, the destination port (any if "").
+// addresses, any source port, the destination port (any if ""), and the
+// [UNREPLIED] that may follow the original tuple.
 func ctTuple(src, dst, dport string) string {
 	if dport == "" {
 		dport = `\d+`
 	}
-	return regexp.QuoteMeta("src="+src+" dst="+dst+" ") + `sport=\d+ dport=` + dport + " "
+	return regexp.QuoteMeta("src="+src+" dst="+dst+" ") + `sport=\d+ dport=` + dport + ` (\[UNREPLIED\] )?`
 }
 
 // conntrackMatch reports whether a conntrack of ns (either family)
