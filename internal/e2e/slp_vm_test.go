@@ -25,17 +25,6 @@ import (
 
 const slpUA4, slpSA4, slpUA6, slpSA6 = "10.79.6.1", "10.79.6.2", "fd00:79:6::1", "fd00:79:6::2"
 
-func slpFirewall(assign bool) string {
-	rs := "table inet gonfct_fw {\n\tct helper slp-std { type \"slp\" protocol udp; l3proto inet; }\n" +
-		"\tchain out {\n\t\ttype filter hook output priority 0;\n"
-	if assign {
-		rs += "\t\tip daddr 239.255.255.253 udp dport 427 ct helper set \"slp-std\"\n" +
-			"\t\tip6 daddr ff02::/16 udp dport 427 ct helper set \"slp-std\"\n"
-	}
-	return rs + "\t}\n\tchain in {\n\t\ttype filter hook input priority 0;\n" +
-		"\t\tct state established,related accept\n\t\tmeta l4proto udp ct state new drop\n\t}\n}\n"
-}
-
 func TestRunSLPEndToEnd(t *testing.T) {
 	ownHelpers(t)
 	ua, sa := nstest.New(t), nstest.New(t)
@@ -80,7 +69,7 @@ func TestRunSLPEndToEnd(t *testing.T) {
 	ruleset := filepath.Join(t.TempDir(), "fw.nft")
 	load := func(assign bool) {
 		ua.Run("nft", "delete", "table", "inet", "gonfct_fw")
-		if err := os.WriteFile(ruleset, []byte(slpFirewall(assign)), 0o644); err != nil {
+		if err := os.WriteFile(ruleset, []byte(querierFirewall("slp", "239.255.255.253", "ff02::/16", "427", assign)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		ua.MustRun("nft", "-f", ruleset)
