@@ -20,8 +20,10 @@ type Env struct {
 	In       io.Reader
 	Out, Err io.Writer
 
-	// NetNS is the --netns flag: the network namespace to work in.
-	NetNS string
+	// NetNS are the --netns values: the network namespace to work in.
+	// Only gonfct run takes several (it serves them all); Conn refuses
+	// more than one.
+	NetNS []string
 	// Output is the -o flag, unchecked; use Writer to get a checked one.
 	Output string
 
@@ -34,20 +36,49 @@ func (e *Env) Conn() (*ctnl.Conn, error) {
 	if e.Dial != nil {
 		return e.Dial()
 	}
-	return ctnl.Dial(ctnl.DialOptions{NetNS: e.NetNS})
+	switch len(e.NetNS) {
+	case 0:
+		return ctnl.Dial(ctnl.DialOptions{})
+	case 1:
+		return ctnl.Dial(ctnl.DialOptions{NetNS: e.NetNS[0]})
+	}
+	return nil, Usagef("--netns is given %d times: only gonfct run serves several namespaces at once; give it once", len(e.NetNS))
 }
 
-// Writer checks -o and returns the writer every command prints through.
-func (e *Env) Writer(mode output.Mode, columns []string, extra ...output.Format) (*output.Writer, error) {
+// NetNSFlag is the --netns flag's value: each use adds a namespace.
+// It reads as a plain string flag in help and man pages.
+type NetNSFlag struct{ Env *Env }
+
+func (f NetNSFlag) String() string     { return strings.Join(f.Env.NetNS, ",") }
+func (f NetNSFlag) Set(s string) error { f.Env.NetNS = append(f.Env.NetNS, s); return nil }
+func (f NetNSFlag) Type() string       { return "string" }
+
+// Format checks -o against the formats every command offers and the
+// command's extra ones, for commands that check it before doing anything.
+func (e *Env) Format(extra ...output.Format) (output.Format, error) {
 	s := e.Output
 	if s == "" {
 		s = string(output.Text)
 	}
 	f, err := output.ParseFormat(s, extra...)
+	return f, Usage(err)
+}
+
+// Writer checks -o and returns the writer every command prints records
+// through.
+func (e *Env) Writer(mode output.Mode, columns []string, extra ...output.Format) (*output.Writer, error) {
+	f, err := e.Format(extra...)
 	if err != nil {
-		return nil, Usage(err)
+		return nil, err
 	}
 	return output.NewWriter(e.Out, f, mode, columns...), nil
+}
+
+// Document checks -o for a command whose output has one form only (what:
+// "gonfct rules prints a ruleset") and returns where to print it.
+func (e *Env) Document(what string) (io.Writer, error) {
+	w, err := output.Document(e.Out, e.Output, what)
+	return w, Usage(err)
 }
 
 // UsageError is a mistake in the command line: exit status 2.

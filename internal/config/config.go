@@ -8,6 +8,7 @@
 //
 //	Helper {
 //		Setup yes|no
+//		Netns NAME|PATH|DIR     # gonfct only, repeatable: a namespace to serve
 //		Type NAME inet|inet6 tcp|udp {
 //			QueueNum N          # default 0
 //			QueueLen N          # default 0: the kernel's (1024)
@@ -16,6 +17,12 @@
 //				ExpectTimeout N # seconds
 //			}
 //			Option KEY VALUE    # gonfct only: a parser option
+//			Netns NAME          # gonfct only, repeatable: only there
+//			Pattern "REGEX" {   # gonfct only: a helper of one's own
+//				Direction original|reply|both
+//				Expect tcp|udp
+//				Lines yes|no
+//			}
 //		}
 //	}
 //
@@ -35,9 +42,21 @@
 //     example "Option loose yes" for ftp). conntrackd does not know it, so
 //     a file using it is gonfct's own; files without it stay valid for
 //     both.
+//   - "Netns" in the Helper section names a network namespace to serve
+//     (a name from `ip netns`, a namespace file such as /proc/PID/ns/net,
+//     or a directory whose every namespace is served, such as /run/netns);
+//     none: the namespace gonfct runs in. "Netns" in a Type block serves
+//     that helper only in the namespaces it names; the same helper may
+//     then be declared again for other namespaces, with other Options, but
+//     with the same QueueNum and policies: the kernel has one helper
+//     object for every namespace. conntrackd knows neither.
+//   - A Type block with Pattern blocks declares a helper that is not
+//     built in: the patterns describe its protocol (see pattern.go and
+//     pkg/cthelper/pattern). conntrackd has no such thing.
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,6 +64,7 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/builtin"
+	"github.com/gonfct/gonfct/pkg/cthelper/pattern"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,6 +75,10 @@ type Config struct {
 	// expects the helper objects to exist already, made by nfct).
 	Setup    bool
 	HasSetup bool
+	// Netns are the namespaces to serve, as the Helper section's Netns
+	// lines give them; NetnsPos says where each one is.
+	Netns    []string
+	NetnsPos []Position
 	// Notices are the things that were skipped, one line each, with their
 	// position ("conntrackd.conf:3:1: Sync section ignored: ...").
 	Notices []string
@@ -75,8 +99,14 @@ type Helper struct {
 	PrivLen  uint32
 	// Options are the parser's options; never nil.
 	Options cthelper.Options
-	// Spec is the built-in helper (Spec.NewParser builds the parser).
+	// Netns restricts the helper to these namespaces; empty: everywhere
+	// the engine serves.
+	Netns []string
+	// Spec is the built-in helper, or the pattern helper the Patterns make
+	// (Spec.NewParser builds the parser).
 	Spec *cthelper.Spec
+	// Patterns are a pattern helper's rules (nil for a built-in helper).
+	Patterns []pattern.Rule
 	// Pos is where the helper was declared.
 	Pos Position
 }
@@ -94,9 +124,14 @@ func (h *Helper) Object() cthelper.Helper {
 	}
 }
 
-// NewParser builds h's protocol parser with its options.
+// NewParser builds h's protocol parser with its options; an error names
+// the helper ("helper ftp: ...").
 func (h *Helper) NewParser() (cthelper.Parser, error) {
-	return h.Spec.NewParser(h.Options)
+	p, err := h.Spec.NewParser(h.Options)
+	if err != nil {
+		return nil, errors.New(helperMsg(h.Name, err))
+	}
+	return p, nil
 }
 
 // Load reads a conntrackd.conf-style file, checked against the built-in
@@ -139,14 +174,17 @@ func ParseWith(reg *cthelper.Registry, name string, r io.Reader) (*Config, error
 }
 
 // Add appends h to c, refusing a second helper with the same name, family
-// and protocol, or the same queue. The engine uses it to merge --helper
-// flags into a file's helpers.
+// and protocol (unless both are for namespaces apart, as one kernel
+// object), or the same queue. The engine uses it to merge --helper flags
+// into a file's helpers.
 func (c *Config) Add(h Helper) error {
 	for i := range c.Helpers {
 		o := &c.Helpers[i]
 		if o.Name == h.Name && o.Family == h.Family && o.Proto == h.Proto {
-			return errorf(h.Pos, "helper %s %s %s is declared twice (first at %s): keep one",
-				h.Name, familyName(h.Family), protoName(h.Proto), o.Pos)
+			if err := sameObject(&h, o); err != nil {
+				return err
+			}
+			continue
 		}
 		if o.QueueNum == h.QueueNum {
 			return errorf(h.Pos, "queue %d is already used by helper %s %s %s at %s: each helper needs its own QueueNum",
@@ -154,6 +192,33 @@ func (c *Config) Add(h Helper) error {
 		}
 	}
 	c.Helpers = append(c.Helpers, h)
+	return nil
+}
+
+// sameObject checks a helper declared again against its first
+// declaration: both must be for namespaces apart, and agree on what the
+// kernel keeps once for every namespace.
+func sameObject(h, o *Helper) error {
+	key := fmt.Sprintf("%s %s %s", h.Name, familyName(h.Family), protoName(h.Proto))
+	if len(h.Netns) == 0 || len(o.Netns) == 0 {
+		return errorf(h.Pos, "helper %s is declared twice (first at %s): keep one, or give each its own Netns", key, o.Pos)
+	}
+	for _, n := range h.Netns {
+		if slices.Contains(o.Netns, n) {
+			return errorf(h.Pos, "helper %s is declared twice for namespace %s (first at %s): keep one", key, n, o.Pos)
+		}
+	}
+	if h.QueueNum != o.QueueNum {
+		return errorf(h.Pos, "helper %s has QueueNum %d here and %d at %s: the kernel keeps one queue number per helper, "+
+			"for every namespace: give both the same QueueNum", key, h.QueueNum, o.QueueNum, o.Pos)
+	}
+	if !slices.Equal(h.Policies, o.Policies) {
+		return errorf(h.Pos, "helper %s has other policies here than at %s: the kernel keeps one helper object, "+
+			"for every namespace: give both the same Policy blocks", key, o.Pos)
+	}
+	if h.QueueLen != o.QueueLen {
+		return errorf(h.Pos, "helper %s has QueueLen %d here and %d at %s: give both the same", key, h.QueueLen, o.QueueLen, o.Pos)
+	}
 	return nil
 }
 

@@ -308,3 +308,53 @@ func TestAdd(t *testing.T) {
 		t.Errorf("Add: %v", err)
 	}
 }
+
+// Netns lines name the namespaces to serve; in a Type block they keep the
+// helper to those namespaces, and the same helper may be declared again
+// for others, as long as the kernel's one object fits both.
+func TestNetns(t *testing.T) {
+	cfg, err := parse(t, `Helper {
+	Netns tenant-a
+	Netns tenant-b
+	Netns /run/netns
+	Type ftp inet tcp {
+		QueueNum 5
+		Netns tenant-a
+	}
+	Type ftp inet tcp {
+		QueueNum 5
+		Option loose yes
+		Netns tenant-b
+		Netns "/proc/1/ns/net"
+	}
+}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Netns, " "); got != "tenant-a tenant-b /run/netns" || cfg.NetnsPos[1].Line != 3 {
+		t.Errorf("Netns %q at %v", got, cfg.NetnsPos)
+	}
+	if len(cfg.Helpers) != 2 || strings.Join(cfg.Helpers[1].Netns, " ") != "tenant-b /proc/1/ns/net" || cfg.Helpers[1].Options["loose"] != "yes" {
+		t.Errorf("helpers %+v", cfg.Helpers)
+	}
+
+	for _, tc := range []struct{ src, want string }{
+		{"Helper { Netns }", "t.conf:1:16: Netns needs a namespace"},
+		{"Helper { Netns a Netns a }", "t.conf:1:24: Netns a is given twice (first at t.conf:1:16)"},
+		{"Helper { Type ftp inet tcp { Netns a Netns a } }", "t.conf:1:44: Netns a is given twice (first at t.conf:1:36)"},
+		{"Helper {\n Type ftp inet tcp { QueueNum 5 Netns a }\n Type ftp inet tcp { QueueNum 6 Netns b } }",
+			"t.conf:3:2: helper ftp inet tcp has QueueNum 6 here and 5 at t.conf:2:2: the kernel keeps one queue number per helper, " +
+				"for every namespace: give both the same QueueNum"},
+		{"Helper {\n Type ftp inet tcp { Netns a }\n Type ftp inet tcp { Netns b Policy ftp { ExpectMax 9 } } }",
+			"t.conf:3:2: helper ftp inet tcp has other policies here than at t.conf:2:2"},
+		{"Helper {\n Type ftp inet tcp { Netns a }\n Type ftp inet tcp { Netns b QueueLen 9 } }", "has QueueLen 9 here and 0 at t.conf:2:2"},
+		{"Helper {\n Type ftp inet tcp { Netns a }\n Type ftp inet tcp { Netns b Netns a } }",
+			"t.conf:3:2: helper ftp inet tcp is declared twice for namespace a (first at t.conf:2:2)"},
+		{"Helper {\n Type ftp inet tcp { Netns a }\n Type ftp inet tcp { } }",
+			"t.conf:3:2: helper ftp inet tcp is declared twice (first at t.conf:2:2): keep one, or give each its own Netns"},
+	} {
+		if _, err := parse(t, tc.src); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n got %v\nwant %q", tc.src, err, tc.want)
+		}
+	}
+}

@@ -75,3 +75,13 @@ func TestRulesRun(t *testing.T) {
 		t.Errorf("-o json: exit %d, stderr %q, stdout %q", code, errw.String(), out.String())
 	}
 }
+
+// --netns is repeatable for gonfct run only: any other command given two
+// namespaces says so, before it opens a socket.
+func TestNetnsTwiceOutsideRun(t *testing.T) {
+	var out, errw bytes.Buffer
+	code := run([]string{"--netns", "a", "--netns", "b", "helper", "list"}, nil, &out, &errw)
+	if code != cli.ExitUsage || errw.String() != "gonfct: --netns is given 2 times: only gonfct run serves several namespaces at once; give it once (see --help)\n" {
+		t.Errorf("exit %d, stderr %q", code, errw.String())
+	}
+}

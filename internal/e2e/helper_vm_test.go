@@ -215,8 +215,13 @@ func TestHelperErrorsVM(t *testing.T) {
 		t.Errorf("update with a new policy name: exit %d, %q", code, errw)
 	}
 	_, errw, code = gonfct(t, "helper", "update", "nosuch", "inet", "tcp", "--queue", "1")
-	if code != 1 || !strings.Contains(errw, "ENOENT") {
+	if code != 1 || !strings.Contains(errw, "ENOENT") || !strings.Contains(errw, "no such user-space helper: see `gonfct helper list`") {
 		t.Errorf("update of a missing helper: exit %d, %q", code, errw)
+	}
+	// The library says what happened; the command adds what to do.
+	_, errw, code = gonfct(t, "helper", "add", "ftpx", "inet", "tcp", "--policy", "ftpx:1:300")
+	if code != 1 || !strings.Contains(errw, "EEXIST file exists: it exists already: change it with `gonfct helper update`, or give --replace") {
+		t.Errorf("add of an existing helper: exit %d, %q", code, errw)
 	}
 	// limits are refused before anything is sent: exit 2, nothing changed
 	before := mustGonfct(t, "helper", "list")

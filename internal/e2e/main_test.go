@@ -108,6 +108,11 @@ func TestCompletionScripts(t *testing.T) {
 	if code := run([]string{"completion", "tcsh"}, nil, &o2, &e2); code != 2 {
 		t.Errorf("completion tcsh: exit %d, want 2: %s", code, e2.String())
 	}
+	o2.Reset()
+	e2.Reset()
+	if code := run([]string{"completion", "bash", "-o", "json"}, nil, &o2, &e2); code != 2 || o2.Len() != 0 || !strings.Contains(e2.String(), "-o json does not apply") {
+		t.Errorf("completion bash -o json: exit %d, stdout %d bytes, stderr %q; want a usage error", code, o2.Len(), e2.String())
+	}
 }
 
 // run executes one command line in this process, as the binary would.

@@ -136,21 +136,27 @@ func gonfctBin(t *testing.T) string {
 // engineProc is a running `gonfct run`.
 type engineProc struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *syncBuffer // read while the engine writes
 	notify *net.UnixConn
 	done   chan error
 }
 
-// startRun starts `gonfct run` under a fake systemd notification socket
-// and waits for READY=1.
+// startRun starts `gonfct --netns NS run ARGS...` under a fake systemd
+// notification socket and waits for READY=1.
 func startRun(t *testing.T, ns *nstest.NS, args ...string) *engineProc {
+	return startEngine(t, append([]string{"--netns", ns.Name, "run"}, args...)...)
+}
+
+// startEngine starts gonfct with these arguments (a `run` command line)
+// under a fake systemd notification socket and waits for READY=1.
+func startEngine(t *testing.T, args ...string) *engineProc {
 	sock := filepath.Join(t.TempDir(), "notify")
 	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &engineProc{stderr: &bytes.Buffer{}, notify: l, done: make(chan error, 1)}
-	p.cmd = exec.Command(gonfctBin(t), append([]string{"--netns", ns.Name, "run"}, args...)...)
+	p := &engineProc{stderr: &syncBuffer{}, notify: l, done: make(chan error, 1)}
+	p.cmd = exec.Command(gonfctBin(t), args...)
 	p.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -161,7 +167,7 @@ func startRun(t *testing.T, ns *nstest.NS, args ...string) *engineProc {
 		p.cmd.Process.Kill()
 		l.Close()
 		if t.Failed() {
-			t.Logf("gonfct run %s:\n%s", strings.Join(args, " "), p.stderr.String())
+			t.Logf("gonfct %s:\n%s", strings.Join(args, " "), p.stderr.String())
 		}
 	})
 	if got := p.waitNotify(t, 60*time.Second); got != "READY=1" {
@@ -323,14 +329,14 @@ func TestRunFTPEndToEnd(t *testing.T) {
 	}
 
 	body := fetchMetrics(t)
-	for _, want := range []string{`gonfct_helper_packets_total{helper="ftp",queue="5",verdict="accept"}`,
-		`gonfct_helper_expectations_created_total{helper="ftp",queue="6",path="ctnetlink"}`} {
+	for _, want := range []string{`gonfct_helper_packets_total{netns="` + n.rtr.Name + `",helper="ftp",queue="5",verdict="accept"}`,
+		`gonfct_helper_expectations_created_total{netns="` + n.rtr.Name + `",helper="ftp",queue="6",path="ctnetlink"}`} {
 		line := metricLine(body, want)
 		if line == "" || strings.HasSuffix(line, " 0") {
 			t.Errorf("metric %s: %q\n%s", want, line, body)
 		}
 	}
-	if line := metricLine(body, `gonfct_helper_parse_errors_total{helper="ftp",queue="5"}`); strings.HasSuffix(line, " 0") {
+	if line := metricLine(body, `gonfct_helper_parse_errors_total{netns="`+n.rtr.Name+`",helper="ftp",queue="5"}`); strings.HasSuffix(line, " 0") {
 		t.Errorf("the refused bounce PORT was not counted: %q", line)
 	}
 

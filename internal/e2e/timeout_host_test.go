@@ -142,7 +142,7 @@ func TestTimeoutCommandsAgreeWithNfct(t *testing.T) {
 	if out := ns.MustRun("nfct", "list", "timeout"); strings.Contains(out, ".dns = {") {
 		t.Errorf("dns still listed by nfct:\n%s", out)
 	}
-	failGonfct(t, ns, 1, `no timeout policy "dns" in this network namespace`, "timeout", "get", "dns")
+	failGonfct(t, ns, 1, "no timeout policy \"dns\" in this network namespace: see `gonfct timeout list`", "timeout", "get", "dns")
 	failGonfct(t, ns, 1, "ENOENT", "timeout", "delete", "dns")
 	mustGonfct(t, ns, "timeout", "flush")
 	if out := ns.MustRun("nfct", "list", "timeout"); out != "" {
@@ -220,7 +220,7 @@ func TestTimeoutDeleteInUse(t *testing.T) {
 	mustGonfct(t, ns, "timeout", "add", "used", "inet", "udp", "replied", "10")
 	mustGonfct(t, ns, "timeout", "add", "free", "inet", "udp", "replied", "10")
 	ns.MustRun("iptables", "-t", "raw", "-A", "PREROUTING", "-p", "udp", "-j", "CT", "--timeout", "used")
-	failGonfct(t, ns, 1, "delete timeout policy used: EBUSY device or resource busy: it is in use by 1 rule such as `iptables -t raw ... -j CT --timeout used`", "delete", "timeout", "used")
+	failGonfct(t, ns, 1, "delete timeout policy used: EBUSY device or resource busy: it is in use by 1 rule such as `iptables -t raw ... -j CT --timeout used`: remove those first, or change its values in place with `gonfct timeout update used ...`", "delete", "timeout", "used")
 	failGonfct(t, ns, 1, "kept 1 in use by rules (-j CT --timeout): used", "timeout", "flush")
 	if out := ns.MustRun("nfct", "list", "timeout"); !strings.Contains(out, ".used = {") || strings.Contains(out, ".free = {") {
 		t.Errorf("after flush nfct lists:\n%s", out)

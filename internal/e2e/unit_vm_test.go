@@ -60,6 +60,23 @@ func TestUnitPrivilegesRunVM(t *testing.T) {
 	if out, err := asUnitUser(t, "net_admin", "run", "--helper", "ftp:inet:tcp:queue=11", "--check"); err != nil {
 		t.Fatalf("gonfct run --check with CAP_NET_ADMIN only: %v\n%s", err, out)
 	}
+	// The engine registers in /run/gonfct: where its user cannot write,
+	// it says so and touches nothing; the unit's RuntimeDirectory=gonfct
+	// gives the directory to the unit's user.
+	if err := os.MkdirAll("/run/gonfct", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown("/run/gonfct", 0, 0)
+	out0, err := asUnitUser(t, "net_admin", "run", "--helper", "ftp:inet:tcp:queue=11")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out0, "RuntimeDirectory=gonfct") ||
+		strings.Count(out0, "\n") != 1 {
+		t.Errorf("gonfct run without a writable registry: %v\n%s", err, out0)
+	}
+	if o, _, _ := gonfct(t, "helper", "list"); strings.Contains(o, "ftp") {
+		t.Errorf("a refused start left a helper: %s", o)
+	}
+	os.Chown("/run/gonfct", 65534, 65534)
+	t.Cleanup(func() { os.Chown("/run/gonfct", 0, 0) })
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		"--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin", "--bounding-set=-all,+net_admin", "--no-new-privs",
 		"--", "../../bin/gonfct", "run", "--helper", "ftp:inet:tcp:queue=11")
@@ -75,7 +92,7 @@ func TestUnitPrivilegesRunVM(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
-	err := cmd.Wait()
+	err = cmd.Wait()
 	if !enabled || err != nil {
 		t.Fatalf("gonfct run with CAP_NET_ADMIN only: enabled=%v, exit %v\n%s", enabled, err, out.String())
 	}

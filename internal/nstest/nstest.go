@@ -16,8 +16,9 @@ import (
 
 // NS is a named network namespace (under /run/netns) made for one test.
 type NS struct {
-	Name string
-	t    testing.TB
+	Name    string
+	t       testing.TB
+	deleted bool
 }
 
 // New makes a namespace with lo up and conntrack events enabled for every
@@ -37,6 +38,9 @@ func New(t testing.TB) *NS {
 		t.Fatalf("ip netns add %s: %v: %s", ns.Name, err, out)
 	}
 	t.Cleanup(func() {
+		if ns.deleted {
+			return
+		}
 		if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
 			t.Errorf("ip netns del %s: %v: %s", ns.Name, err, out)
 		}
@@ -47,6 +51,16 @@ func New(t testing.TB) *NS {
 	ns.Run("conntrack", "-C")
 	ns.Run("sysctl", "-qw", "net.netfilter.nf_conntrack_events=1")
 	return ns
+}
+
+// Delete removes the namespace before the end of the test, as an
+// operator would (`ip netns del`), for tests of what follows a deletion.
+func (ns *NS) Delete() {
+	ns.t.Helper()
+	if out, err := exec.Command("ip", "netns", "del", ns.Name).CombinedOutput(); err != nil {
+		ns.t.Fatalf("ip netns del %s: %v: %s", ns.Name, err, out)
+	}
+	ns.deleted = true
 }
 
 // Path is the namespace's file, for ctnl.DialOptions.NetNS.

@@ -65,7 +65,7 @@ func (cl *Client) Add(h *Helper, replace bool) error {
 		flags = netlink.Create
 	}
 	hints := ctnl.Hints{
-		unix.EEXIST: "it exists already: change it with `gonfct helper update`, or give --replace",
+		unix.EEXIST: "it exists already",
 		unix.EBUSY: fmt.Sprintf("a kernel helper named %q is registered (built in, or module nf_conntrack_%s loaded): "+
 			"unload it with `modprobe -r nf_nat_%s nf_conntrack_%s`, or choose another name", h.Name, h.Name, h.Name, h.Name),
 		unix.EOVERFLOW: fmt.Sprintf("the kernel allows at most %d policies", MaxPolicies),
@@ -189,7 +189,7 @@ func (cl *Client) Get(name string, family, proto uint8) ([]Helper, error) {
 	}
 	if len(hs) == 0 {
 		return nil, &ctnl.Error{Op: "get helper " + keyWords(name, family, proto), Err: unix.ENOENT,
-			Hint: "no such user-space helper (see `gonfct helper list`)"}
+			Hint: "no such user-space helper"}
 	}
 	return hs, nil
 }

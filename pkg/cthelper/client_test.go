@@ -1,14 +1,13 @@
 package cthelper
 
 import (
-	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnl/ctnltest"
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,43 +19,27 @@ type fakeKernel struct {
 	errno   map[uint8]unix.Errno // by message type
 }
 
-func (k *fakeKernel) serve(reqs []netlink.Message) ([]netlink.Message, error) {
-	if len(reqs) == 0 {
-		return nil, nil
-	}
-	r := reqs[0]
+// serve answers one request with the kernel's datagrams.
+func (k *fakeKernel) serve(r netlink.Message) [][]netlink.Message {
 	k.sent = append(k.sent, r)
 	typ := uint8(r.Header.Type & 0xff)
 	if e, ok := k.errno[typ]; ok {
-		return ack(e, r), nil
+		return [][]netlink.Message{{ctnltest.Ack(r, e)}}
 	}
 	if typ == msgGet && r.Header.Flags&netlink.Dump != 0 {
 		var out []netlink.Message
 		for i := range k.helpers {
 			e := ctnl.NewEncoder(nil)
 			encodeHelper(e, &k.helpers[i], allFields)
-			out = append(out, netlink.Message{
-				Header: netlink.Header{Type: r.Header.Type & 0xff00, Flags: netlink.Multi, Sequence: r.Header.Sequence, PID: r.Header.PID},
-				Data:   append([]byte{0, 0, 0, 0}, e.Bytes()...),
-			})
+			out = append(out, ctnltest.Reply(r, msgNew, netlink.Multi, 0, e.Bytes()))
 		}
-		return nltest.Multipart(append(out, netlink.Message{Header: netlink.Header{Type: netlink.Done, Flags: netlink.Multi,
-			Sequence: r.Header.Sequence, PID: r.Header.PID}, Data: make([]byte, 4)}))
+		return [][]netlink.Message{append(out, ctnltest.Done(r))}
 	}
-	return ack(0, r), nil
-}
-
-// ack is the kernel's NLMSG_ERROR answer: the errno (0 acknowledges) and
-// the request's header, with no flags of its own (nltest.Error keeps the
-// request's flags, which the reader would take for extended-ack flags).
-func ack(errno unix.Errno, r netlink.Message) []netlink.Message {
-	data := make([]byte, 4+16)
-	binary.NativeEndian.PutUint32(data, uint32(-int32(errno)))
-	return []netlink.Message{{Header: netlink.Header{Type: netlink.Error, Sequence: r.Header.Sequence, PID: r.Header.PID}, Data: data}}
+	return [][]netlink.Message{{ctnltest.Ack(r, 0)}}
 }
 
 func newFake(k *fakeKernel) *Client {
-	return NewClient(ctnl.New(nltest.Dial(k.serve)))
+	return NewClient(ctnltest.Dial(ctnltest.Serve(k.serve)))
 }
 
 func TestAddFlags(t *testing.T) {
@@ -94,7 +77,7 @@ func TestErrorsExplained(t *testing.T) {
 		t.Fatalf("EBUSY: %v", err)
 	}
 	k = &fakeKernel{errno: map[uint8]unix.Errno{msgNew: unix.EEXIST}}
-	if err := newFake(k).Add(&h, false); !errors.Is(err, ctnl.ErrExists) || !strings.Contains(err.Error(), "--replace") {
+	if err := newFake(k).Add(&h, false); !errors.Is(err, ctnl.ErrExists) || !strings.HasSuffix(err.Error(), ": it exists already") {
 		t.Fatalf("EEXIST: %v", err)
 	}
 	k = &fakeKernel{errno: map[uint8]unix.Errno{msgNew: unix.EPERM}}

@@ -57,7 +57,7 @@ func (h *Helper) Validate() error {
 		return err
 	}
 	if len(h.Policies) == 0 {
-		return fmt.Errorf("helper %q has no expectation policy: give one with --policy NAME:EXPECTMAX:TIMEOUT", h.Name)
+		return fmt.Errorf("helper %q has no expectation policy: the kernel needs at least one", h.Name)
 	}
 	if len(h.Policies) > MaxPolicies {
 		return fmt.Errorf("helper %q has %d policies: the kernel allows at most %d expectation classes", h.Name, len(h.Policies), MaxPolicies)

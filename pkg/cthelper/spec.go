@@ -65,8 +65,7 @@ func (r *Registry) Names() []string {
 	return names
 }
 
-// UnknownHelperError says which names are built in.
+// UnknownHelperError says that name is not built in, and which names are.
 func (r *Registry) UnknownHelperError(name string) error {
-	return fmt.Errorf("no built-in defaults for helper %q: give its policy with --policy NAME:EXPECTMAX:TIMEOUT (built in: %s)",
-		name, strings.Join(r.Names(), ", "))
+	return fmt.Errorf("no built-in helper %q (built in: %s)", name, strings.Join(r.Names(), ", "))
 }

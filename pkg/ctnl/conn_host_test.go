@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/internal/nstest"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -32,7 +33,7 @@ func TestQueryRealKernel(t *testing.T) {
 	ns.MustRun("conntrack", "-I", "-p", "udp", "-s", "10.1.1.1", "-d", "10.1.1.3", "--sport", "1001", "--dport", "69", "-t", "100")
 	c := ns.Dial()
 
-	tu := ctnl.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: unix.IPPROTO_TCP, SrcPort: 1000, DstPort: 21}
+	tu := ctnetlink.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: unix.IPPROTO_TCP, SrcPort: 1000, DstPort: 21}
 	e := ctnl.NewEncoder(nil)
 	tu.Encode(e, ctaTuple)
 	n := 0
@@ -41,7 +42,7 @@ func TestQueryRealKernel(t *testing.T) {
 		s := ctnl.NewScanner(m.Attrs)
 		for s.Next() {
 			if s.Type() == ctaTuple {
-				got, err := ctnl.DecodeTuple(s.Data())
+				got, err := ctnetlink.DecodeTuple(s.Data())
 				if err != nil {
 					return err
 				}
@@ -87,6 +88,7 @@ func TestReceiveBuffer(t *testing.T) {
 
 // An event caused by a request carries the requester's port ID; one made
 // by the kernel (here: a flush of nothing leaves none) would carry 0.
+// Pending peeks at the queued event without taking it.
 func TestReceivePortID(t *testing.T) {
 	ns := nstest.New(t)
 	ev := ns.Dial()
@@ -94,6 +96,10 @@ func TestReceivePortID(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns.MustRun("conntrack", "-I", "-p", "udp", "-s", "10.1.1.1", "-d", "10.1.1.2", "--sport", "1", "--dport", "2", "-t", "50")
+	// The event was queued before conntrack -I returned.
+	if p, err := ev.Pending(); !p || err != nil {
+		t.Fatalf("Pending with an event queued = %v, %v", p, err)
+	}
 	var got []uint32
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -102,6 +108,9 @@ func TestReceivePortID(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] == 0 {
 		t.Fatalf("event port IDs %v, want one non-zero (conntrack -I's socket)", got)
+	}
+	if p, err := ev.Pending(); p || err != nil {
+		t.Fatalf("Pending once the event is read = %v, %v", p, err)
 	}
 }
 

@@ -7,5 +7,6 @@
 //
 // It knows no subsystem's attributes beyond tuples: cthelper, cttimeout,
 // expectations and conntracks live in their own packages and call Conn.Do
-// and Conn.Dump with requests they encode themselves.
+// and Conn.Query with requests they encode themselves. Unit tests run a
+// Conn over package ctnltest's in-memory socket.
 package ctnl

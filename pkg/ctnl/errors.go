@@ -26,6 +26,9 @@ var (
 	// ErrLostEvents: the socket buffer overflowed (ENOBUFS) and events were
 	// dropped by the kernel.
 	ErrLostEvents = errors.New("events lost: socket receive buffer overflowed")
+	// ErrDumpInterrupted: the table changed while it was dumped
+	// (NLM_F_DUMP_INTR), so the answer may miss or repeat entries.
+	ErrDumpInterrupted = errors.New("dump interrupted by a change of the table (NLM_F_DUMP_INTR)")
 )
 
 // HintPermission is said whenever the kernel answers EPERM: every netfilter
@@ -33,13 +36,14 @@ var (
 const HintPermission = "needs CAP_NET_ADMIN: run as root (in the initial user namespace for helpers)"
 
 // Error is a failed netfilter operation: what was attempted, the kernel's
-// errno, the kernel's extended-ack text if it sent one, and a hint that names
-// the fix.
+// errno, the kernel's extended-ack text if it sent one, and a hint: what the
+// errno does not say (the cause, a fix outside the caller's program). A
+// program adds its own advice around the Error (gonfct: cli.AdviseOn).
 type Error struct {
 	Op   string // what was attempted, e.g. "add helper ftp"
 	Err  error  // usually a syscall.Errno
 	Msg  string // extended ack message from the kernel, if any
-	Hint string // what the user can do about it
+	Hint string // what the errno does not say, e.g. "it is in use by 1 rule"
 	// Kind, when set, is a sentinel the error also matches with errors.Is,
 	// for errnos whose meaning depends on the subsystem (EINVAL from
 	// nfnetlink for an absent subsystem is ErrNotSupported).

@@ -106,7 +106,6 @@ func addRequest(p Policy) ctnl.Request {
 	e := ctnl.NewEncoder(nil)
 	marshalPolicy(e, p)
 	return request("add timeout policy "+p.Name, msgNew, netlink.Create|netlink.Excl, e.Bytes(), ctnl.Hints{
-		unix.EEXIST:     fmt.Sprintf("change its values with `gonfct timeout update %s STATE SECS ...`, or delete it first", p.Name),
 		unix.EOPNOTSUPP: notTrackedHint(p.Proto),
 	})
 }
@@ -190,7 +189,7 @@ func protoOr(p, def uint8) uint8 {
 }
 
 func notFoundHint(name string) ctnl.Hints {
-	return ctnl.Hints{unix.ENOENT: fmt.Sprintf("no timeout policy %q in this network namespace: see `gonfct timeout list`", name)}
+	return ctnl.Hints{unix.ENOENT: fmt.Sprintf("no timeout policy %q in this network namespace", name)}
 }
 
 // Get reads one policy.
@@ -270,7 +269,7 @@ func busyHint(c *ctnl.Conn, name string) string {
 			users = "1 rule"
 		}
 	}
-	return fmt.Sprintf("it is in use by %s such as `iptables -t raw ... -j CT --timeout %s`: remove those first, or change its values in place with `gonfct timeout update %s ...`", users, name, name)
+	return fmt.Sprintf("it is in use by %s such as `iptables -t raw ... -j CT --timeout %s`", users, name)
 }
 
 // Flush deletes every policy of the namespace that no rule uses and

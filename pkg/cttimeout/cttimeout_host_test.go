@@ -114,7 +114,7 @@ func TestAddExisting(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := cttimeout.Add(c, p)
-	if !errors.Is(err, ctnl.ErrExists) || !strings.Contains(err.Error(), "gonfct timeout update dup") {
+	if !errors.Is(err, ctnl.ErrExists) || !strings.Contains(err.Error(), "add timeout policy dup: EEXIST") || strings.Contains(err.Error(), "gonfct") {
 		t.Errorf("second add: %v", err)
 	}
 	out, nerr := ns.Run("nfct", "add", "timeout", "dup", "inet", "tcp", "established", "100")

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnl/ctnltest"
 	"github.com/mdlayher/netlink"
-	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,12 +22,9 @@ type fakeKernel struct {
 }
 
 func (k *fakeKernel) dial() *ctnl.Conn {
-	return ctnl.New(nltest.Dial(func(req []netlink.Message) ([]netlink.Message, error) {
-		if len(req) == 0 {
-			return nil, nil
-		}
-		k.sent = append(k.sent, req[0])
-		return k.serve(req[0])
+	return ctnltest.Dial(ctnltest.Serve(func(req netlink.Message) [][]netlink.Message {
+		k.sent = append(k.sent, req)
+		return k.serve(req)
 	}))
 }
 
@@ -56,11 +53,12 @@ func answer(req netlink.Message, p Policy, flags netlink.HeaderFlags) netlink.Me
 	}
 }
 
-func (k *fakeKernel) serve(req netlink.Message) ([]netlink.Message, error) {
+// serve answers one request with the kernel's datagrams.
+func (k *fakeKernel) serve(req netlink.Message) [][]netlink.Message {
 	p, _ := unmarshalPolicy(req.Data[4:])
 	i := k.find(p.Name)
-	fail := func(errno unix.Errno) ([]netlink.Message, error) {
-		return nltest.Error(int(errno), []netlink.Message{req})
+	fail := func(errno unix.Errno) [][]netlink.Message {
+		return [][]netlink.Message{{ctnltest.Ack(req, errno)}}
 	}
 	switch req.Header.Type & 0xff {
 	case msgNew:
@@ -89,13 +87,12 @@ func (k *fakeKernel) serve(req netlink.Message) ([]netlink.Message, error) {
 			for _, p := range k.policies {
 				out = append(out, answer(req, p, netlink.Multi))
 			}
-			return append(out, netlink.Message{Header: netlink.Header{Type: netlink.Done, Flags: netlink.Multi, Sequence: req.Header.Sequence}, Data: make([]byte, 4)}), nil
+			return [][]netlink.Message{append(out, ctnltest.Done(req))}
 		}
 		if i < 0 {
 			return fail(unix.ENOENT)
 		}
-		ack, _ := nltest.Error(0, []netlink.Message{req})
-		return append([]netlink.Message{answer(req, k.policies[i], netlink.Multi)}, ack...), nil
+		return [][]netlink.Message{{answer(req, k.policies[i], netlink.Multi)}, {ctnltest.Ack(req, 0)}}
 	case msgDelete:
 		if p.Name == "" {
 			var kept []Policy
@@ -115,7 +112,7 @@ func (k *fakeKernel) serve(req netlink.Message) ([]netlink.Message, error) {
 		}
 		k.policies = append(k.policies[:i], k.policies[i+1:]...)
 	}
-	return nltest.Error(0, []netlink.Message{req})
+	return [][]netlink.Message{{ctnltest.Ack(req, 0)}}
 }
 
 func tcpDefaults() Timeouts {
@@ -162,7 +159,7 @@ func TestUpdateChecksBeforeWriting(t *testing.T) {
 	if _, err := Update(c, "web", unix.AF_INET6, unix.IPPROTO_TCP, s); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "it is inet tcp, not inet6 tcp") {
 		t.Errorf("family mismatch: %v", err)
 	}
-	if _, err := Update(c, "nope", 0, 0, s); !errors.Is(err, ctnl.ErrNotFound) || !strings.Contains(err.Error(), "gonfct timeout list") {
+	if _, err := Update(c, "nope", 0, 0, s); !errors.Is(err, ctnl.ErrNotFound) || !strings.Contains(err.Error(), `no timeout policy "nope" in this network namespace`) {
 		t.Errorf("absent policy: %v", err)
 	}
 	for _, m := range k.sent[n:] {
@@ -180,7 +177,7 @@ func TestAddExistingPointsToUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := Add(c, p)
-	if !errors.Is(err, ctnl.ErrExists) || !strings.Contains(err.Error(), "gonfct timeout update web") {
+	if !errors.Is(err, ctnl.ErrExists) || !strings.Contains(err.Error(), "add timeout policy web: EEXIST") || strings.Contains(err.Error(), "gonfct") {
 		t.Errorf("second add: %v", err)
 	}
 }

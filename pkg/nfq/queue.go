@@ -52,7 +52,7 @@ const (
 // CAP_NET_ADMIN already, so the queue belongs to another socket.
 func hintOwned(num uint16) string {
 	if os.Geteuid() == 0 {
-		return fmt.Sprintf("queue %d is bound by another process (another `gonfct run`, conntrackd, an IPS): stop it or choose another queue number", num)
+		return fmt.Sprintf("queue %d is bound by another process (another helper engine, conntrackd, an IPS): stop it or choose another queue number", num)
 	}
 	return ctnl.HintPermission
 }
@@ -170,7 +170,7 @@ func (q *Queue) Conn() *ctnl.Conn { return q.c }
 func (q *Queue) Close() error {
 	// An Interrupt left a deadline in the past; the unbind must read its
 	// acknowledgement.
-	_ = q.c.Netlink().SetReadDeadline(time.Time{})
+	_ = q.c.SetReadDeadline(time.Time{})
 	q.c.SetPollReads(0)
 	err := q.unbind()
 	if cerr := q.c.Close(); err == nil {
@@ -183,7 +183,7 @@ func (q *Queue) Close() error {
 // IsInterrupted is true); call it from another goroutine to stop the
 // receiving one. With PollReads, Receive returns by itself at the end of
 // each poll period instead.
-func (q *Queue) Interrupt() { _ = q.c.Netlink().SetReadDeadline(time.Unix(1, 0)) }
+func (q *Queue) Interrupt() { _ = q.c.SetReadDeadline(time.Unix(1, 0)) }
 
 // IsInterrupted reports whether err comes from Interrupt.
 func IsInterrupted(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

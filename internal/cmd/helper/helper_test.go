@@ -84,13 +84,19 @@ func TestHelperUpdateParsing(t *testing.T) {
 
 func TestHelperGetDeleteParsing(t *testing.T) {
 	for _, args := range [][]string{{"ftp"}, {"ftp", "inet"}, {"ftp", "inet6", "tcp"}} {
-		var got *ListOptions
-		cmd := NewCmdDelete(&cli.Env{}, func(o *ListOptions) error { got = o; return nil })
-		if err := clitest.Execute(t, cmd, args...); err != nil {
-			t.Fatalf("%q: %v", args, err)
+		var deleted, got key
+		del := NewCmdDelete(&cli.Env{}, func(o *DeleteOptions) error { deleted = o.Key; return nil })
+		get := NewCmdGet(&cli.Env{}, func(o *ListOptions) error { got = *o.Key; return nil })
+		if err := clitest.Execute(t, del, args...); err != nil {
+			t.Fatalf("delete %q: %v", args, err)
 		}
-		if got.Key.Name != "ftp" || (len(args) > 1) != (got.Key.Family != 0) || (len(args) > 2) != (got.Key.Proto != 0) {
-			t.Fatalf("%q: key %+v", args, got.Key)
+		if err := clitest.Execute(t, get, args...); err != nil {
+			t.Fatalf("get %q: %v", args, err)
+		}
+		for _, k := range []key{deleted, got} {
+			if k.Name != "ftp" || (len(args) > 1) != (k.Family != 0) || (len(args) > 2) != (k.Proto != 0) {
+				t.Fatalf("%q: key %+v", args, k)
+			}
 		}
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"strings"
 
 	"github.com/gonfct/gonfct/internal/cli"
+	"github.com/gonfct/gonfct/internal/cmd/completion"
 	"github.com/gonfct/gonfct/internal/cmd/ct"
 	"github.com/gonfct/gonfct/internal/cmd/expect"
 	"github.com/gonfct/gonfct/internal/cmd/helper"
+	"github.com/gonfct/gonfct/internal/cmd/man"
 	"github.com/gonfct/gonfct/internal/cmd/rules"
 	"github.com/gonfct/gonfct/internal/cmd/run"
 	"github.com/gonfct/gonfct/internal/cmd/timeout"
@@ -43,9 +45,12 @@ nfct's word order works too: "gonfct add helper rpc inet udp".`,
 		Args:          cobra.ArbitraryArgs,
 		RunE:          cli.GroupRunE,
 	}
-	root.PersistentFlags().StringVar(&env.NetNS, "netns", "", "work in this network namespace (a name from 'ip netns list', or a path)")
+	root.PersistentFlags().Var(cli.NetNSFlag{Env: env}, "netns", "work in this network namespace (a name from 'ip netns list', or a path)")
 	root.PersistentFlags().StringVarP(&env.Output, "output", "o", "text", "output format: text, table or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usage(err) })
+	// Our own completion command, with examples and a man page like every
+	// other; cobra still serves the scripts' `__complete` requests.
+	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetIn(env.In)
 	root.SetOut(env.Out)
 	root.SetErr(env.Err)
@@ -56,10 +61,15 @@ nfct's word order works too: "gonfct add helper rpc inet udp".`,
 		helper.NewCmdHelper(env),
 		timeout.NewCmdTimeout(env),
 		rules.NewCmdRules(env, nil),
-		newCmdGenMan(env),
+		completion.NewCmdCompletion(env, nil),
+		man.NewCmdGenMan(env, newDocRoot, nil),
 	)
-	addCompletionCmd(root)
 	return root
+}
+
+// newDocRoot is the tree the man pages document: fresh, on no streams.
+func newDocRoot() *cobra.Command {
+	return NewCmdRoot(&cli.Env{Out: io.Discard, Err: io.Discard}, "")
 }
 
 // Execute runs one command line on a tree from NewCmdRoot and returns its

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/internal/cli"
+	"github.com/gonfct/gonfct/internal/cmd/man"
 	"github.com/spf13/cobra"
 )
 
@@ -17,14 +18,14 @@ import (
 // flag changed without regenerating it fails here.
 func TestManPagesCurrent(t *testing.T) {
 	dir := t.TempDir()
-	n, err := genManPages(dir)
+	n, err := man.GenPages(newDocRoot(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fresh, _ := filepath.Glob(filepath.Join(dir, "*.8"))
 	kept, _ := filepath.Glob("../../../docs/man/*.8")
 	if len(fresh) != n {
-		t.Errorf("genManPages says %d pages, wrote %d", n, len(fresh))
+		t.Errorf("GenPages says %d pages, wrote %d", n, len(fresh))
 	}
 	names := func(ps []string) []string {
 		out := make([]string, len(ps))

@@ -3,6 +3,8 @@
 package rules
 
 import (
+	"io"
+
 	"github.com/gonfct/gonfct/internal/cli"
 	nfrules "github.com/gonfct/gonfct/internal/rules"
 	"github.com/gonfct/gonfct/pkg/cthelper/builtin"
@@ -10,18 +12,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// RulesOptions are the words and flags of `gonfct rules`.
 type RulesOptions struct {
-	Env      *cli.Env
+	// Out is where the ruleset goes: stdout, once -o is known to be text.
+	Out      io.Writer
 	IPTables bool
 	Rules    nfrules.Options
 }
 
+// NewCmdRules makes `gonfct rules`.
 func NewCmdRules(env *cli.Env, runF func(*RulesOptions) error) *cobra.Command {
 	var (
 		useNFT, useIPT bool
 		family         string
 		port           []uint
-		opts           = &RulesOptions{Env: env}
+		opts           = &RulesOptions{}
 	)
 	cmd := &cobra.Command{
 		Use:   "rules HELPER[/PROTO][:PORT[,PORT...]]...",
@@ -58,9 +63,11 @@ Nothing touches the kernel: pipe the output to "nft -f -" or "sh".`,
 			if useNFT && useIPT {
 				return cli.Usagef("--nft and --iptables exclude each other")
 			}
-			if env.Output != "" && env.Output != "text" {
-				return cli.Usagef("gonfct rules prints a ruleset; -o %s does not apply", env.Output)
+			out, err := env.Document("gonfct rules prints a ruleset")
+			if err != nil {
+				return err
 			}
+			opts.Out = out
 			opts.IPTables = useIPT
 			if family != "" {
 				f, err := ctnl.ParseFamily(family)
@@ -118,7 +125,7 @@ Nothing touches the kernel: pipe the output to "nft -f -" or "sh".`,
 
 func rulesRun(opts *RulesOptions) error {
 	if opts.IPTables {
-		return nfrules.IPTables(opts.Env.Out, opts.Rules)
+		return nfrules.IPTables(opts.Out, opts.Rules)
 	}
-	return nfrules.NFT(opts.Env.Out, opts.Rules)
+	return nfrules.NFT(opts.Out, opts.Rules)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/gonfct/gonfct/internal/output"
 	"github.com/gonfct/gonfct/internal/sdnotify"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
+	"github.com/gonfct/gonfct/pkg/cthelper/engine/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -36,6 +38,11 @@ type RunOptions struct {
 	LogLevel   slog.Level
 	LogFormat  string
 	RcvBuf     int
+	// NetnsAll is --netns-all: every namespace under /run/netns, followed.
+	// The --netns values are in Env.NetNS.
+	NetnsAll bool
+	// RegistryDir is the host's engine registry (registry.DefaultDir).
+	RegistryDir string
 
 	// Parsed configuration (filled by the command from ConfigFile and
 	// Helpers).
@@ -48,7 +55,7 @@ type RunOptions struct {
 }
 
 func NewCmdRun(env *cli.Env, runF func(*RunOptions) error) *cobra.Command {
-	o := &RunOptions{Env: env}
+	o := &RunOptions{Env: env, RegistryDir: registry.DefaultDir}
 	var cleanup, expectVia, logLevel string
 	cmd := &cobra.Command{
 		Use:   "run [--config FILE] [--helper " + config.HelperFlagSyntax + "]...",
@@ -60,7 +67,8 @@ updates) the helper object and enables it — no "nfct add helper" first — and
 parses the packets the kernel queues: it creates the expectations the
 protocol announces and keeps the helper's private data. On SIGTERM or SIGINT
 it disables its helpers (--cleanup delete deletes them, --cleanup none leaves
-them enabled); SIGHUP reloads --config without dropping the queues it keeps.
+them enabled: their packets then pass un-helped until an engine serves their
+queues again); SIGHUP reloads --config without dropping the queues it keeps.
 Under systemd (Type=notify or notify-reload) it reports READY, RELOADING and
 STOPPING.
 
@@ -75,6 +83,16 @@ are ignored with a notice) and from --helper flags, which may be combined:
   any other KEY=VALUE is a parser option (ftp: loose=yes).
   Each helper needs its own queue.
 
+A helper that is not built in is described by patterns: Pattern blocks in
+its Type block (see docs/writing-a-helper.md), or for a quick trial
+pattern=REGEX at the end of --helper, after its settings direction=
+(original, reply, both), expect= (tcp, udp) and lines=no:
+
+  --helper 'lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)$'
+
+  The named group port (or port_hi and port_lo) is the port to expect,
+  addr the address (default: the announcing side's own).
+
 The ruleset assigns the helper to connections, for example:
 
   nft add ct helper inet filter ftp-us '{ type "ftp" protocol tcp; }'
@@ -88,20 +106,36 @@ verdict (NFQA_EXP), and so does one that names a helper for the expected
 connection (ssdp's), which the kernel attaches only there. --expect-via
 verdict always puts the first one in the verdict (the kernel does not report
 its fate); ctnetlink never does. In every mode a NATed expectation whose
-port the payload announces (ftp's PORT, EPRT, 227, 229) is made through
-ctnetlink, and answered, before the verdict: where another connection's
-expectation holds that port, it moves to the next one and the announcement
-is rewritten to match.
+port the payload announces (ftp's PORT, EPRT, 227, 229; a pattern's port)
+is made through ctnetlink, and answered, before the verdict: where another
+connection's expectation holds that port, it moves to the next one and the
+announcement is rewritten to match.
+
+One engine serves many network namespaces: --netns NAME (repeatable) serves
+each namespace named, --netns-all every namespace under /run/netns,
+following those made and deleted later (within a second); without either,
+the engine's own namespace (a Netns line in --config may name them
+instead). Helper objects are global to the kernel: each is made once, and
+its queue bound in every namespace served. Only one engine on the host may
+serve a helper: a second one that would re-point or disable it is refused
+at start, naming the first (pid, namespaces). Engines register under
+/run/gonfct; the entry of an engine that died (even by kill -9) blocks
+nothing. On exit an engine leaves alone the helpers another engine serves.
 
 --check validates the configuration and probes the kernel (cthelper,
-ctnetlink, each queue with the conntrack glue, kernel helpers of the same
-name) without changing anything, then exits 1 if something is missing.
+ctnetlink, each queue with the conntrack glue in each namespace, kernel
+helpers of the same name, other engines serving a helper) without changing
+anything, then exits 1 if something is missing.
 
 Metrics (--metrics ADDR, Prometheus text format on /metrics): packets by
 helper and verdict, expectations created and failed, parse errors, parser
-panics, malformed packets, queue overflows.`,
+panics, malformed packets, queue overflows; each labelled with its
+namespace (netns="" for the engine's own).`,
 		Example: `  gonfct run --helper ftp:inet:tcp:queue=5
+  gonfct run --helper 'lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)$'
   gonfct run --config /etc/gonfct/helpers.conf --metrics 127.0.0.1:9469
+  gonfct run --config /etc/gonfct/helpers.conf --netns tenant-a --netns tenant-b
+  gonfct run --config /etc/gonfct/helpers.conf --netns-all
   gonfct run --config /etc/conntrackd/conntrackd.conf --check`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -146,6 +180,7 @@ panics, malformed packets, queue overflows.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json (logs go to stderr)")
 	f.IntVar(&o.RcvBuf, "rcvbuf", 0, "socket receive buffer per queue in bytes (default 4 MiB)")
+	f.BoolVar(&o.NetnsAll, "netns-all", false, "serve every namespace under "+engine.NetnsDir+", following those made and deleted later")
 	return cmd
 }
 
@@ -186,20 +221,38 @@ func (o *RunOptions) load() error {
 		}
 		return cli.Usagef("no helper to run: give --config FILE or --helper %s", config.HelperFlagSyntax)
 	}
-	ec := engine.Config{FailOpen: o.FailOpen, ExpectVia: o.ExpectVia, Cleanup: o.Cleanup, ReceiveBuffer: o.RcvBuf}
+	ec := engine.Config{FailOpen: o.FailOpen, ExpectVia: o.ExpectVia, Cleanup: o.Cleanup, ReceiveBuffer: o.RcvBuf,
+		Netns: o.netns(cfg)}
 	for i := range cfg.Helpers {
 		h := &cfg.Helpers[i]
 		p, err := h.NewParser()
 		if err != nil {
-			return cli.Usagef("%s: helper %s: %v", h.Pos, h.Name, err)
+			return cli.Usagef("%s: %v", h.Pos, err)
 		}
-		ec.Helpers = append(ec.Helpers, engine.Helper{Object: h.Object(), QueueLen: h.QueueLen, Parser: p, Source: h.Pos.String()})
+		ec.Helpers = append(ec.Helpers, engine.Helper{Object: h.Object(), QueueLen: h.QueueLen, Parser: p, Netns: h.Netns,
+			Source: h.Pos.String()})
 	}
 	if err := ec.Validate(); err != nil {
 		return cli.Usage(err)
 	}
 	o.Config = ec
 	return nil
+}
+
+// netns are the namespaces to serve: --netns and --netns-all when given,
+// else the file's Netns lines (none: the engine's own namespace).
+func (o *RunOptions) netns(cfg *config.Config) []string {
+	words := slices.Clone(o.Env.NetNS)
+	if o.NetnsAll {
+		words = append(words, engine.NetnsDir)
+	}
+	if len(words) == 0 {
+		return cfg.Netns
+	}
+	if len(cfg.Netns) > 0 {
+		o.Notices = append(o.Notices, fmt.Sprintf("%s: Netns lines ignored: --netns or --netns-all given", cfg.NetnsPos[0]))
+	}
+	return words
 }
 
 func (o *RunOptions) logger() *slog.Logger {
@@ -236,7 +289,7 @@ func runCheck(o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	fs := engine.Check(o.Env.Conn, o.Config)
+	fs := engine.Check(engine.Options{Dial: o.ownConn, Registry: registry.Open(o.RegistryDir)}, o.Config)
 	for _, f := range fs {
 		if err := w.Write(findingRecord{f}); err != nil {
 			return err
@@ -263,7 +316,7 @@ func runRun(o *RunOptions) error {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	eng := engine.New(engine.Options{Dial: o.Env.Conn, Log: log})
+	eng := engine.New(engine.Options{Dial: o.ownConn, Log: log, Registry: registry.Open(o.RegistryDir)})
 
 	// The metrics listener is opened before the kernel is touched, so a
 	// busy port changes nothing.
@@ -282,10 +335,10 @@ func runRun(o *RunOptions) error {
 	}
 
 	if err := eng.Start(o.Config); err != nil {
-		return err
+		return explain(err, o.Config.Netns)
 	}
-	log.Info("engine running", "helpers", len(o.Config.Helpers), "cleanup", o.Cleanup.String(), "expect_via", o.ExpectVia.String(),
-		"fail_open", o.FailOpen)
+	log.Info("engine running", "helpers", len(o.Config.Helpers), "netns", netnsText(o.Config.Netns), "cleanup", o.Cleanup.String(),
+		"expect_via", o.ExpectVia.String(), "fail_open", o.FailOpen)
 	notify(log, sdnotify.Ready)
 	failed := eng.Failed()
 	for {
@@ -318,7 +371,7 @@ func reload(o *RunOptions, eng *engine.Engine, log *slog.Logger) {
 		return
 	}
 	if err := eng.Reload(next.Config); err != nil {
-		log.Error("reload", "err", err)
+		log.Error("reload", "err", explain(err, next.Config.Netns))
 		return
 	}
 	for _, n := range next.Notices {

@@ -11,6 +11,8 @@ import (
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/cli/clitest"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
+	"github.com/gonfct/gonfct/pkg/cthelper/engine/registry"
+	"github.com/gonfct/gonfct/pkg/cthelper/pattern"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,6 +31,8 @@ Helper {
 `), 0o644)
 	bad := filepath.Join(dir, "bad.conf")
 	os.WriteFile(bad, []byte("Helper {\n\tType ftp inet tcp {\n\t\tQueueNum x\n\t}\n}\n"), 0o644)
+	badPattern := filepath.Join(dir, "pattern.conf")
+	os.WriteFile(badPattern, []byte("Helper {\n\tType lobby inet tcp {\n\t\tPattern \"^MATCH (?P<prt>[0-9]+)$\"\n\t}\n}\n"), 0o644)
 	empty := filepath.Join(dir, "empty.conf")
 	os.WriteFile(empty, []byte("General { }\n"), 0o644)
 
@@ -63,7 +67,17 @@ Helper {
 					t.Fatal("the General section was skipped without a notice")
 				}
 			}},
+		{args: []string{"--helper", "lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)$", "--check"},
+			check: func(t *testing.T, o *RunOptions) {
+				h := o.Config.Helpers[0]
+				if _, ok := h.Parser.(*pattern.Parser); !ok || h.Object.Name != "lobby" || h.Object.QueueNum != 7 || h.Object.PrivLen != pattern.PrivLen ||
+					h.Object.Policies[0].Name != "lobby" || !o.Check {
+					t.Fatalf("helper %+v", h)
+				}
+			}},
 		{args: nil, usage: "no helper to run"},
+		{args: []string{"--config", badPattern, "--check"}, usage: `pattern.conf:3:19: Pattern: unknown group name "prt"`},
+		{args: []string{"--helper", "lobby:inet:tcp:pattern=^MATCH [0-9]+$", "--check"}, usage: "(column 24): pattern: the pattern names no port"},
 		{args: []string{"--config", empty}, usage: "declares no helper"},
 		{args: []string{"--config", bad}, usage: "bad.conf:3:"},
 		{args: []string{"--config", filepath.Join(dir, "absent.conf")}, usage: "absent.conf"},
@@ -93,5 +107,64 @@ Helper {
 			continue
 		}
 		tc.check(t, got)
+	}
+}
+
+// The namespaces to serve: --netns (in Env) and --netns-all, else the
+// file's Netns lines; a helper kept to a namespace not served is refused.
+func TestRunNetnsParsing(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "helpers.conf")
+	os.WriteFile(conf, []byte(`Helper {
+	Netns tenant-a
+	Netns tenant-b
+	Type ftp inet tcp { QueueNum 5 Netns tenant-a }
+	Type ftp inet tcp { QueueNum 5 Netns tenant-b Option loose yes }
+}
+`), 0o644)
+	parse := func(netns []string, args ...string) (*RunOptions, error) {
+		var got *RunOptions
+		env := &cli.Env{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}, NetNS: netns}
+		err := clitest.Execute(t, NewCmdRun(env, func(o *RunOptions) error { got = o; return nil }), args...)
+		return got, err
+	}
+	o, err := parse(nil, "--config", conf)
+	if err != nil || strings.Join(o.Config.Netns, " ") != "tenant-a tenant-b" || len(o.Config.Helpers) != 2 ||
+		strings.Join(o.Config.Helpers[1].Netns, " ") != "tenant-b" {
+		t.Fatalf("file's Netns: %v %+v", err, o)
+	}
+	o, err = parse([]string{"tenant-a", "tenant-b", "tenant-c"}, "--config", conf, "--netns-all")
+	if err != nil || strings.Join(o.Config.Netns, " ") != "tenant-a tenant-b tenant-c /run/netns" {
+		t.Fatalf("flags: %v %+v", err, o)
+	}
+	if len(o.Notices) != 1 || !strings.Contains(o.Notices[0], "helpers.conf:2:8: Netns lines ignored: --netns or --netns-all given") {
+		t.Errorf("notices %q", o.Notices)
+	}
+	o, err = parse([]string{"a", "b"}, "--helper", "ftp:inet:tcp")
+	if err != nil || strings.Join(o.Config.Netns, " ") != "a b" {
+		t.Fatalf("--netns with --helper: %v %+v", err, o)
+	}
+	_, err = parse([]string{"tenant-a", "tenant-c"}, "--config", conf)
+	if cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), "helpers.conf:5:2: helper ftp is kept to namespace tenant-b, which is not served") {
+		t.Errorf("helper kept to a namespace not served: %v", err)
+	}
+}
+
+func TestConflictAdvice(t *testing.T) {
+	ce := &registry.ConflictError{Helper: registry.Helper{Name: "ftp", Family: "inet", Proto: "tcp"},
+		Holder: registry.Entry{PID: 42, Netns: []string{"a", "b"}}}
+	err := explain(ce, []string{"c", "a"})
+	want := "helper ftp inet tcp is served by another engine, pid 42 in namespaces a, b: serve every namespace from one process: " +
+		"stop pid 42 and run one gonfct run --netns a --netns b --netns c with the helpers of both (or give this engine helpers pid 42 does not serve)"
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
+	ce.Holder = registry.Entry{PID: 42, Follows: []string{"/run/netns"}, Netns: []string{"a"}}
+	if got := explain(ce, []string{"/proc/1/ns/net"}).Error(); !strings.Contains(got, "run one gonfct run --netns-all --netns /proc/1/ns/net with") {
+		t.Errorf("following engine: %s", got)
+	}
+	ce.Holder = registry.Entry{PID: 42, Netns: []string{""}}
+	if got := explain(ce, nil).Error(); !strings.HasSuffix(got, "stop pid 42 first, or give this engine helpers it does not serve") {
+		t.Errorf("both in their own namespace: %s", got)
 	}
 }

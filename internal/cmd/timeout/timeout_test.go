@@ -109,19 +109,21 @@ func TestTimeoutUpdateParsing(t *testing.T) {
 }
 
 func TestTimeoutDefaultParsing(t *testing.T) {
-	var got *DefaultOptions
-	keep := func(o *DefaultOptions) error { got = o; return nil }
-	if err := clitest.Execute(t, NewCmdDefaultSet(&cli.Env{}, keep), "inet", "tcp", "established", "3600"); err != nil {
+	var set *DefaultSetOptions
+	keepSet := func(o *DefaultSetOptions) error { set = o; return nil }
+	if err := clitest.Execute(t, NewCmdDefaultSet(&cli.Env{}, keepSet), "inet", "tcp", "established", "3600"); err != nil {
 		t.Fatal(err)
 	}
-	if got.Family != unix.AF_INET || got.Proto != unix.IPPROTO_TCP || got.Timeouts != tmo(t, unix.IPPROTO_TCP, "established", "3600") {
-		t.Errorf("default-set parsed %+v", got)
+	if set.Family != unix.AF_INET || set.Proto != unix.IPPROTO_TCP || set.Timeouts != tmo(t, unix.IPPROTO_TCP, "established", "3600") {
+		t.Errorf("default-set parsed %+v", set)
 	}
-	if err := clitest.Execute(t, NewCmdDefaultGet(&cli.Env{}, keep), "inet6", "icmpv6"); err != nil {
+	var get *DefaultGetOptions
+	keepGet := func(o *DefaultGetOptions) error { get = o; return nil }
+	if err := clitest.Execute(t, NewCmdDefaultGet(&cli.Env{}, keepGet), "inet6", "icmpv6"); err != nil {
 		t.Fatal(err)
 	}
-	if got.Family != unix.AF_INET6 || got.Proto != unix.IPPROTO_ICMPV6 {
-		t.Errorf("default-get parsed %+v", got)
+	if get.Family != unix.AF_INET6 || get.Proto != unix.IPPROTO_ICMPV6 {
+		t.Errorf("default-get parsed %+v", get)
 	}
 	for _, tt := range []struct {
 		get   bool
@@ -135,9 +137,9 @@ func TestTimeoutDefaultParsing(t *testing.T) {
 		{true, []string{"inet"}, "takes 2 argument"},
 		{true, []string{"inet", "ospf"}, "no timeout states"},
 	} {
-		cmd := NewCmdDefaultSet(&cli.Env{}, keep)
+		cmd := NewCmdDefaultSet(&cli.Env{}, keepSet)
 		if tt.get {
-			cmd = NewCmdDefaultGet(&cli.Env{}, keep)
+			cmd = NewCmdDefaultGet(&cli.Env{}, keepGet)
 		}
 		wantUsage(t, tt.args, clitest.Execute(t, cmd, tt.args...), tt.usage)
 	}
@@ -159,8 +161,9 @@ func TestTimeoutGetListDeleteParsing(t *testing.T) {
 	if err := clitest.Execute(t, NewCmdDelete(&cli.Env{}, keepDel), "web"); err != nil || del.Name != "web" {
 		t.Errorf("delete web: %v %+v", err, del)
 	}
-	if err := clitest.Execute(t, NewCmdFlush(&cli.Env{}, keepDel)); err != nil || del.Name != "" {
-		t.Errorf("flush: %v %+v", err, del)
+	flushed := false
+	if err := clitest.Execute(t, NewCmdFlush(&cli.Env{}, func(*FlushOptions) error { flushed = true; return nil })); err != nil || !flushed {
+		t.Errorf("flush: %v", err)
 	}
 	wantUsage(t, []string{"delete", "a", "b"}, clitest.Execute(t, NewCmdDelete(&cli.Env{}, keepDel), "a", "b"), "takes 1 argument")
 	wantUsage(t, []string{"delete", "long"}, clitest.Execute(t, NewCmdDelete(&cli.Env{}, keepDel), strings.Repeat("x", 40)), "at most 31")

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/engine/registry"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/gonfct/gonfct/pkg/nfq"
@@ -21,10 +23,11 @@ type Finding struct {
 
 // Check validates cfg and probes, without leaving any change behind, what
 // the running kernel must offer for it: a netfilter socket
-// (CAP_NET_ADMIN), nfnetlink_cthelper, ctnetlink expectations, each queue
-// free and bindable with the conntrack glue (bound and unbound at once),
-// and no kernel helper holding a helper's name.
-func Check(dial func() (*ctnl.Conn, error), cfg Config) []Finding {
+// (CAP_NET_ADMIN), nfnetlink_cthelper, ctnetlink expectations, the
+// namespaces named, each queue free and bindable with the conntrack glue
+// in each of them (bound and unbound at once), no kernel helper holding a
+// helper's name, and (with opts.Registry) no other engine serving one.
+func Check(opts Options, cfg Config) []Finding {
 	var out []Finding
 	add := func(what string, err error, okDetail string) bool {
 		f := Finding{What: what, OK: err == nil, Detail: okDetail}
@@ -37,7 +40,20 @@ func Check(dial func() (*ctnl.Conn, error), cfg Config) []Finding {
 	if !add("configuration", cfg.Validate(), fmt.Sprintf("%d helper(s) on %d queue(s)", len(cfg.Helpers), len(cfg.queues()))) {
 		return out
 	}
-	c, err := dial()
+	found, err := lookNetns(cfg.Netns)
+	if len(cfg.Netns) > 0 {
+		detail := "none now"
+		if len(found) > 0 {
+			detail = strings.Join(nsNames(found), ", ")
+		}
+		add("network namespaces ("+strings.Join(cfg.Netns, " ")+")", err, detail)
+	}
+	var engines []registry.Entry
+	if opts.Registry != nil {
+		engines, err = opts.Registry.Live()
+		add("engine registry "+opts.Registry.Path(), err, fmt.Sprintf("%d other engine(s) running", len(engines)))
+	}
+	c, err := opts.Dial()
 	if !add("netfilter netlink socket", err, "opened") {
 		return out
 	}
@@ -58,29 +74,52 @@ func Check(dial func() (*ctnl.Conn, error), cfg Config) []Finding {
 					detail = fmt.Sprintf("exists (%s, queue %d): will be updated and enabled", h.Status, h.QueueNum)
 				}
 			}
-			add(what, kernelHelperClash(o.Name), detail)
+			err := kernelHelperClash(o.Name)
+			if holder, ok := servedElsewhere(o, engines); ok && err == nil {
+				err = &registry.ConflictError{Helper: registryHelper(o), Holder: holder}
+			}
+			add(what, err, detail)
 		}
 	}
 
-	err = expect.Dump(c, expect.ListOptions{}, func(*expect.Expectation) error { return nil })
+	err = expect.NewClient(c).Dump(expect.ListOptions{}, func(*expect.Expectation) error { return nil })
 	add("ctnetlink expectations", err, "available")
 
-	for _, qc := range cfg.queues() {
-		what := fmt.Sprintf("queue %d with conntrack glue (for %s)", qc.num, qc.name)
-		qconn, err := dial()
-		if err != nil {
-			add(what, err, "")
-			continue
+	for _, f := range found {
+		dial := opts.Dial
+		where := ""
+		if f.path != "" {
+			where = " in namespace " + f.name
+			fd, err := openNetns(f)
+			if err != nil {
+				add("network namespace "+f.name, err, "")
+				continue
+			}
+			defer fd.Close()
+			dial = dialVia(fd)
 		}
-		q, err := nfq.Bind(qconn, nfq.Config{Num: qc.num, Conntrack: true, FailOpen: cfg.FailOpen, ReceiveBuffer: 64 << 10})
-		if err != nil {
-			qconn.Close()
-			add(what, err, "")
-			continue
+		for _, qc := range cfg.queues() {
+			if _, ok := qc.parserFor(f.name); ok {
+				what := fmt.Sprintf("queue %d with conntrack glue%s (for %s)", qc.num, where, qc.name)
+				add(what, probeQueue(dial, qc.num, cfg.FailOpen), "free, and the kernel accepts NFQA_CFG_F_CONNTRACK")
+			}
 		}
-		add(what, q.Close(), "free, and the kernel accepts NFQA_CFG_F_CONNTRACK")
 	}
 	return out
+}
+
+// probeQueue binds a queue with the conntrack glue and unbinds it.
+func probeQueue(dial func() (*ctnl.Conn, error), num uint16, failOpen bool) error {
+	qconn, err := dial()
+	if err != nil {
+		return err
+	}
+	q, err := nfq.Bind(qconn, nfq.Config{Num: num, Conntrack: true, FailOpen: failOpen, ReceiveBuffer: 64 << 10})
+	if err != nil {
+		qconn.Close()
+		return err
+	}
+	return q.Close()
 }
 
 // kernelHelperClash reports a kernel helper module (loaded, or built in)

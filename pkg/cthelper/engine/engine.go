@@ -6,18 +6,25 @@
 // an expectation (NFQA_EXP), a rewritten packet. Further expectations go
 // through ctnetlink. Each queue is served by its own goroutine and
 // sockets.
+//
+// One engine serves many network namespaces: helper objects are global
+// to the kernel, so it creates each once, while queues and conntrack
+// tables belong to a namespace, so it binds each queue in every namespace
+// it serves. Engines of one host coordinate through a registry (package
+// registry) so that none re-points or disables a helper another serves.
 package engine
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/engine/registry"
 	"github.com/gonfct/gonfct/pkg/ctnl"
-	"github.com/gonfct/gonfct/pkg/nfq"
 )
 
 // pollPeriod is how long a queue's worker waits in poll(2) before it
@@ -26,7 +33,9 @@ const pollPeriod = 100 * time.Millisecond
 
 // Options are the engine's surroundings.
 type Options struct {
-	// Dial opens a netfilter socket in the namespace to serve.
+	// Dial opens a netfilter socket in the engine's own namespace: for
+	// the helper objects (global to the kernel, reachable from any
+	// namespace), and for the queues when Config.Netns is empty.
 	Dial func() (*ctnl.Conn, error)
 	// Log receives structured logs; nil discards them.
 	Log *slog.Logger
@@ -35,6 +44,14 @@ type Options struct {
 	// DrainTime is how long queues keep being served after the helpers
 	// are disabled at Stop, for packets already queued (0: 100 ms).
 	DrainTime time.Duration
+	// Registry, when set, is where the engine registers the helpers it
+	// serves: Start and Reload refuse a helper another live engine
+	// serves (a *registry.ConflictError), and Stop leaves enabled a
+	// helper another engine serves. Nil: no coordination.
+	Registry *registry.Dir
+	// NetnsPoll is how often the namespaces Config.Netns names are looked
+	// at again, for ones made or deleted since (0: 250 ms).
+	NetnsPoll time.Duration
 }
 
 // Engine serves a set of helpers. Start, Reload and Stop must not be
@@ -44,11 +61,20 @@ type Engine struct {
 	cfg     Config
 	ctl     *cthelper.Client
 	ctlConn *ctnl.Conn
-	workers map[uint16]*worker
-	served  map[uint16]queueConfig
+	// served are the queues whose helper objects the engine enabled.
+	served map[uint16]queueConfig
+	// nets are the namespaces served, by name ("" the engine's own).
+	nets map[string]*netns
+	// refused are namespaces whose queues could not be bound, not tried
+	// again until their identity changes.
+	refused map[string]nsID
+	claim   *registry.Claim
+	started time.Time
+	watch   *watcher
 	// failed receives a worker that stopped on its own.
 	failed chan *worker
-	mu     sync.Mutex
+	// mu guards the namespaces and queues against the namespace watcher.
+	mu sync.Mutex
 }
 
 // New makes an engine.
@@ -62,7 +88,11 @@ func New(opts Options) *Engine {
 	if opts.DrainTime == 0 {
 		opts.DrainTime = 100 * time.Millisecond
 	}
-	return &Engine{opts: opts, workers: map[uint16]*worker{}, served: map[uint16]queueConfig{}, failed: make(chan *worker, 16)}
+	if opts.NetnsPoll == 0 {
+		opts.NetnsPoll = 250 * time.Millisecond
+	}
+	return &Engine{opts: opts, served: map[uint16]queueConfig{}, nets: map[string]*netns{}, refused: map[string]nsID{},
+		failed: make(chan *worker, 16)}
 }
 
 // Metrics is the engine's counter set.
@@ -80,73 +110,102 @@ func (e *Engine) Failed() <-chan error {
 	return ch
 }
 
-// Start validates cfg, binds every queue (with the conntrack glue), then
-// creates or updates each helper object and enables it, and starts
-// serving. Queues are bound before their helpers are enabled, so no
-// packet is queued to nobody. On error everything done so far is undone.
+// Start validates cfg, registers the engine, binds every queue (with the
+// conntrack glue) in every namespace it serves, then creates or updates
+// each helper object and enables it, and starts serving. Queues are
+// bound before their helpers are enabled, so no packet is queued to
+// nobody. On error everything done so far is undone.
 func (e *Engine) Start(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	found, err := lookNetns(cfg.Netns)
+	if err != nil {
+		return err
+	}
+	e.started = time.Now()
+	if e.opts.Registry != nil {
+		c, err := e.opts.Registry.Register(e.entry(cfg, nsNames(found)))
+		if err != nil {
+			return err
+		}
+		e.claim = c
+	}
 	c, err := e.opts.Dial()
 	if err != nil {
+		e.abort()
 		return err
 	}
 	e.ctlConn, e.ctl = c, cthelper.NewClient(c)
 	e.cfg = cfg
-	for _, qc := range cfg.queues() {
-		if err := e.startQueue(qc); err != nil {
-			e.abort()
-			return err
-		}
+	if err := e.applyNetns(found, true); err != nil {
+		e.abort()
+		return err
+	}
+	if err := e.enable(true); err != nil {
+		e.abort()
+		return err
+	}
+	if len(cfg.Netns) > 0 {
+		e.watch = e.startWatcher()
 	}
 	return nil
 }
 
-// startQueue binds one queue, enables its helpers and starts its worker.
-func (e *Engine) startQueue(qc queueConfig) error {
-	conn, err := e.opts.Dial()
-	if err != nil {
-		return err
+// lookNetns finds the namespaces words name now: every named one must be
+// there. No words: the engine's own namespace.
+func lookNetns(words []string) ([]nsFile, error) {
+	if len(words) == 0 {
+		return []nsFile{{name: "", named: true}}, nil
 	}
-	q, err := nfq.Bind(conn, nfq.Config{Num: qc.num, MaxLen: qc.queueLen, Conntrack: true, FailOpen: e.cfg.FailOpen,
-		ReceiveBuffer: e.cfg.ReceiveBuffer, PollReads: pollPeriod})
-	if err != nil {
-		conn.Close()
-		return err
+	found, missing := nsSources(words).scan()
+	return found, errors.Join(missing...)
+}
+
+// entry is what the registry says of the engine serving cfg in the
+// namespaces of those names.
+func (e *Engine) entry(cfg Config, netns []string) registry.Entry {
+	r := registry.Entry{PID: os.Getpid(), Started: e.started, Follows: nsSources(cfg.Netns).follows(), Netns: netns}
+	if r.Netns == nil {
+		r.Netns = []string{}
 	}
-	log := e.opts.Log.With("helper", qc.name, "queue", qc.num)
-	if size, err := q.ReceiveBuffer(); err != nil {
-		log.Warn("socket receive buffer not enlarged: the queue overflows sooner under bursts", "err", err)
-	} else {
-		log.Debug("queue bound", "receive_buffer", size, "queue_len", qc.queueLen, "fail_open", e.cfg.FailOpen)
+	for _, qc := range cfg.queues() {
+		for _, o := range qc.objects {
+			r.Helpers = append(r.Helpers, registryHelper(o))
+		}
 	}
-	w := newWorker(q, e.serving(qc), log, e.opts.Metrics.For(qc.num, qc.name), e.opts.Dial)
-	e.workers[qc.num] = w
-	e.served[qc.num] = qc
-	go func() {
-		w.run()
-		if w.err != nil {
-			log.Error("queue worker stopped", "err", w.err)
-			select {
-			case e.failed <- w:
-			default:
+	return r
+}
+
+func registryHelper(o cthelper.Helper) registry.Helper {
+	return registry.Helper{Name: o.Name, Family: ctnl.FamilyName(o.Family), Proto: ctnl.ProtoName(o.Proto), Queue: uint16(o.QueueNum)}
+}
+
+// enable creates or updates every helper object of the configuration and
+// enables it.
+func (e *Engine) enable(logIt bool) error {
+	var errs []error
+	for _, qc := range e.cfg.queues() {
+		e.served[qc.num] = qc
+		for _, o := range qc.objects {
+			o.Status = cthelper.Enabled
+			if err := e.ctl.Add(&o, true); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if logIt {
+				e.opts.Log.Info("helper enabled", "helper", o.Name, "family", ctnl.FamilyName(o.Family), "proto", ctnl.ProtoName(o.Proto),
+					"queue", qc.num, "policies", policiesText(o.Policies), "queue_len", qc.queueLen)
 			}
 		}
-	}()
-	for _, o := range qc.objects {
-		o.Status = cthelper.Enabled
-		if err := e.ctl.Add(&o, true); err != nil {
-			return err
-		}
-		log.Info("helper enabled", "family", ctnl.FamilyName(o.Family), "proto", ctnl.ProtoName(o.Proto),
-			"policies", policiesText(o.Policies), "queue_len", qc.queueLen)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-func (e *Engine) serving(qc queueConfig) *serving {
-	return &serving{name: qc.name, parser: qc.parser, privLen: int(qc.privLen), expectVia: e.cfg.ExpectVia}
+func (e *Engine) serving(qc queueConfig, p cthelper.Parser) *serving {
+	return &serving{name: qc.name, parser: p, privLen: int(qc.privLen), expectVia: e.cfg.ExpectVia}
 }
 
 func policiesText(ps []cthelper.Policy) string {
@@ -161,11 +220,24 @@ func policiesText(ps []cthelper.Policy) string {
 }
 
 // abort undoes a failed Start: helpers enabled so far are disabled (never
-// deleted: they may have existed before), queues unbound.
+// deleted: they may have existed before), queues unbound, the registry
+// entry removed.
 func (e *Engine) abort() {
-	for num, qc := range e.served {
-		e.cleanupQueue(qc, CleanupDisable)
-		e.stopWorker(num)
+	for _, qc := range e.served {
+		e.cleanupQueue(qc, CleanupDisable, nil)
+	}
+	e.served = map[uint16]queueConfig{}
+	e.dropAll()
+	if e.claim != nil {
+		e.claim.Release(nil)
+		e.claim = nil
+	}
+}
+
+// dropAll lets go of every namespace and of the control socket.
+func (e *Engine) dropAll() {
+	for _, n := range e.nets {
+		e.dropNetns(n)
 	}
 	if e.ctlConn != nil {
 		e.ctlConn.Close()
@@ -173,27 +245,19 @@ func (e *Engine) abort() {
 	}
 }
 
-func (e *Engine) stopWorker(num uint16) {
-	w := e.workers[num]
-	if w == nil {
-		return
-	}
-	w.stop()
-	if err := w.q.Close(); err != nil {
-		e.opts.Log.Warn("unbind queue", "queue", num, "err", err)
-	}
-	delete(e.workers, num)
-	delete(e.served, num)
-}
-
-// cleanupQueue applies the cleanup policy to a queue's helper objects.
-func (e *Engine) cleanupQueue(qc queueConfig, how Cleanup) error {
+// cleanupQueue applies the cleanup policy to a queue's helper objects,
+// except those another live engine serves.
+func (e *Engine) cleanupQueue(qc queueConfig, how Cleanup, others []registry.Entry) error {
 	var errs []error
 	for _, o := range qc.objects {
 		log := e.opts.Log.With("helper", o.Name, "family", ctnl.FamilyName(o.Family), "proto", ctnl.ProtoName(o.Proto))
+		if holder, ok := servedElsewhere(o, others); ok {
+			log.Info("helper left enabled: another engine serves it", "pid", holder.PID, "netns", holder.NetnsText())
+			continue
+		}
 		switch how {
 		case CleanupNone:
-			log.Info("helper left enabled (--cleanup none): its traffic is dropped until an engine serves queue again", "queue", qc.num)
+			log.Info("helper left enabled (--cleanup none): its packets pass un-helped wherever no engine listens on its queue", "queue", qc.num)
 		case CleanupDelete:
 			err := e.ctl.Delete(o.Name, o.Family, o.Proto)
 			if err == nil {
@@ -217,36 +281,70 @@ func (e *Engine) cleanupQueue(qc queueConfig, how Cleanup) error {
 	return errors.Join(errs...)
 }
 
-// Stop applies the cleanup policy to every helper, serves what is still
-// queued for a moment, then stops the workers and unbinds the queues.
-func (e *Engine) Stop() error {
-	var errs []error
-	for _, qc := range e.served {
-		if err := e.cleanupQueue(qc, e.cfg.Cleanup); err != nil {
-			errs = append(errs, err)
+func servedElsewhere(o cthelper.Helper, others []registry.Entry) (registry.Entry, bool) {
+	h := registryHelper(o)
+	for _, x := range others {
+		if _, ok := x.Serves(h); ok {
+			return x, true
 		}
 	}
-	if e.cfg.Cleanup != CleanupNone {
-		time.Sleep(e.opts.DrainTime)
+	return registry.Entry{}, false
+}
+
+// Stop applies the cleanup policy to every helper no other live engine
+// serves, serves what is still queued for a moment, then stops the
+// workers and unbinds the queues. With a registry all of it happens under
+// its lock, so that no engine starting meanwhile has a helper disabled
+// under it.
+func (e *Engine) Stop() error {
+	if e.watch != nil {
+		e.watch.stop()
+		e.watch = nil
 	}
-	for num := range e.workers {
-		e.stopWorker(num)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	finish := func(others []registry.Entry) {
+		for _, qc := range e.served {
+			if err := e.cleanupQueue(qc, e.cfg.Cleanup, others); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if e.cfg.Cleanup != CleanupNone {
+			time.Sleep(e.opts.DrainTime)
+		}
+		e.dropAll()
 	}
-	if e.ctlConn != nil {
-		e.ctlConn.Close()
-		e.ctlConn = nil
+	if e.claim != nil {
+		if err := e.claim.Release(finish); err != nil {
+			errs = append(errs, err)
+		}
+		e.claim = nil
+	} else {
+		finish(nil)
 	}
 	return errors.Join(errs...)
 }
 
 // Reload switches to a new configuration without dropping the queues it
 // keeps: a queue whose helper stays gets the new parser, options and
-// policies between two packets; new queues are bound and their helpers
-// enabled; queues no longer configured get the cleanup policy and are
-// unbound. The new configuration is validated first; if it is refused,
-// the old one keeps running.
+// policies between two packets; new queues are bound (in every namespace
+// served) and their helpers enabled; queues no longer configured get the
+// cleanup policy and are unbound; namespaces no longer named are let go,
+// new ones served. The new configuration is validated (and registered)
+// first; if it is refused, the old one keeps running.
 func (e *Engine) Reload(cfg Config) error {
 	if err := cfg.Validate(); err != nil {
+		e.opts.Metrics.ReloadErrors.Add(1)
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	found, err := lookNetns(cfg.Netns)
+	if err == nil && e.claim != nil {
+		err = e.claim.Update(e.entry(cfg, nsNames(found)))
+	}
+	if err != nil {
 		e.opts.Metrics.ReloadErrors.Add(1)
 		return err
 	}
@@ -263,43 +361,39 @@ func (e *Engine) Reload(cfg Config) error {
 		removal = CleanupDelete
 	}
 	for num, old := range e.served {
-		if nq, ok := next[num]; !ok || nq.name != old.name || nq.privLen != old.privLen {
-			if err := e.cleanupQueue(old, removal); err != nil {
+		nq, ok := next[num]
+		if !ok || nq.name != old.name || nq.privLen != old.privLen {
+			if err := e.cleanupQueue(old, removal, nil); err != nil {
 				e.opts.Log.Warn("reload: remove helper", "err", err)
 			}
-			e.stopWorker(num)
+			for _, n := range e.nets {
+				e.unbindQueue(n, num)
+			}
+			delete(e.served, num)
+			continue
+		}
+		// Objects of the queue no longer listed (another family).
+		for _, o := range old.objects {
+			if !hasObject(nq.objects, o) {
+				_ = e.cleanupQueue(queueConfig{num: num, objects: []cthelper.Helper{o}}, removal, nil)
+			}
 		}
 	}
 	e.cfg = cfg
 	var errs []error
-	for _, qc := range cfg.queues() {
-		if old, kept := e.served[qc.num]; kept {
-			if qc.queueLen != old.queueLen {
-				// The queue's socket belongs to its worker mid-read; a
-				// config command there could swallow a packet.
-				e.opts.Log.Warn("reload: a new QueueLen takes effect at the next start", "queue", qc.num,
-					"running", old.queueLen, "configured", qc.queueLen)
-			}
-			w := e.workers[qc.num]
-			w.cur.Store(e.serving(qc))
-			for _, o := range qc.objects {
-				o.Status = cthelper.Enabled
-				if err := e.ctl.Add(&o, true); err != nil {
-					errs = append(errs, err)
-				}
-			}
-			// Objects of the old queue no longer listed (another family).
-			for _, o := range old.objects {
-				if !hasObject(qc.objects, o) {
-					_ = e.cleanupQueue(queueConfig{num: qc.num, objects: []cthelper.Helper{o}}, removal)
-				}
-			}
-			e.served[qc.num] = qc
-			continue
-		}
-		if err := e.startQueue(qc); err != nil {
+	if err := e.applyNetns(found, false); err != nil {
+		errs = append(errs, err)
+	}
+	for _, n := range e.nets {
+		if err := e.syncQueues(n); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := e.enable(false); err != nil {
+		errs = append(errs, err)
+	}
+	if len(cfg.Netns) > 0 && e.watch == nil {
+		e.watch = e.startWatcher()
 	}
 	if err := errors.Join(errs...); err != nil {
 		e.opts.Metrics.ReloadErrors.Add(1)

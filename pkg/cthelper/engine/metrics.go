@@ -10,9 +10,10 @@ import (
 	"sync/atomic"
 )
 
-// Stats are one queue's counters. Workers add to them with atomics; the
-// metrics endpoint reads them at any time.
+// Stats are one queue's counters in one namespace. Workers add to them
+// with atomics; the metrics endpoint reads them at any time.
 type Stats struct {
+	Netns  string // "" for the engine's own namespace
 	Helper string
 	Queue  uint16
 
@@ -42,28 +43,45 @@ type Stats struct {
 // Prometheus text format.
 type Metrics struct {
 	mu    sync.Mutex
-	stats map[uint16]*Stats
+	stats map[statsKey]*Stats
 	// Reloads counts configuration reloads; ReloadErrors the refused ones.
 	Reloads, ReloadErrors atomic.Uint64
 }
 
-// NewMetrics makes an empty set.
-func NewMetrics() *Metrics { return &Metrics{stats: map[uint16]*Stats{}} }
+type statsKey struct {
+	netns string
+	queue uint16
+}
 
-// For returns the stats of a queue, creating them; a queue keeps its
-// counters across reloads.
-func (m *Metrics) For(queue uint16, helper string) *Stats {
+// NewMetrics makes an empty set.
+func NewMetrics() *Metrics { return &Metrics{stats: map[statsKey]*Stats{}} }
+
+// For returns the stats of a queue in a namespace, creating them; a queue
+// keeps its counters across reloads.
+func (m *Metrics) For(netns string, queue uint16, helper string) *Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.stats[queue]
+	k := statsKey{netns, queue}
+	s, ok := m.stats[k]
 	if !ok || s.Helper != helper {
-		s = &Stats{Helper: helper, Queue: queue}
-		m.stats[queue] = s
+		s = &Stats{Netns: netns, Helper: helper, Queue: queue}
+		m.stats[k] = s
 	}
 	return s
 }
 
-// Snapshot returns the stats sorted by queue.
+// drop forgets a namespace's stats: it is no longer served.
+func (m *Metrics) drop(netns string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.stats {
+		if k.netns == netns {
+			delete(m.stats, k)
+		}
+	}
+}
+
+// Snapshot returns the stats sorted by namespace and queue.
 func (m *Metrics) Snapshot() []*Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -71,7 +89,12 @@ func (m *Metrics) Snapshot() []*Stats {
 	for _, s := range m.stats {
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Queue < out[j].Queue })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Netns != out[j].Netns {
+			return out[i].Netns < out[j].Netns
+		}
+		return out[i].Queue < out[j].Queue
+	})
 	return out
 }
 
@@ -113,7 +136,9 @@ func (m *Metrics) WriteText(w io.Writer) error {
 		}
 		for _, s := range snap {
 			b = append(b, d.name...)
-			b = append(b, `{helper="`...)
+			b = append(b, `{netns="`...)
+			b = appendLabelValue(b, s.Netns)
+			b = append(b, `",helper="`...)
 			b = append(b, s.Helper...)
 			b = append(b, `",queue="`...)
 			b = strconv.AppendUint(b, uint64(s.Queue), 10)
@@ -131,6 +156,22 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	b = fmt.Appendf(b, "gonfct_reloads_total{result=\"ok\"} %d\ngonfct_reloads_total{result=\"error\"} %d\n", m.Reloads.Load(), m.ReloadErrors.Load())
 	_, err := w.Write(b)
 	return err
+}
+
+// appendLabelValue escapes a label value as the text format wants: a
+// namespace's name may hold quotes and backslashes.
+func appendLabelValue(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\', '"':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // Handler serves the metrics over HTTP.

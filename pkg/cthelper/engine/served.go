@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/nfq"
+)
+
+// This file is what the engine keeps per namespace it serves: the
+// namespace held open, and a bound queue with its worker for each queue
+// the configuration serves there.
+
+// netns is one namespace served.
+type netns struct {
+	name string
+	id   nsID
+	fd   *os.File // nil for the engine's own namespace
+	dial func() (*ctnl.Conn, error)
+	// queues are the queues bound here.
+	queues map[uint16]*boundQueue
+}
+
+// boundQueue is a queue bound in a namespace, and what it was bound for.
+type boundQueue struct {
+	w        *worker
+	queueLen uint32
+}
+
+// applyNetns serves the namespaces found that are not served yet and
+// lets go of those no longer found (deleted, or another namespace under
+// the same name). With strict (at Start) a namespace named itself whose
+// queues cannot be bound is an error; otherwise such a namespace is
+// logged and left alone until its identity changes. The registry entry
+// follows the change.
+func (e *Engine) applyNetns(found []nsFile, strict bool) error {
+	changed := false
+	for name, n := range e.nets {
+		if !containsNetns(found, name, n.id) {
+			e.dropNetns(n)
+			e.opts.Log.Info("namespace let go", "netns", name, "why", "deleted, or no longer configured")
+			changed = true
+		}
+	}
+	for name := range e.refused {
+		if !slices.ContainsFunc(found, func(f nsFile) bool { return f.name == name }) {
+			delete(e.refused, name) // gone: forget it, it may come back another
+		}
+	}
+	for _, f := range found {
+		if e.nets[f.name] != nil {
+			continue
+		}
+		if id, ok := e.refused[f.name]; ok && id == f.id {
+			continue
+		}
+		if err := e.addNetns(f); err != nil {
+			if strict && f.named {
+				return err
+			}
+			e.refused[f.name] = f.id
+			e.opts.Log.Error("namespace not served", "netns", f.name, "err", err)
+			continue
+		}
+		delete(e.refused, f.name)
+		changed = true
+		if !strict {
+			e.opts.Log.Info("serving namespace", "netns", f.name, "queues", len(e.nets[f.name].queues))
+		}
+	}
+	if changed && !strict && e.claim != nil {
+		names := make([]string, 0, len(e.nets))
+		for name := range e.nets {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		if err := e.claim.Update(e.entry(e.cfg, names)); err != nil {
+			e.opts.Log.Warn("engine registry not updated", "err", err)
+		}
+	}
+	return nil
+}
+
+func containsNetns(found []nsFile, name string, id nsID) bool {
+	for _, f := range found {
+		if f.name == name && f.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// addNetns begins serving a namespace: it is held open and its queues
+// are bound.
+func (e *Engine) addNetns(f nsFile) error {
+	n := &netns{name: f.name, id: f.id, dial: e.opts.Dial, queues: map[uint16]*boundQueue{}}
+	if f.path != "" {
+		fd, err := openNetns(f)
+		if err != nil {
+			return err
+		}
+		n.fd, n.dial = fd, dialVia(fd)
+	}
+	e.nets[n.name] = n
+	if err := e.syncQueues(n); err != nil {
+		e.dropNetns(n)
+		return err
+	}
+	return nil
+}
+
+// dropNetns unbinds a namespace's queues and lets go of it.
+func (e *Engine) dropNetns(n *netns) {
+	for num := range n.queues {
+		e.unbindQueue(n, num)
+	}
+	if n.fd != nil {
+		n.fd.Close()
+	}
+	delete(e.nets, n.name)
+	e.opts.Metrics.drop(n.name)
+}
+
+// syncQueues binds in n the queues the configuration serves there that
+// are not bound yet, gives the bound ones their (new) parser, and unbinds
+// those no longer served there.
+func (e *Engine) syncQueues(n *netns) error {
+	want := map[uint16]bool{}
+	var errs []error
+	for _, qc := range e.cfg.queues() {
+		p, ok := qc.parserFor(n.name)
+		if !ok {
+			continue
+		}
+		want[qc.num] = true
+		if b := n.queues[qc.num]; b != nil {
+			if qc.queueLen != b.queueLen {
+				// The queue's socket belongs to its worker mid-read; a
+				// config command there could swallow a packet.
+				e.opts.Log.Warn("reload: a new QueueLen takes effect at the next start", "netns", n.name, "queue", qc.num,
+					"running", b.queueLen, "configured", qc.queueLen)
+			}
+			b.w.cur.Store(e.serving(qc, p))
+			continue
+		}
+		if err := e.bindQueue(n, qc, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for num := range n.queues {
+		if !want[num] {
+			e.unbindQueue(n, num)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// bindQueue binds one queue in n and starts its worker.
+func (e *Engine) bindQueue(n *netns, qc queueConfig, p cthelper.Parser) error {
+	conn, err := n.dial()
+	if err != nil {
+		return err
+	}
+	q, err := nfq.Bind(conn, nfq.Config{Num: qc.num, MaxLen: qc.queueLen, Conntrack: true, FailOpen: e.cfg.FailOpen,
+		ReceiveBuffer: e.cfg.ReceiveBuffer, PollReads: pollPeriod})
+	if err != nil {
+		conn.Close()
+		if n.name != "" {
+			return &NetnsError{Netns: n.name, Err: err}
+		}
+		return err
+	}
+	log := e.opts.Log
+	if n.name != "" {
+		log = log.With("netns", n.name)
+	}
+	log = log.With("helper", qc.name, "queue", qc.num)
+	if size, err := q.ReceiveBuffer(); err != nil {
+		log.Warn("socket receive buffer not enlarged: the queue overflows sooner under bursts", "err", err)
+	} else {
+		log.Debug("queue bound", "receive_buffer", size, "queue_len", qc.queueLen, "fail_open", e.cfg.FailOpen)
+	}
+	w := newWorker(q, e.serving(qc, p), log, e.opts.Metrics.For(n.name, qc.num, qc.name), n.dial)
+	n.queues[qc.num] = &boundQueue{w: w, queueLen: qc.queueLen}
+	go func() {
+		w.run()
+		if w.err != nil {
+			log.Error("queue worker stopped", "err", w.err)
+			select {
+			case e.failed <- w:
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// unbindQueue stops a queue's worker and unbinds it.
+func (e *Engine) unbindQueue(n *netns, num uint16) {
+	b := n.queues[num]
+	if b == nil {
+		return
+	}
+	b.w.stop()
+	if err := b.w.q.Close(); err != nil {
+		e.opts.Log.Warn("unbind queue", "netns", n.name, "queue", num, "err", err)
+	}
+	delete(n.queues, num)
+}
+
+// watcher looks at the configured namespaces again every period.
+type watcher struct {
+	quit, done chan struct{}
+}
+
+func (e *Engine) startWatcher() *watcher {
+	w := &watcher{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(e.opts.NetnsPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.quit:
+				return
+			case <-t.C:
+			}
+			e.mu.Lock()
+			// A named namespace that is missing now is let go; it is
+			// served again when it comes back.
+			found, _ := lookNetns(e.cfg.Netns)
+			_ = e.applyNetns(found, false)
+			e.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func (w *watcher) stop() {
+	close(w.quit)
+	<-w.done
+}

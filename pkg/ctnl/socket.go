@@ -1,0 +1,289 @@
+package ctnl
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Socket carries netlink datagrams between a Conn and the kernel: bytes
+// in, bytes out, and the few socket controls the engine needs. Dial's
+// socket is a kernel NETLINK_NETFILTER socket; package ctnltest has an
+// in-memory one that answers with a handler, so that unit tests run the
+// same message walk as production.
+type Socket interface {
+	// Send sends one datagram: one or more netlink messages back to back.
+	Send(b []byte) error
+	// Recv reads one datagram into b and returns its whole length, which
+	// is more than len(b) when it did not fit (and was cut). With wait > 0
+	// it waits at most that long on the calling OS thread and fails with
+	// os.ErrDeadlineExceeded when nothing came; with wait == 0 it blocks
+	// until a datagram comes or the read deadline passes.
+	Recv(b []byte, wait time.Duration) (int, error)
+	// Pending reports, without blocking, whether a datagram waits. An
+	// error waiting in its place (ENOBUFS) is consumed and returned.
+	Pending() (bool, error)
+	// SetReadDeadline makes a blocked or later Recv with wait == 0 fail
+	// with os.ErrDeadlineExceeded once t has passed; zero clears it.
+	SetReadDeadline(t time.Time) error
+	// JoinGroup subscribes to a netlink multicast group.
+	JoinGroup(group uint32) error
+	// SetReceiveBuffer asks for a receive buffer of the given size and
+	// returns what was granted and whether the privileged way worked.
+	SetReceiveBuffer(bytes int) (granted int, forced bool, err error)
+	// Drops counts the datagrams lost to a full buffer since the socket
+	// was opened.
+	Drops() (uint32, error)
+	Close() error
+}
+
+// DialOptions choose where a Conn talks.
+type DialOptions struct {
+	// NetNS names a network namespace: a name under /run/netns (as made by
+	// `ip netns add`) or a path such as /proc/PID/ns/net. Empty means the
+	// caller's namespace.
+	NetNS string
+}
+
+// Dial opens a netfilter netlink socket.
+func Dial(opts DialOptions) (*Conn, error) {
+	s, err := dialKernel(opts)
+	if err != nil {
+		return nil, err
+	}
+	return New(s), nil
+}
+
+// kernelSocket is a kernel netlink socket. mdlayher/netlink opens it (in
+// another network namespace if asked, on a thread of its own) and sets its
+// options; every datagram goes through the raw descriptor, read with
+// recvfrom(2) into the caller's buffer, so a packet loop does not allocate.
+type kernelSocket struct {
+	nl  *netlink.Conn
+	raw syscall.RawConn
+
+	// rd and wr hold the arguments and results of one raw read or write
+	// (apart, so that one goroutine may write while another reads); the
+	// functions are bound once so that a packet loop does not allocate a
+	// closure per datagram.
+	rd      readIO
+	wr      writeIO
+	readFn  func(fd uintptr) bool
+	writeFn func(fd uintptr) bool
+	pollFn  func(fd uintptr)
+	pollFds [1]unix.PollFd
+	peek    [1]byte
+}
+
+type readIO struct {
+	in   []byte // receive buffer
+	wait time.Duration
+	n    int
+	err  error
+}
+
+type writeIO struct {
+	out []byte // datagram to send
+	err error
+}
+
+func dialKernel(opts DialOptions) (*kernelSocket, error) {
+	cfg := &netlink.Config{}
+	if opts.NetNS != "" {
+		path := opts.NetNS
+		if !strings.ContainsRune(path, '/') {
+			path = filepath.Join("/run/netns", path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, &Error{Op: "open network namespace " + opts.NetNS, Err: err,
+				Hint: "give a name from `ip netns list` or a path such as /proc/PID/ns/net"}
+		}
+		defer f.Close()
+		cfg.NetNS = int(f.Fd())
+	}
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	if err != nil {
+		return nil, newError("open netfilter netlink socket", unwrapOp(err), "", nil)
+	}
+	// Extended acks give the kernel's reason text where it has one; older
+	// kernels refuse the option, which is harmless.
+	_ = nl.SetOption(netlink.ExtendedAcknowledge, true)
+	raw, err := nl.SyscallConn()
+	if err != nil {
+		_ = nl.Close()
+		return nil, newError("open netfilter netlink socket", err, "", nil)
+	}
+	s := &kernelSocket{nl: nl, raw: raw}
+	s.readFn, s.writeFn, s.pollFn = s.readOnce, s.writeOnce, s.pollOnce
+	return s, nil
+}
+
+func unwrapOp(err error) error {
+	var oe *netlink.OpError
+	if errors.As(err, &oe) {
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return se.Err
+		}
+		return oe.Err
+	}
+	return err
+}
+
+func (s *kernelSocket) Send(b []byte) error {
+	s.wr = writeIO{out: b}
+	err := s.raw.Write(s.writeFn)
+	s.wr.out = nil
+	if err != nil {
+		return err
+	}
+	return s.wr.err
+}
+
+func (s *kernelSocket) writeOnce(fd uintptr) bool {
+	_, s.wr.err = unix.Write(int(fd), s.wr.out)
+	return s.wr.err != unix.EAGAIN
+}
+
+func (s *kernelSocket) Recv(b []byte, wait time.Duration) (int, error) {
+	s.rd = readIO{in: b, wait: wait}
+	var err error
+	if wait > 0 {
+		err = s.raw.Control(s.pollFn)
+	} else {
+		err = s.raw.Read(s.readFn)
+	}
+	s.rd.in = nil
+	if err != nil {
+		return 0, err
+	}
+	return s.rd.n, s.rd.err
+}
+
+func (s *kernelSocket) readOnce(fd uintptr) bool {
+	s.recv(fd, s.rd.in, 0)
+	return s.rd.err != unix.EAGAIN
+}
+
+// pollOnce waits in poll(2) on the calling thread instead of parking in
+// the Go runtime's netpoller: a dedicated receive loop then wakes up
+// directly in the kernel, without an epoll round and a goroutine
+// hand-off per datagram.
+func (s *kernelSocket) pollOnce(fd uintptr) {
+	// Under load the next datagram is usually there already: try first,
+	// and wait in poll only when there is nothing.
+	s.recv(fd, s.rd.in, unix.MSG_DONTWAIT)
+	if s.rd.err != unix.EAGAIN {
+		return
+	}
+	s.pollFds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	for {
+		n, err := unix.Poll(s.pollFds[:], int(s.rd.wait/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			s.rd.err = err
+			return
+		}
+		if n == 0 {
+			s.rd.err = os.ErrDeadlineExceeded
+			return
+		}
+		break
+	}
+	s.recv(fd, s.rd.in, unix.MSG_DONTWAIT)
+	if s.rd.err == unix.EAGAIN {
+		s.rd.err = os.ErrDeadlineExceeded // woken for nothing: the caller loops
+	}
+}
+
+// recv reads one datagram into b with recvfrom(2) and no source address
+// (unix.Recvmsg allocates one per call). MSG_TRUNC makes the kernel report
+// a datagram's full length, so a cut one is seen.
+func (s *kernelSocket) recv(fd uintptr, b []byte, flags int) {
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		uintptr(flags|unix.MSG_TRUNC), 0, 0)
+	s.rd.n, s.rd.err = int(n), nil
+	if errno != 0 {
+		s.rd.n, s.rd.err = 0, errno
+	}
+}
+
+// Pending peeks: netlink sockets answer no SIOCINQ.
+func (s *kernelSocket) Pending() (bool, error) {
+	var pending bool
+	var perr error
+	err := s.raw.Control(func(fd uintptr) {
+		s.recv(fd, s.peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		switch s.rd.err {
+		case nil:
+			pending = true
+		case unix.EAGAIN:
+		default:
+			pending, perr = true, s.rd.err
+		}
+	})
+	if err != nil {
+		return false, err
+	}
+	return pending, perr
+}
+
+func (s *kernelSocket) SetReadDeadline(t time.Time) error { return s.nl.SetReadDeadline(t) }
+
+func (s *kernelSocket) JoinGroup(group uint32) error { return unwrapOp(s.nl.JoinGroup(group)) }
+
+// SetReceiveBuffer uses SO_RCVBUFFORCE (as root, above net.core.rmem_max),
+// else SO_RCVBUF. The kernel doubles the size for its bookkeeping.
+func (s *kernelSocket) SetReceiveBuffer(bytes int) (granted int, forced bool, err error) {
+	var serr error
+	cerr := s.raw.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes) == nil {
+			forced = true
+		} else {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
+		}
+		if serr == nil {
+			granted, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		}
+	})
+	if cerr != nil {
+		return 0, false, cerr
+	}
+	return granted, forced, serr
+}
+
+// Drops reads sk_drops with SO_MEMINFO.
+func (s *kernelSocket) Drops() (uint32, error) {
+	var (
+		drops uint32
+		gerr  error
+	)
+	cerr := s.raw.Control(func(fd uintptr) {
+		const skMeminfoDrops, skMeminfoVars = 8, 9
+		var mem [skMeminfoVars]uint32
+		l := uint32(len(mem) * 4)
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			ptr(&mem[0]), ptr(&l), 0)
+		if e != 0 {
+			gerr = e
+			return
+		}
+		drops = mem[skMeminfoDrops]
+	})
+	if cerr != nil {
+		return 0, cerr
+	}
+	return drops, gerr
+}
+
+func (s *kernelSocket) Close() error { return s.nl.Close() }
