@@ -156,11 +156,10 @@ func skipExtHeaders(b []byte, next uint8, off int) (uint8, int, error) {
 // nibble of its first byte): Linux records where the stream's sequence
 // numbers shift (nf_ct_tcp_seqadj_set, reached from a verdict's payload)
 // at the TCP header it finds after the IPv4 header length, read from that
-// nibble, for IPv6 packets too (6.1 and 6.18 alike). With the nibble at 0
-// it takes bytes of the IPv6 header for the sequence number, and the
-// connection breaks after the rewrite. The cost: this one packet's DSCP
-// changes (to 40-43 without extension headers).
-
+// nibble, for IPv6 packets too (6.1, and the current sources alike). With
+// the nibble at 0 it takes bytes of the IPv6 header for the sequence
+// number, and the connection breaks after the rewrite. The cost: this one
+// packet's DSCP changes (to 40-43 without extension headers).
 func rewrite(dst, b []byte, off l4Offsets, payloadEnd int, proto uint8, ws []cthelper.Rewrite) ([]byte, error) {
 	dst = append(dst[:0], b[:off.payload]...)
 	pl := b[off.payload:payloadEnd]
