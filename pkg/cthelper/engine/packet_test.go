@@ -12,12 +12,17 @@ import (
 
 // Packets with correct checksums, made by an independent implementation
 // (Python's struct and RFC 1071): an FTP 227 reply over IPv4/TCP, the same
-// with a longer address, and a TFTP request over IPv6/UDP behind a
-// destination-options header, short and long.
+// with a longer address, a TFTP request over IPv6/UDP behind a
+// destination-options header, short and long, and an FTP EPRT over
+// IPv6/TCP, with a longer address (and the TCP header's offset in the top
+// of the traffic class) and with another of the same length.
 const (
 	v4Reply227     = "4500005300014000400626a20a0000010a00000200159c40000003e8000007d05018ffff07f2000032323720456e746572696e672050617373697665204d6f6465202831302c302c302c312c342c31292e0d0a"
 	v4Reply227Long = "4500005a000140004006269b0a0000010a00000200159c40000003e8000007d05018ffff8401000032323720456e746572696e672050617373697665204d6f646520283139322c3136382c3130302c3230302c342c31292e0d0a"
 	v6TFTP         = "60000000001d3c4020010db800000000000000000000000120010db80000000000000000000000021100010400000000138800450015f45a000166696c65006f6374657400"
+	v6EPRT         = "60000000002e064020010db800000000000000000000000120010db80000000000000000000000029c400015000003e8000007d05018ffffe130000045505254207c327c666430303a313a3a327c35303030307c0d0a"
+	v6EPRTLong     = "6a0000000035064020010db800000000000000000000000120010db80000000000000000000000029c400015000003e8000007d05018ffff53e7000045505254207c327c323030313a6462383a3131333a3a66657c35303030307c0d0a"
+	v6EPRTSame     = "60000000002e064020010db800000000000000000000000120010db80000000000000000000000029c400015000003e8000007d05018ffffe030000045505254207c327c666430303a313a3a337c35303030307c0d0a"
 	v6TFTPLong     = "6000000000243c4020010db800000000000000000000000120010db8000000000000000000000002110001040000000013880045001cfc8d00016c6f6e6765722d66696c65006f6374657400"
 )
 
@@ -99,6 +104,8 @@ func TestRewrite(t *testing.T) {
 		{"ipv4 tcp longer", v4Reply227, v4Reply227Long, "10,0,0,1", "192,168,100,200"},
 		{"ipv4 tcp shorter", v4Reply227Long, v4Reply227, "192,168,100,200", "10,0,0,1"},
 		{"ipv6 udp", v6TFTP, v6TFTPLong, "file", "longer-file"},
+		{"ipv6 tcp longer", v6EPRT, v6EPRTLong, "fd00:1::2", "2001:db8:113::fe"},
+		{"ipv6 tcp same length", v6EPRT, v6EPRTSame, "fd00:1::2", "fd00:1::3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := mustHex(t, tc.in)
@@ -140,6 +147,6 @@ func TestRewriteBounds(t *testing.T) {
 	}
 	big := make([]byte, 70000)
 	if _, err := rewrite(nil, in, off, end, p.Proto, []cthelper.Rewrite{{Off: 0, Len: 1, Data: big}}); err == nil {
-		t.Error("a rewrite past 64 KiB accepted")
+		t.Error("a rewrite past what a verdict carries accepted")
 	}
 }

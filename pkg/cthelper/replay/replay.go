@@ -20,10 +20,11 @@ type Helper struct {
 	Parser  cthelper.Parser
 	PrivLen int
 	// Protos and Ports say which flows the ruleset assigns the helper to:
-	// those whose original direction goes to one of Ports over one of
-	// Protos.
-	Protos []uint8
-	Ports  []uint16
+	// those whose original direction goes to one of Ports (any port if
+	// none) over one of Protos, and over one of Families (any if none).
+	Protos   []uint8
+	Ports    []uint16
+	Families []uint8
 	// Timeout is the expectation timeout of the helper's policy, in
 	// seconds, shown with each expectation.
 	Timeout uint32
@@ -245,7 +246,8 @@ func newFlow(p *cthelper.Packet, flags byte, h Helper) *flow {
 	case !slices.Contains(h.Ports, p.DstPort) && slices.Contains(h.Ports, p.SrcPort):
 		fl.orig, fl.reply = rev, fwd // mid-stream: the helper's port is the server's
 	}
-	fl.helped = slices.Contains(h.Protos, p.Proto) && slices.Contains(h.Ports, fl.orig.DstPort)
+	fl.helped = slices.Contains(h.Protos, p.Proto) && (len(h.Ports) == 0 || slices.Contains(h.Ports, fl.orig.DstPort)) &&
+		(len(h.Families) == 0 || slices.Contains(h.Families, p.Family))
 	if fl.helped {
 		fl.priv = make([]byte, h.PrivLen)
 		if fl.orig != fwd {
