@@ -13,6 +13,11 @@ primary)
 	gonfct ct restore "$dir/peer-state.json" >>"$dir/notify.log" 2>&1
 	;;
 backup|fault)
+	# Forget this firewall's own conntracks, as conntrackd -t does: when it
+	# is master again, the restore then creates them afresh. Entries left
+	# from before would keep their old TCP window, and the kernel would
+	# find the connection's current segments out of it.
+	gonfct ct flush >>"$dir/notify.log" 2>&1
 	;;
 *)
 	echo "usage: $0 DIR primary|backup|fault" >&2
