@@ -28,11 +28,11 @@ CT_SAVE_SIZE ?= 100000
 
 # The engine benchmark (VM) joins `make bench` once its make file is here.
 BENCH_ENGINE := $(if $(wildcard mk/bench-engine.mk),bench-engine)
-BENCH_STEPS  := bench-expect bench-ct-sizes bench-ct-watch $(BENCH_ENGINE) bench-micro
+BENCH_STEPS  := bench-expect bench-ct-sizes bench-ct-watch $(BENCH_ENGINE) bench-pattern bench-micro
 
-.PHONY: bench bench-quick bench-report bench-micro bench-ct-watch bench-ct-sizes bench-steps bin/benchreport
+.PHONY: bench bench-quick bench-report bench-micro bench-pattern bench-ct-watch bench-ct-sizes bench-steps bin/benchreport
 
-bench bench-quick bench-report bench-micro bench-ct-watch bench-ct-sizes bench-steps $(BENCH_STEPS): export GONFCT_BENCH_RESULTS = $(BENCH_RESULTS)
+bench bench-quick bench-report bench-micro bench-pattern bench-ct-watch bench-ct-sizes bench-steps $(BENCH_STEPS): export GONFCT_BENCH_RESULTS = $(BENCH_RESULTS)
 
 bin/benchreport:
 	$(GO) build -o $@ ./bench/report
@@ -80,6 +80,41 @@ bench-micro:
 	  $(GO) run golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION) $(basename $(MICRO_OUT)).prev.txt $(MICRO_OUT) \
 	    > $(basename $(MICRO_OUT)).benchstat.txt; \
 	else rm -f $(basename $(MICRO_OUT)).benchstat.txt; fi
+
+# The pattern helper (config file) against the hand-written Go lobby
+# parser of docs/examples, per packet on the same capture: one case with
+# every count's ns/packet and allocations.
+PATTERN_HOW := \`go test -bench BenchmarkLobbyCapture\` in \`pkg/cthelper/pattern\` replays \
+  \`docs/examples/helper/lobby/testdata/lobby.pcap\` (two lobby sessions, IPv4 and IPv6, with their UDP flows: \
+  8 packets with a payload: per session the JOIN, MATCH and BYE lines and a UDP datagram) through each parser as the engine would hand them over (\`pcaptest.Bench\`: \
+  directions, conntrack info, private data per flow), $(MICRO_COUNT) counts of $(MICRO_TIME) each; \
+  a run is one count, its numbers the time per packet: the CPU time of the benchmark's thread \
+  (getrusage RUSAGE_THREAD, the thread locked) and the wall time, which on a machine busy with other \
+  work counts the time the thread waited for a CPU too. The pattern helper is the one of \
+  \`docs/examples/helper/lobby/lobby.conf\` (the pattern \`^MATCH (?P<port>[0-9]+)\` and an end of line, \
+  reply direction, UDP expected); the anchor is the Go parser of docs/writing-a-helper.md, which \
+  compares two prefixes by hand. \
+  A packet in a direction no pattern reads returns at once, and a line that does not start with the \
+  pattern's literal start (\`MATCH \`) costs only the line-start bookkeeping; a line that does is \
+  run through the RE2 program rune by rune (a Pike VM over Go's \`regexp/syntax\`, which keeps the \
+  match linear and allocation-free): the two MATCH lines are most of the pattern helper's time. \
+  Both allocate nothing.
+bench-pattern: bin/benchreport
+	@mkdir -p $(BENCH_RESULTS)
+	$(GO) test -run '^$$' -bench 'BenchmarkLobbyCapture' -benchmem -count $(MICRO_COUNT) -benchtime $(MICRO_TIME) \
+	  ./pkg/cthelper/pattern > $(BENCH_RESULTS)/pattern-lobby.txt
+	@runs() { awk -v b="LobbyCapture/$$1-" -v u="$$2" 'index($$1, b) { for (i = 2; i < NF; i++) if ($$(i+1) == u) printf "%s ", $$i }' \
+	  $(BENCH_RESULTS)/pattern-lobby.txt; }; \
+	bin/benchreport add -id pattern-lobby -section "Helper parsers (Go benchmarks)" -order 10 \
+	  -title "Pattern helper vs the hand-written Go parser, lobby capture, per packet" \
+	  -how "$(PATTERN_HOW)" -reproduce "make bench-pattern && make bench-report" -ratio "CPU time per packet" \
+	  -row "pattern helper (lobby.conf)|CPU time per packet|ns|$$(runs pattern cpu-ns/packet)" \
+	  -row "pattern helper (lobby.conf)|wall time per packet|ns|$$(runs pattern ns/packet)" \
+	  -row "pattern helper (lobby.conf)|allocations per capture|allocs|$$(runs pattern allocs/op)" \
+	  -anchor-row "Go lobby parser (docs/examples)|CPU time per packet|ns|$$(runs go cpu-ns/packet)" \
+	  -anchor-row "Go lobby parser (docs/examples)|wall time per packet|ns|$$(runs go ns/packet)" \
+	  -anchor-row "Go lobby parser (docs/examples)|allocations per capture|allocs|$$(runs go allocs/op)"
+	@rm -f $(BENCH_RESULTS)/pattern-lobby.txt
 
 # gonfct ct watch vs conntrack -E under a conntrack event burst.
 bench-ct-watch: build

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/bench/result"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -265,9 +266,9 @@ func create(ns string, from, step, n int) {
 	defer c.Close()
 	enc := ctnl.NewEncoder(nil)
 	for i := from; i < n; i += step {
-		o := ctnl.Tuple{Src: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Dst: netip.AddrFrom4([4]byte{192, 0, 2, 1}),
+		o := ctnetlink.Tuple{Src: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Dst: netip.AddrFrom4([4]byte{192, 0, 2, 1}),
 			Proto: udp, SrcPort: uint16(1024 + i%60000), DstPort: 53}
-		r := ctnl.Tuple{Src: o.Dst, Dst: o.Src, Proto: udp, SrcPort: o.DstPort, DstPort: o.SrcPort}
+		r := ctnetlink.Tuple{Src: o.Dst, Dst: o.Src, Proto: udp, SrcPort: o.DstPort, DstPort: o.SrcPort}
 		enc.Reset()
 		o.Encode(enc, ctaTupleOrig)
 		r.Encode(enc, ctaTupleReply)

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/bench/result"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/mdlayher/netlink"
@@ -147,14 +148,14 @@ func newNS() string {
 }
 
 // makeMasters creates n TCP conntracks with the ftp helper.
-func makeMasters(c *ctnl.Conn, n int) []ctnl.Tuple {
+func makeMasters(c *ctnl.Conn, n int) []ctnetlink.Tuple {
 	const ctaTupleOrig, ctaTupleReply, ctaHelp, ctaTimeout, ctaHelpName = 1, 2, 5, 7, 1
-	masters := make([]ctnl.Tuple, n)
+	masters := make([]ctnetlink.Tuple, n)
 	enc := ctnl.NewEncoder(nil)
 	for i := range masters {
-		m := ctnl.Tuple{Src: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Dst: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}),
+		m := ctnetlink.Tuple{Src: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Dst: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}),
 			Proto: 6, SrcPort: 40000, DstPort: 21}
-		r := ctnl.Tuple{Src: m.Dst, Dst: m.Src, Proto: 6, SrcPort: 21, DstPort: 40000}
+		r := ctnetlink.Tuple{Src: m.Dst, Dst: m.Src, Proto: 6, SrcPort: 21, DstPort: 40000}
 		enc.Reset()
 		m.Encode(enc, ctaTupleOrig)
 		r.Encode(enc, ctaTupleReply)
@@ -169,8 +170,8 @@ func makeMasters(c *ctnl.Conn, n int) []ctnl.Tuple {
 	return masters
 }
 
-func expectation(m ctnl.Tuple, port uint16) *expect.Expectation {
-	t := ctnl.Tuple{Src: m.Dst, Dst: m.Src, Proto: 6, DstPort: port}
+func expectation(m ctnetlink.Tuple, port uint16) *expect.Expectation {
+	t := ctnetlink.Tuple{Src: m.Dst, Dst: m.Src, Proto: 6, DstPort: port}
 	mask := expect.ExactMask(t)
 	mask.SrcPort = 0
 	return &expect.Expectation{Master: m, Tuple: t, Mask: mask}
@@ -207,9 +208,9 @@ func timeRun(name string, args ...string) float64 {
 
 const reproduce = "sudo make bench-expect"
 
-func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, runs int) *result.Case {
+func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, runs int) *result.Case {
 	for _, m := range masters {
-		check(expect.Create(c, expectation(m, 50000)))
+		check(expect.NewClient(c).Create(expectation(m, 50000)))
 	}
 	count := strings.TrimSpace(out("ip", "netns", "exec", ns, "conntrack", "-C", "expect"))
 	if count != fmt.Sprint(len(masters)) {
@@ -252,7 +253,7 @@ func benchList(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, runs int) 
 		gr.Runs = append(gr.Runs, peakRSS(ns, gon[3:]...))
 		cr.Runs = append(cr.Runs, peakRSS(ns, ct[3:]...))
 	}
-	check(expect.Flush(c))
+	check(expect.NewClient(c).Flush())
 	return &result.Case{
 		ID:      fmt.Sprintf("expect-list-%d", len(masters)),
 		Section: "Expectations (host network namespace)",
@@ -323,10 +324,10 @@ type burst struct {
 	ctExit            string
 }
 
-func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events, runs int) *result.Case {
+func benchWatch(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, events, runs int) *result.Case {
 	var bs []burst
 	for i := range runs {
-		check(expect.Flush(c))
+		check(expect.NewClient(c).Flush())
 		b := watchBurst(c, ns, gonfct, masters, events)
 		fmt.Printf("burst %d: %d events in %s: gonfct %d lines (%d warnings, %d dropped), gonfct -b 64K %d lines (%d warnings, replay = table: %v), conntrack -E expect %d (%s)\n",
 			i+1, b.want, b.dur.Round(time.Millisecond), b.gonLines, b.gonWarn, b.gonDropped, b.smallLines, b.smallWarn, b.smallConsistent, b.ctLines, b.ctExit)
@@ -415,7 +416,7 @@ func dropped(stderr string) int {
 	return n
 }
 
-func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events int) burst {
+func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnetlink.Tuple, events int) burst {
 	// events = creates + evictions: the first len(masters) creates make one
 	// NEW each, every later one a NEW and the DESTROY of the one it evicts.
 	creates := (events + len(masters)) / 2
@@ -440,7 +441,7 @@ func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 			defer wc.Close()
 			for i := w; i < creates; i += workers {
 				m := masters[i%len(masters)]
-				check(expect.Create(wc, expectation(m, uint16(1024+i/len(masters)))))
+				check(expect.NewClient(wc).Create(expectation(m, uint16(1024+i/len(masters)))))
 			}
 		}()
 	}
@@ -482,7 +483,7 @@ func watchBurst(c *ctnl.Conn, ns, gonfct string, masters []ctnl.Tuple, events in
 		}
 	}
 	table := map[uint32]bool{}
-	check(expect.List(c, expect.Filter{}, func(e *expect.Expectation) error { table[e.ID] = true; return nil }))
+	check(expect.NewClient(c).List(expect.Filter{}, func(e *expect.Expectation) error { table[e.ID] = true; return nil }))
 	missing, extra := 0, 0
 	for id := range table {
 		if !view[id] {

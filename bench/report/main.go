@@ -112,6 +112,7 @@ func add(args []string) error {
 	fs.StringVar(&c.Measured, "how", "", "how it was measured (Markdown)")
 	fs.StringVar(&c.Reproduce, "reproduce", "", "command that reproduces it")
 	fs.StringVar(&c.Notes, "notes", "", "notes under the table (Markdown)")
+	ratio := fs.String("ratio", "", "metric whose gonfct/anchor ratio is shown (default: wall time, peak RSS, throughput)")
 	fs.Var(rowsFlag{&c.Rows, false}, "row", "gonfct row: tool|metric|unit|runs[|note] (repeatable)")
 	fs.Var(rowsFlag{&c.Rows, true}, "anchor-row", "anchor row: tool|metric|unit|runs[|note] (repeatable)")
 	fs.Var(versions, "version", "tool=version (repeatable)")
@@ -134,6 +135,9 @@ func add(args []string) error {
 			return fmt.Errorf("add: a target needs -target-metric, -target-on ratio|value, -target-op <=|>=")
 		}
 		c.Target = &t
+	}
+	if *ratio != "" {
+		c.RatioMetrics = []string{*ratio}
 	}
 	c.Env = result.NewEnv(versions)
 	if err := c.Write(*dir); err != nil {
@@ -168,23 +172,26 @@ var expected = []result.Case{
 		Target: &result.Target{Text: "at least 2x conntrackd's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 2}},
 	{ID: "engine-rpc-conntrackd", Section: sectionVM, Order: 20, Title: "`gonfct run` vs `conntrackd` helper mode, RPC load",
 		Target: &result.Target{Text: "at least 2x conntrackd's throughput", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 2}},
+	{ID: "pattern-lobby", Section: sectionParsers, Order: 10, Title: "Pattern helper vs the hand-written Go parser, lobby capture, per packet"},
 	{ID: "engine-ftp-kernel", Section: sectionVM, Order: 15, Title: "`gonfct run` vs the in-kernel ftp helper (upper bound)",
 		Target: &result.Target{Text: "within 3x of the in-kernel helper's throughput (ratio at least 0.333)", Metric: "throughput", On: "ratio", Op: ">=", Threshold: 1.0 / 3}},
 }
 
 const (
-	sectionCT     = "Conntracks (host network namespace)"
-	sectionExpect = "Expectations (host network namespace)"
-	sectionVM     = "Helper engine (VM, Debian 6.1 kernel)"
+	sectionCT      = "Conntracks (host network namespace)"
+	sectionExpect  = "Expectations (host network namespace)"
+	sectionVM      = "Helper engine (VM, Debian 6.1 kernel)"
+	sectionParsers = "Helper parsers (Go benchmarks)"
 )
 
-var sectionOrder = []string{sectionCT, sectionExpect, sectionVM}
+var sectionOrder = []string{sectionCT, sectionExpect, sectionVM, sectionParsers}
 
 // notMeasured says why a case has no file, by id prefix.
 var notMeasured = map[string]string{
-	"ct-":     "the conntrack benchmark (`make bench-ct`) did not write this case",
-	"expect-": "the expectation benchmark (`make bench-expect`) did not write this case",
-	"engine-": "the helper-engine benchmark (`make bench-engine`, VM) did not write this case",
+	"ct-":      "the conntrack benchmark (`make bench-ct`) did not write this case",
+	"expect-":  "the expectation benchmark (`make bench-expect`) did not write this case",
+	"engine-":  "the helper-engine benchmark (`make bench-engine`, VM) did not write this case",
+	"pattern-": "the pattern helper benchmark (`make bench-pattern`) did not write this case",
 }
 
 // notMeasuredCase says why one case has no file, before notMeasured.

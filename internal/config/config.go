@@ -18,6 +18,11 @@
 //			}
 //			Option KEY VALUE    # gonfct only: a parser option
 //			Netns NAME          # gonfct only, repeatable: only there
+//			Pattern "REGEX" {   # gonfct only: a helper of one's own
+//				Direction original|reply|both
+//				Expect tcp|udp
+//				Lines yes|no
+//			}
 //		}
 //	}
 //
@@ -45,9 +50,13 @@
 //     then be declared again for other namespaces, with other Options, but
 //     with the same QueueNum and policies: the kernel has one helper
 //     object for every namespace. conntrackd knows neither.
+//   - A Type block with Pattern blocks declares a helper that is not
+//     built in: the patterns describe its protocol (see pattern.go and
+//     pkg/cthelper/pattern). conntrackd has no such thing.
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,6 +64,7 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/builtin"
+	"github.com/gonfct/gonfct/pkg/cthelper/pattern"
 	"golang.org/x/sys/unix"
 )
 
@@ -92,8 +102,11 @@ type Helper struct {
 	// Netns restricts the helper to these namespaces; empty: everywhere
 	// the engine serves.
 	Netns []string
-	// Spec is the built-in helper (Spec.NewParser builds the parser).
+	// Spec is the built-in helper, or the pattern helper the Patterns make
+	// (Spec.NewParser builds the parser).
 	Spec *cthelper.Spec
+	// Patterns are a pattern helper's rules (nil for a built-in helper).
+	Patterns []pattern.Rule
 	// Pos is where the helper was declared.
 	Pos Position
 }
@@ -111,9 +124,14 @@ func (h *Helper) Object() cthelper.Helper {
 	}
 }
 
-// NewParser builds h's protocol parser with its options.
+// NewParser builds h's protocol parser with its options; an error names
+// the helper ("helper ftp: ...").
 func (h *Helper) NewParser() (cthelper.Parser, error) {
-	return h.Spec.NewParser(h.Options)
+	p, err := h.Spec.NewParser(h.Options)
+	if err != nil {
+		return nil, errors.New(helperMsg(h.Name, err))
+	}
+	return p, nil
 }
 
 // Load reads a conntrackd.conf-style file, checked against the built-in

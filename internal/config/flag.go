@@ -8,19 +8,25 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/builtin"
+	"github.com/gonfct/gonfct/pkg/cthelper/pattern"
 )
 
 // HelperFlagSyntax is the --helper form, for usage texts.
-const HelperFlagSyntax = "NAME:FAMILY:PROTO[:queue=N][:queuelen=N][:policy=NAME/MAX/TIMEOUT][:OPTION=VALUE]"
+const HelperFlagSyntax = "NAME:FAMILY:PROTO[:queue=N][:queuelen=N][:policy=NAME/MAX/TIMEOUT][:OPTION=VALUE][:pattern=REGEX]"
 
 // ParseHelperFlag reads the command-line form of a Type block,
 //
-//	NAME:FAMILY:PROTO[:queue=N][:queuelen=N][:policy=NAME/MAX/TIMEOUT][:OPTION=VALUE]
+//	NAME:FAMILY:PROTO[:queue=N][:queuelen=N][:policy=NAME/MAX/TIMEOUT][:OPTION=VALUE][:pattern=REGEX]
 //
 // for example "ftp:inet:tcp:queue=3:policy=ftp/2/600:loose=yes". MAX or
 // TIMEOUT may be left empty ("policy=ftp//600") to keep the default; policy
 // may be given once per policy name. Any other KEY=VALUE is a parser option.
 // It is checked like a file's Type block; errors name the column.
+//
+// pattern=REGEX makes a pattern helper of one Pattern block; it comes last
+// and takes the rest of the flag (a pattern may contain ':'), and
+// direction=, expect= and lines= before it are that Pattern's settings:
+// "lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)".
 func ParseHelperFlag(s string) (Helper, error) {
 	return ParseHelperFlagWith(builtin.Registry, s)
 }
@@ -29,6 +35,13 @@ func ParseHelperFlag(s string) (Helper, error) {
 func ParseHelperFlagWith(reg *cthelper.Registry, s string) (Helper, error) {
 	file := "--helper " + s
 	at := func(off int) Position { return Position{File: file, Col: off + 1} }
+	var rule *pattern.Rule
+	exprOff := -1
+	if i := strings.Index(s, ":pattern="); i >= 0 {
+		rule = &pattern.Rule{Expr: s[i+len(":pattern="):]}
+		exprOff = i + len(":pattern=")
+		s = s[:i]
+	}
 
 	type field struct {
 		text string
@@ -47,9 +60,14 @@ func ParseHelperFlagWith(reg *cthelper.Registry, s string) (Helper, error) {
 	if len(fields) < 3 {
 		return Helper{}, errorf(at(len(s)), "expected %s, for example ftp:inet:tcp:queue=1", HelperFlagSyntax)
 	}
-	h, bad := newHelper(reg, at(0), fields[0].text, at(fields[0].off), fields[1].text, at(fields[1].off), fields[2].text, at(fields[2].off))
-	if bad != nil {
+	h, unknown, bad := newHelper(reg, at(0), fields[0].text, at(fields[0].off), fields[1].text, at(fields[1].off), fields[2].text, at(fields[2].off))
+	switch {
+	case bad != nil:
 		return h, bad
+	case unknown != nil && rule == nil:
+		return h, unknown
+	case unknown == nil && rule != nil:
+		return h, errorf(at(exprOff-len("pattern=")), "helper %s is built in: a pattern helper needs a name of its own (my-%s:...)", h.Name, h.Name)
 	}
 	seen := map[string]bool{}
 	optPos := map[string]Position{}
@@ -82,12 +100,26 @@ func ParseHelperFlagWith(reg *cthelper.Registry, s string) (Helper, error) {
 			if err := flagPolicy(&h, val, valAt, seen); err != nil {
 				return h, err
 			}
+		case "direction", "expect", "lines":
+			if rule == nil {
+				return h, errorf(at(f.off), "%s= is a pattern's setting: give pattern=REGEX last", key)
+			}
+			if err := setPatternSetting(rule, key, val); err != nil {
+				return h, errorf(valAt, "%s %s", key, err)
+			}
 		default:
 			if err := setOption(&h, key, val); err != nil {
 				return h, errorf(at(f.off), "%s", err)
 			}
 			optPos[key] = at(f.off)
 		}
+	}
+	if rule != nil {
+		if err := pattern.Compile(*rule); err != nil {
+			return h, errorf(exprPos(token{pos: at(exprOff)}, err), "pattern: %s", err)
+		}
+		h.Patterns = []pattern.Rule{*rule}
+		setPatternSpec(&h)
 	}
 	if err := checkOptions(&h, optPos); err != nil {
 		return h, err
@@ -150,6 +182,16 @@ func (h *Helper) String() string {
 	slices.Sort(keys)
 	for _, k := range keys {
 		fmt.Fprintf(&b, ":%s=%s", k, h.Options[k])
+	}
+	for _, r := range h.Patterns {
+		fmt.Fprintf(&b, ":direction=%s", r.Dir)
+		if r.Expect != 0 {
+			fmt.Fprintf(&b, ":expect=%s", protoName(r.Expect))
+		}
+		if r.Whole {
+			b.WriteString(":lines=no")
+		}
+		fmt.Fprintf(&b, ":pattern=%s", r.Expr)
 	}
 	return b.String()
 }

@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add("Helper { Type ftp inet tcp { Policy ftp { ExpectMax 1 } Option loose yes } }")
 	f.Add(`Sync { Mode FTFW { } } Helper { Setup on Type "tftp" inet6 udp { QueueNum 3 } }`)
+	f.Add(`Helper { Type lobby inet tcp { Policy l { ExpectMax 4 } Pattern "^MATCH (?P<port>[0-9]+)$" { Direction reply Expect udp Lines no } } }`)
 	reg := testRegistry()
 	f.Fuzz(func(t *testing.T, src string) {
 		cfg, err := ParseWith(reg, "f.conf", strings.NewReader(src))
@@ -47,6 +48,7 @@ func FuzzParse(f *testing.F) {
 func FuzzParseHelperFlag(f *testing.F) {
 	f.Add("ftp:inet:tcp:queue=3:queuelen=10:policy=ftp/2/600:loose=yes")
 	f.Add("multi:inet:udp:policy=two/9/:policy=one//8")
+	f.Add("lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)")
 	reg := testRegistry()
 	f.Fuzz(func(t *testing.T, s string) {
 		h, err := ParseHelperFlagWith(reg, s)

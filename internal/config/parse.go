@@ -196,8 +196,8 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 		return h, err
 	}
 	h.Pos = kw.pos
-	var bad *Error
-	h, bad = newHelper(p.reg, h.Pos, name.text, name.pos, fam.text, fam.pos, proto.text, proto.pos)
+	var bad, unknown *Error
+	h, unknown, bad = newHelper(p.reg, h.Pos, name.text, name.pos, fam.text, fam.pos, proto.text, proto.pos)
 	if bad != nil {
 		return h, bad
 	}
@@ -216,6 +216,11 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 		t := p.next()
 		switch {
 		case t.kind == tokClose:
+			if len(h.Patterns) > 0 {
+				setPatternSpec(&h)
+			} else if unknown != nil {
+				return h, unknown
+			}
 			if err := checkOptions(&h, optPos); err != nil {
 				return h, err
 			}
@@ -223,7 +228,16 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 		case t.kind == tokEOF:
 			return h, errorf(t.pos, "missing '}' to close Type %s at %s", h.Name, kw.pos)
 		case t.kind != tokWord:
-			return h, errorf(t.pos, "unexpected %s in Type %s: expected QueueNum, QueueLen, Policy, Option or Netns", t, h.Name)
+			return h, errorf(t.pos, "unexpected %s in Type %s: expected QueueNum, QueueLen, Policy, Option, Netns or Pattern", t, h.Name)
+		case t.text == "Pattern":
+			if unknown == nil {
+				return h, errorf(t.pos, "helper %s is built in: a Pattern helper needs a name of its own (Type my-%s ...)", h.Name, h.Name)
+			}
+			r, err := p.patternBlock(t)
+			if err != nil {
+				return h, err
+			}
+			h.Patterns = append(h.Patterns, r)
 		case t.text == "QueueNum":
 			if err := once(t); err != nil {
 				return h, err
@@ -269,7 +283,7 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 			}
 			h.Netns, netnsPos = append(h.Netns, v.text), append(netnsPos, v.pos)
 		default:
-			return h, p.unknown(t, "keyword", []string{"QueueNum", "QueueLen", "Policy", "Option", "Netns"})
+			return h, p.unknown(t, "keyword", []string{"QueueNum", "QueueLen", "Policy", "Option", "Netns", "Pattern"})
 		}
 	}
 }
@@ -344,18 +358,19 @@ func (p *parser) policyBlock(h *Helper, kw token, seen map[string]Position) erro
 
 // newHelper checks a helper's name, family and protocol against the
 // built-in table and fills in its defaults. Each error is placed on the
-// word that is wrong.
-func newHelper(reg *cthelper.Registry, at Position, name string, namePos Position, fam string, famPos Position, proto string, protoPos Position) (Helper, *Error) {
-	h := Helper{Name: name, Pos: at, Options: cthelper.Options{}}
+// word that is wrong. A name that is not built in is not an error yet
+// (unknown says what to report): it may name a pattern helper, whose
+// Pattern blocks follow.
+func newHelper(reg *cthelper.Registry, at Position, name string, namePos Position, fam string, famPos Position, proto string, protoPos Position) (h Helper, unknown, bad *Error) {
+	h = Helper{Name: name, Pos: at, Options: cthelper.Options{}}
 	if err := cthelper.ValidateName("helper", name); err != nil {
-		return h, errorf(namePos, "%s", err)
+		return h, nil, errorf(namePos, "%s", err)
 	}
-	spec, ok := reg.Lookup(name)
-	if !ok {
-		return h, errorf(namePos, "unknown helper %q: gonfct has %s", name, strings.Join(reg.Names(), ", "))
-	}
-	if spec.NewParser == nil {
-		return h, errorf(namePos, "helper %q has no parser in this build of gonfct: it cannot be run here (use conntrackd for it, or remove it)", name)
+	spec, known := reg.Lookup(name)
+	if !known {
+		unknown = errorf(namePos, "unknown helper %q: gonfct has %s; a helper of your own needs a pattern (Pattern in its Type block, pattern= in --helper)", name, strings.Join(reg.Names(), ", "))
+	} else if spec.NewParser == nil {
+		return h, nil, errorf(namePos, "helper %q has no parser in this build of gonfct: it cannot be run here (use conntrackd for it, or remove it)", name)
 	}
 	switch fam {
 	case "inet":
@@ -363,7 +378,7 @@ func newHelper(reg *cthelper.Registry, at Position, name string, namePos Positio
 	case "inet6":
 		h.Family = unix.AF_INET6
 	default:
-		return h, errorf(famPos, "unknown family %q: write inet or inet6", fam)
+		return h, nil, errorf(famPos, "unknown family %q: write inet or inet6", fam)
 	}
 	switch proto {
 	case "tcp":
@@ -371,21 +386,27 @@ func newHelper(reg *cthelper.Registry, at Position, name string, namePos Positio
 	case "udp":
 		h.Proto = unix.IPPROTO_UDP
 	default:
-		return h, errorf(protoPos, "unknown protocol %q: write tcp or udp", proto)
+		return h, nil, errorf(protoPos, "unknown protocol %q: write tcp or udp", proto)
+	}
+	if !known {
+		return h, unknown, nil
 	}
 	if !contains(spec.Families, h.Family) {
-		return h, errorf(famPos, "helper %s does not work over %s: it supports %s", name, fam, familyList(spec.Families))
+		return h, nil, errorf(famPos, "helper %s does not work over %s: it supports %s", name, fam, familyList(spec.Families))
 	}
 	if !contains(spec.Protos, h.Proto) {
-		return h, errorf(protoPos, "helper %s does not work over %s: it supports %s", name, proto, protoList(spec.Protos))
+		return h, nil, errorf(protoPos, "helper %s does not work over %s: it supports %s", name, proto, protoList(spec.Protos))
 	}
 	h.Spec = spec
 	h.PrivLen = spec.PrivLen
 	h.Policies = append([]cthelper.Policy(nil), spec.Policies...)
-	return h, nil
+	return h, nil, nil
 }
 
 func findPolicy(h *Helper, name string) (*cthelper.Policy, error) {
+	if h.Spec == nil {
+		return patternPolicy(h, name)
+	}
 	names := make([]string, len(h.Policies))
 	for i := range h.Policies {
 		if h.Policies[i].Name == name {
@@ -427,10 +448,19 @@ func checkOptions(h *Helper, optPos map[string]Position) *Error {
 	})
 	for _, k := range keys {
 		if _, err1 := h.Spec.NewParser(cthelper.Options{k: h.Options[k]}); err1 != nil {
-			return errorf(optPos[k], "helper %s: %s", h.Name, err1)
+			return errorf(optPos[k], "%s", helperMsg(h.Name, err1))
 		}
 	}
-	return errorf(h.Pos, "helper %s: %s", h.Name, err)
+	return errorf(h.Pos, "%s", helperMsg(h.Name, err))
+}
+
+// helperMsg names the helper in a parser's error, unless it does already.
+func helperMsg(name string, err error) string {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "helper "+name+": ") {
+		return msg
+	}
+	return "helper " + name + ": " + msg
 }
 
 func contains[T comparable](s []T, v T) bool { return slices.Contains(s, v) }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/gonfct/gonfct/internal/nstest"
 	"github.com/gonfct/gonfct/pkg/ctflow"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"golang.org/x/sys/unix"
 )
@@ -393,8 +393,8 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 	// connection (as the kernel makes when the data channel arrives).
 	ca := a.Dial()
 	related := ctflow.Flow{Family: unix.AF_INET, Timeout: 700, Set: ctflow.HasTimeout | ctflow.HasMaster,
-		Orig:   ctnl.Tuple{Src: netip.MustParseAddr("10.6.1.1"), Dst: netip.MustParseAddr("10.6.0.10"), Proto: 6, SrcPort: 20, DstPort: 50009},
-		Master: ctnl.Tuple{Src: netip.MustParseAddr("10.6.0.10"), Dst: netip.MustParseAddr("10.6.1.1"), Proto: 6, SrcPort: 30009, DstPort: 21}}
+		Orig:   ctnetlink.Tuple{Src: netip.MustParseAddr("10.6.1.1"), Dst: netip.MustParseAddr("10.6.0.10"), Proto: 6, SrcPort: 20, DstPort: 50009},
+		Master: ctnetlink.Tuple{Src: netip.MustParseAddr("10.6.0.10"), Dst: netip.MustParseAddr("10.6.1.1"), Proto: 6, SrcPort: 30009, DstPort: 21}}
 	related.Reply = ctflow.Invert(related.Orig)
 	if err := ctflow.NewClient(ca).Create(&related); err != nil {
 		t.Fatalf("create expected conntrack: %v", err)
@@ -428,6 +428,31 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 	if !strings.Contains(r.err, "would restore 54, would update 0") || strings.Count(r.out, "would create") != 47 || ctCount(t, b) != 0 {
 		t.Errorf("dry run: %q, %d lines, %d conntracks", r.err, strings.Count(r.out, "\n"), ctCount(t, b))
 	}
+	// Its actions through -o: one JSON array, or a table.
+	r = mustCtCLI(t, b, "", "-o", "json", "ct", "restore", "--dry-run", "-q", file)
+	var actions []struct {
+		Action      string          `json:"action"`
+		DryRun      bool            `json:"dry_run"`
+		Conntrack   json.RawMessage `json:"conntrack"`
+		Expectation json.RawMessage `json:"expectation"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &actions); err != nil || len(actions) != 54 || r.err != "" {
+		t.Fatalf("dry run -o json -q: %v, %d actions, stderr %q", err, len(actions), r.err)
+	}
+	kinds := map[string]int{}
+	for _, a := range actions {
+		if !a.DryRun || (a.Conntrack == nil) == (a.Expectation == nil) {
+			t.Errorf("action %+v", a)
+		}
+		kinds[a.Action]++
+	}
+	if kinds["create"] != 47 || kinds["restore"] != 7 {
+		t.Errorf("actions %v, want 47 create and 7 restore", kinds)
+	}
+	r = mustCtCLI(t, b, "", "-o", "table", "ct", "restore", "--dry-run", file)
+	if !strings.Contains(r.out, "ACTION") || strings.Count(r.out, "would create") != 47 || ctCount(t, b) != 0 {
+		t.Errorf("dry run -o table:\n%s", r.out)
+	}
 }
 
 func flowKey(f *ctflow.Flow) string { return f.Orig.String() + fmt.Sprintf(" zone=%d", f.Zone) }
@@ -436,7 +461,7 @@ func compareTables(t *testing.T, a, b *nstest.NS) {
 	t.Helper()
 	read := func(ns *nstest.NS) map[string]ctflow.Flow {
 		m := map[string]ctflow.Flow{}
-		if err := ctflow.NewClient(ns.Dial()).List(nil, func(f *ctflow.Flow) error {
+		if err := ctflow.NewClient(ns.Dial()).List(ctflow.Filter{}, func(f *ctflow.Flow) error {
 			m[flowKey(f)] = *f
 			return nil
 		}); err != nil {
@@ -463,7 +488,7 @@ func compareTables(t *testing.T, a, b *nstest.NS) {
 	}
 	readExp := func(ns *nstest.NS) map[string]expect.Expectation {
 		m := map[string]expect.Expectation{}
-		if err := expect.Dump(ns.Dial(), expect.ListOptions{}, func(e *expect.Expectation) error {
+		if err := expect.NewClient(ns.Dial()).Dump(expect.ListOptions{}, func(e *expect.Expectation) error {
 			m[e.Tuple.String()] = *e
 			return nil
 		}); err != nil {
@@ -496,7 +521,7 @@ func TestCtWatchEvents(t *testing.T) {
 	done := make(chan ctResult, 1)
 	go func() {
 		var out, errb bytes.Buffer
-		code := run([]string{"--netns", ns.Name, "ct", "watch", "--count", "6", "--timeout", "20s", "-p", "udp"}, strings.NewReader(""), &out, &errb)
+		code := run([]string{"--netns", ns.Name, "ct", "watch", "--count", "6", "--timeout", "20s", "-p", "udp", "-b", "8M"}, strings.NewReader(""), &out, &errb)
 		done <- ctResult{out.String(), errb.String(), code}
 	}()
 	// The watcher subscribes asynchronously: repeat the add/update/delete
@@ -521,8 +546,9 @@ func TestCtWatchEvents(t *testing.T) {
 		}
 		break
 	}
-	if r.code != 0 {
-		t.Fatalf("watch: exit %d %q", r.code, r.err)
+	// -b takes a size with a unit, as expect watch's does.
+	if r.code != 0 || r.err != "gonfct: 6 flow events have been shown.\n" {
+		t.Fatalf("watch -b 8M: exit %d %q", r.code, r.err)
 	}
 	lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
 	if len(lines) != 6 || strings.Contains(r.out, "tcp ") {
@@ -572,15 +598,19 @@ func TestCtWatchLossResync(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("watch: exit %d %q", r.code, r.err)
 	}
-	lost := 0
+	lost, shown := 0, -1
 	for _, l := range strings.Split(strings.TrimSpace(r.err), "\n") {
 		var n int
-		if _, err := fmt.Sscanf(l, "gonfct: lost %d conntrack events", &n); err != nil {
+		if _, err := fmt.Sscanf(l, "gonfct: lost %d conntrack events", &n); err == nil {
+			lost += n
+		} else if _, err := fmt.Sscanf(l, "gonfct: %d flow events have been shown.", &shown); err != nil {
 			t.Fatalf("unexpected stderr line %q", l)
 		}
-		lost += n
 	}
 	news, resyncs := strings.Count(r.out, "    [NEW] "), strings.Count(r.out, " [RESYNC] ")
+	if shown != news+resyncs {
+		t.Errorf("count line says %d events shown, %d printed", shown, news+resyncs)
+	}
 	if lost == 0 || resyncs == 0 {
 		t.Fatalf("a 20000-event burst into a minimal buffer: lost %d, resync lines %d", lost, resyncs)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/internal/nstest"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -23,14 +24,14 @@ import (
 
 // newMasterCT creates a conntrack with a helper by raw ctnetlink
 // (IPCTNL_MSG_CT_NEW with CTA_HELP), which conntrack -I cannot do.
-func newMasterCT(t testing.TB, ns *nstest.NS, words, helper string) ctnl.Tuple {
+func newMasterCT(t testing.TB, ns *nstest.NS, words, helper string) ctnetlink.Tuple {
 	t.Helper()
 	const ctaTupleOrig, ctaTupleReply, ctaHelp, ctaTimeout, ctaHelpName = 1, 2, 5, 7, 1
-	orig, err := ctnl.ParseTuple(strings.Fields(words))
+	orig, err := ctnetlink.ParseTuple(strings.Fields(words))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reply := ctnl.Tuple{Src: orig.Dst, Dst: orig.Src, Proto: orig.Proto, SrcPort: orig.DstPort, DstPort: orig.SrcPort}
+	reply := ctnetlink.Tuple{Src: orig.Dst, Dst: orig.Src, Proto: orig.Proto, SrcPort: orig.DstPort, DstPort: orig.SrcPort}
 	enc := ctnl.NewEncoder(nil)
 	orig.Encode(enc, ctaTupleOrig)
 	reply.Encode(enc, ctaTupleReply)
@@ -101,7 +102,7 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 
 	// The kernel's reasons, said plainly.
 	r := expectRun(ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.9 1 80", "--tuple", "tcp 10.0.0.9 10.0.0.1 0 50003")
-	if r.code != 1 || !strings.Contains(r.err, "master conntrack has no helper; inject it with `gonfct ct add --helper`") ||
+	if r.code != 1 || !strings.Contains(r.err, "master conntrack has no helper (a conntrack with a helper is made by `gonfct ct add --helper`)") ||
 		strings.Count(r.err, "\n") != 1 {
 		t.Errorf("add to a master without helper: exit %d, %q", r.code, r.err)
 	}
@@ -112,7 +113,7 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 
 	// list: conntrack -L expect's lines, for both families.
 	r = mustExpectRun(t, ns, "expect", "list")
-	if r.err != "4 expectations have been shown.\n" {
+	if r.err != "gonfct: 4 expectations have been shown.\n" {
 		t.Errorf("list stderr %q", r.err)
 	}
 	var theirs string
@@ -157,7 +158,7 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &objs); err != nil || len(objs) != 4 {
 		t.Fatalf("list -o json: %v, %q", err, r.out)
 	}
-	if r.err != "" {
+	if r.err != "gonfct: 4 expectations have been shown.\n" {
 		t.Errorf("list -o json said %q on stderr", r.err)
 	}
 	ids := map[string]float64{}
@@ -202,7 +203,7 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 
 	// delete, each way.
 	r = mustExpectRun(t, ns, "expect", "delete", "--id", fmt.Sprint(uint32(ids["50002"])))
-	if r.err != "1 expectations have been deleted.\n" {
+	if r.err != "gonfct: 1 expectations have been deleted.\n" {
 		t.Errorf("delete --id: %q", r.err)
 	}
 	mustExpectRun(t, ns, "expect", "delete", "tcp", "10.0.0.2", "10.0.0.1", "0", "50000")
@@ -212,7 +213,7 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 	}
 	mustExpectRun(t, ns, "expect", "delete", "--master", "tcp 10.0.0.1 10.0.0.4 40000 21")
 	r = mustExpectRun(t, ns, "expect", "delete", "--helper", "sip")
-	if r.err != "1 expectations have been deleted.\n" {
+	if r.err != "gonfct: 1 expectations have been deleted.\n" {
 		t.Errorf("delete --helper: %q", r.err)
 	}
 	if r := mustExpectRun(t, ns, "expect", "count"); r.out != "0\n" {
@@ -226,11 +227,11 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 	}
 	add()
 	r = mustExpectRun(t, ns, "expect", "flush", "--helper", "ftp")
-	if c := mustExpectRun(t, ns, "expect", "count"); c.out != "1\n" || r.err != "1 expectations have been deleted.\n" {
+	if c := mustExpectRun(t, ns, "expect", "count"); c.out != "1\n" || r.err != "gonfct: 1 expectations have been deleted.\n" {
 		t.Errorf("flush --helper ftp: %q, %q left", r.err, c.out)
 	}
 	r = mustExpectRun(t, ns, "expect", "-F")
-	if c := mustExpectRun(t, ns, "expect", "count"); c.out != "0\n" || r.err != "expectation table has been emptied.\n" {
+	if c := mustExpectRun(t, ns, "expect", "count"); c.out != "0\n" || r.err != "gonfct: expectation table has been emptied.\n" {
 		t.Errorf("flush: %q, %q left", r.err, c.out)
 	}
 	add()
@@ -294,7 +295,7 @@ func TestExpectWatchCommand(t *testing.T) {
 		!strings.Contains(r.out, "proto=17") || strings.Contains(r.out, "proto=6 ") {
 		t.Errorf("-E -p udp printed %q", r.out)
 	}
-	if r.err != "2 expectation events have been shown.\n" {
+	if r.err != "gonfct: 2 expectation events have been shown.\n" {
 		t.Errorf("-E stderr %q", r.err)
 	}
 	r = wait(newOnly)
@@ -317,7 +318,7 @@ func TestExpectWatchInterrupt(t *testing.T) {
 	}
 	select {
 	case r := <-done:
-		if r.code != 0 || !strings.HasPrefix(r.out, "    [NEW] ") || r.err != "1 expectation events have been shown.\n" {
+		if r.code != 0 || !strings.HasPrefix(r.out, "    [NEW] ") || r.err != "gonfct: 1 expectation events have been shown.\n" {
 			t.Errorf("after SIGINT: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
 		}
 	case <-time.After(5 * time.Second):

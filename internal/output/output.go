@@ -7,6 +7,7 @@ package output
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,6 +67,13 @@ type Record interface {
 	AppendText(b []byte) []byte
 	// Row is the record's cells for the table format.
 	Row() []string
+}
+
+// JSONAppender is a record that writes its own JSON object (compact, by
+// hand): the writer uses it as it is instead of marshalling the record,
+// which for a Marshaler would parse and compact the bytes once more.
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
 }
 
 // OtherFormatter is a record that also prints in a command's own format.
@@ -134,14 +142,34 @@ func (w *Writer) Write(r Record) error {
 			if _, err := w.w.WriteString(sep); err != nil {
 				return err
 			}
-			b, err := json.Marshal(r)
-			if err != nil {
+		}
+		ja, ok := r.(JSONAppender)
+		if !ok {
+			if w.mode == List {
+				b, err := json.Marshal(r)
+				if err != nil {
+					return err
+				}
+				_, err = w.w.Write(b)
 				return err
 			}
-			_, err = w.w.Write(b)
-			return err
+			return w.enc.Encode(r)
 		}
-		return w.enc.Encode(r)
+		w.buf = ja.AppendJSON(w.buf[:0])
+		switch w.mode {
+		case Single:
+			var ind bytes.Buffer
+			if err := json.Indent(&ind, w.buf, "", "  "); err != nil {
+				return err
+			}
+			ind.WriteByte('\n')
+			_, err := w.w.Write(ind.Bytes())
+			return err
+		case Stream:
+			w.buf = append(w.buf, '\n')
+		}
+		_, err := w.w.Write(w.buf)
+		return err
 	}
 	of, ok := r.(OtherFormatter)
 	if !ok {

@@ -69,3 +69,39 @@ func TestParseFormat(t *testing.T) {
 		t.Fatalf("extra format refused: %v", err)
 	}
 }
+
+// appender writes its own JSON; the writer takes it as it is.
+type appender struct{ rec }
+
+func (a appender) AppendJSON(b []byte) []byte {
+	return append(b, `{"name":"`+a.Name+`","hand":true}`...)
+}
+
+func TestJSONAppender(t *testing.T) {
+	for _, tt := range []struct {
+		mode Mode
+		want string
+	}{
+		{List, "[\n{\"name\":\"ftp\",\"hand\":true},\n{\"name\":\"rpc\",\"hand\":true}\n]\n"},
+		{Stream, "{\"name\":\"ftp\",\"hand\":true}\n{\"name\":\"rpc\",\"hand\":true}\n"},
+		{Single, "{\n  \"name\": \"ftp\",\n  \"hand\": true\n}\n"},
+	} {
+		var buf bytes.Buffer
+		w := NewWriter(&buf, JSON, tt.mode)
+		n := 2
+		if tt.mode == Single {
+			n = 1
+		}
+		for _, r := range []appender{{rec{"ftp", 1}}, {rec{"rpc", 2}}}[:n] {
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != tt.want {
+			t.Errorf("mode %d: got %q, want %q", tt.mode, buf.String(), tt.want)
+		}
+	}
+}

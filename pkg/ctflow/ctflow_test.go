@@ -1,14 +1,20 @@
 package ctflow
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/expect"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,7 +82,7 @@ func TestDecodeFields(t *testing.T) {
 	if f.StateName() != "ESTABLISHED" || f.Timeout != 3556 || f.Use != 1 || !f.Has(HasMark) {
 		t.Errorf("state %q timeout %d use %d", f.StateName(), f.Timeout, f.Use)
 	}
-	want := ctnl.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
+	want := ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
 	if f.Orig != want || f.Reply != Invert(want) {
 		t.Errorf("tuples %v / %v", f.Orig, f.Reply)
 	}
@@ -136,8 +142,8 @@ func FuzzDecode(f *testing.F) {
 		if Decode(unix.AF_INET, b, &fl) == nil {
 			fl.AppendText(nil)
 			fl.Row()
-			if _, err := json.Marshal(fl.JSON()); err != nil {
-				t.Fatal(err)
+			if !json.Valid(fl.AppendJSON(nil)) {
+				t.Fatalf("invalid JSON %s", fl.AppendJSON(nil))
 			}
 		}
 	})
@@ -145,7 +151,7 @@ func FuzzDecode(f *testing.F) {
 
 func sampleFlow(t *testing.T) Flow {
 	t.Helper()
-	o := ctnl.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
+	o := ctnetlink.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: 6, SrcPort: 40000, DstPort: 21}
 	f := Flow{Family: unix.AF_INET, Orig: o, Reply: Invert(o), Timeout: 600, Status: StatusAssured | StatusSeenReply,
 		Mark: 9, Zone: 4, State: 3, TCPWScaleOrig: 7, TCPWScaleReply: 8, TCPFlagsOrig: 0x23, TCPFlagsReply: 0x22}
 	f.Set = HasTimeout | HasStatus | HasMark | HasZone | HasState | HasTCPWScale | HasTCPFlags | HasLabels
@@ -184,7 +190,7 @@ func TestEncodeCreateRoundTrip(t *testing.T) {
 }
 
 func TestEncodeUpdateOnlySetFields(t *testing.T) {
-	o := ctnl.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: 17, SrcPort: 1, DstPort: 2}
+	o := ctnetlink.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: 17, SrcPort: 1, DstPort: 2}
 	f := Flow{Family: unix.AF_INET, Orig: o, Mark: 0x10, Set: HasMark}
 	e := ctnl.NewEncoder(nil)
 	EncodeUpdate(e, &f, 0xf0)
@@ -192,11 +198,11 @@ func TestEncodeUpdateOnlySetFields(t *testing.T) {
 	var types []uint16
 	for s.Next() {
 		types = append(types, s.Type())
-		if s.Type() == ctaMarkMask && s.Uint32() != 0xf0 {
+		if s.Type() == ctnetlink.AttrMarkMask && s.Uint32() != 0xf0 {
 			t.Errorf("mark mask %#x", s.Uint32())
 		}
 	}
-	if want := []uint16{ctaTupleOrig, ctaMark, ctaMarkMask}; !equalU16(types, want) {
+	if want := []uint16{ctnetlink.AttrTupleOrig, ctnetlink.AttrMark, ctnetlink.AttrMarkMask}; !equalU16(types, want) {
 		t.Errorf("update attributes %v, want %v", types, want)
 	}
 }
@@ -232,6 +238,28 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	if back.Timeout != f.Timeout {
 		t.Errorf("timeout %d, want %d", back.Timeout, f.Timeout)
+	}
+}
+
+// GRE keys travel in the tuple's port fields; the JSON form carries them as
+// sport and dport and must read them back (it used to drop them).
+func TestJSONRoundTripGREKeys(t *testing.T) {
+	orig := ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: unix.IPPROTO_GRE, SrcPort: 0x1234, DstPort: 0x5678}
+	f := Flow{Family: unix.AF_INET, Orig: orig, Reply: Invert(orig), Timeout: 30, Set: HasTimeout | HasStatus | HasMark}
+	b, err := json.Marshal(&f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j FlowJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		t.Fatal(err)
+	}
+	back, err := j.Flow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Orig != f.Orig || back.Reply != f.Reply {
+		t.Errorf("GRE tuples after a JSON round trip: %s / %s, want %s / %s (JSON %s)", back.Orig, back.Reply, f.Orig, f.Reply, b)
 	}
 }
 
@@ -280,8 +308,8 @@ func TestFilterMatch(t *testing.T) {
 		{"src prefix", Filter{Src: p("10.1.0.0/16")}, true},
 		{"dst miss", Filter{Dst: p("10.1.1.3/32")}, false},
 		{"reply src", Filter{ReplySrc: p("10.1.1.2/32")}, true},
-		{"dport", Filter{Dport: Port{true, 21}}, true},
-		{"reply dport", Filter{ReplyDport: Port{true, 21}}, false},
+		{"dport", Filter{Dport: ctnetlink.PortOf(21)}, true},
+		{"reply dport", Filter{ReplyDport: ctnetlink.PortOf(21)}, false},
 		{"helper", Filter{HasHelper: true, Helper: "ftp"}, true},
 		{"no helper", Filter{HasHelper: true}, false},
 		{"mark mask", Filter{HasMark: true, Mark: 0x8, MarkMask: 0x8}, true},
@@ -302,14 +330,14 @@ func TestFilterMatch(t *testing.T) {
 func TestFilterKernelAttributes(t *testing.T) {
 	p := netip.MustParsePrefix
 	// IPv4 exact address + TCP port: CTA_FILTER with host-order flags.
-	f := Filter{HasProto: true, Proto: 6, Src: p("10.0.0.1/32"), Dport: Port{true, 21}, HasMark: true, Mark: 1, MarkMask: 3}
+	f := Filter{HasProto: true, Proto: 6, Src: p("10.0.0.1/32"), Dport: ctnetlink.PortOf(21), HasMark: true, Mark: 1, MarkMask: 3}
 	e := ctnl.NewEncoder(nil)
 	if fam := f.EncodeKernel(e); fam != unix.AF_INET {
 		t.Fatalf("family %d", fam)
 	}
 	flags := filterFlags(t, e.Bytes())
-	if flags[ctaFilterOrigFlags] != filterIPSrc|filterProtoNum|filterDstPort {
-		t.Errorf("orig flags %#x", flags[ctaFilterOrigFlags])
+	if flags[ctnetlink.AttrFilterOrigFlags] != ctnetlink.FilterIPSrc|ctnetlink.FilterProtoNum|ctnetlink.FilterDstPort {
+		t.Errorf("orig flags %#x", flags[ctnetlink.AttrFilterOrigFlags])
 	}
 	// IPv6 addresses stay in user space (the kernel compares them inverted),
 	// and a prefix is not an exact match either.
@@ -331,7 +359,7 @@ func filterFlags(t *testing.T, b []byte) map[uint16]uint32 {
 	out := map[uint16]uint32{}
 	s := ctnl.NewScanner(b)
 	for s.Next() {
-		if s.Type() == ctaFilter {
+		if s.Type() == ctnetlink.AttrFilter {
 			n := s.Nested()
 			for n.Next() {
 				d := n.Data()
@@ -362,7 +390,7 @@ func TestParseStatusAndState(t *testing.T) {
 }
 
 func TestInvertICMP(t *testing.T) {
-	o := ctnl.Tuple{Src: netip.MustParseAddr("1.1.1.1"), Dst: netip.MustParseAddr("2.2.2.2"), Proto: 1, ICMPType: 8, ICMPID: 5}
+	o := ctnetlink.Tuple{Src: netip.MustParseAddr("1.1.1.1"), Dst: netip.MustParseAddr("2.2.2.2"), Proto: 1, ICMPType: 8, ICMPID: 5}
 	r := Invert(o)
 	if r.ICMPType != 0 || r.ICMPID != 5 || r.Src != o.Dst {
 		t.Errorf("Invert(echo request) = %+v", r)
@@ -421,10 +449,100 @@ func TestParseSaveFile(t *testing.T) {
 	}
 }
 
-func FuzzParseSaveFile(f *testing.F) {
+// saveRoundTripSeed has a conntrack of every kind of tuple and
+// expectations, one with its ICMP id under the key older files used.
+const saveRoundTripSeed = `{"version":1,"conntracks":[
+{"family":"ipv4","protocol":"gre","original":{"src":"1.1.1.1","dst":"2.2.2.2","sport":4660,"dport":22136},"reply":{"src":"2.2.2.2","dst":"1.1.1.1","sport":22136,"dport":4660},"status":["ASSURED"],"timeout":5,"mark":1},
+{"family":"ipv6","protocol":"icmpv6","original":{"src":"::1","dst":"::2","type":128,"code":0,"id":7,"zone":3},"reply":{"src":"::2","dst":"::1","type":129,"code":0,"id":7},"status":[],"timeout":5,"mark":0,"labels":[1,127]},
+{"family":"ipv4","protocol":"tcp","original":{"src":"1.1.1.1","dst":"2.2.2.2","sport":1,"dport":21},"reply":{"src":"2.2.2.2","dst":"1.1.1.1","sport":21,"dport":1},"status":["SEEN_REPLY"],"timeout":5,"state":"ESTABLISHED","tcp":{"wscale_original":7,"wscale_reply":7,"flags_original":3,"flags_reply":3},"mark":0,"helper":"ftp","helper_info":"0a0b","zone":2,"master":{"src":"3.3.3.3","dst":"4.4.4.4","sport":5,"dport":6,"protocol":"udp"}}
+],"expectations":[
+{"family":"ipv4","proto":"icmp","proto_num":1,"timeout":9,"id":1,"tuple":{"proto":"icmp","src":"1.1.1.1","dst":"2.2.2.2","type":8,"code":0,"icmp_id":5},"mask":{"src":"255.255.255.255","dst":"255.255.255.255","type":255,"code":255,"icmp_id":65535},"master":{"proto":"tcp","src":"1.1.1.1","dst":"2.2.2.2","sport":1,"dport":21},"flags":["permanent"],"class":1,"helper":"ftp","zone":2,"nat":{"dir":"reply","src":"9.9.9.9","sport":3}}
+]}
+`
+
+// Parse, write, parse: every entry a save file holds is written back as it
+// was read (the save writer and the parser agree), GRE keys included.
+func FuzzSaveFileRoundTrip(f *testing.F) {
 	f.Add([]byte(saveOK))
+	f.Add([]byte(saveRoundTripSeed))
 	f.Add([]byte(`{"version":1,"conntracks":[{}],"expectations":[{}]}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, _, _ = ParseSaveFile(b)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, entries, exps, err := ParseSaveFile(in)
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		sw := newSaveWriter(&out, time.Unix(0, 0))
+		var flows []Flow
+		for _, e := range entries {
+			if e.Err == nil {
+				flows = append(flows, e.Flow)
+				_ = sw.flow(&e.Flow)
+			}
+		}
+		sw.startExpectations()
+		var want []expect.Expectation
+		for _, e := range exps {
+			if e.Err == nil {
+				want = append(want, e.Exp)
+				_ = sw.expectation(&e.Exp)
+			}
+		}
+		if err := sw.close(); err != nil {
+			t.Fatal(err)
+		}
+		_, entries2, exps2, err := ParseSaveFile(out.Bytes())
+		if err != nil || len(entries2) != len(flows) || len(exps2) != len(want) {
+			t.Fatalf("reading what was written: %v, %d of %d conntracks, %d of %d expectations\n%s",
+				err, len(entries2), len(flows), len(exps2), len(want), out.Bytes())
+		}
+		for i, e := range entries2 {
+			if e.Err != nil || string(e.Flow.AppendJSON(nil)) != string(flows[i].AppendJSON(nil)) {
+				t.Fatalf("conntrack %d: %v\nread   %s\nreread %s", i, e.Err, flows[i].AppendJSON(nil), e.Flow.AppendJSON(nil))
+			}
+		}
+		for i, e := range exps2 {
+			if e.Err != nil || e.Exp != want[i] {
+				t.Fatalf("expectation %d: %v\nread   %+v\nreread %+v", i, e.Err, want[i], e.Exp)
+			}
+		}
 	})
+}
+
+func TestSaveFileKeepsGREKeysAndOldICMPID(t *testing.T) {
+	_, entries, exps, err := ParseSaveFile([]byte(saveRoundTripSeed))
+	if err != nil || len(entries) != 3 || len(exps) != 1 {
+		t.Fatalf("%v, %d conntracks, %d expectations", err, len(entries), len(exps))
+	}
+	for _, e := range entries {
+		if e.Err != nil {
+			t.Fatalf("conntracks[%d]: %v", e.Index, e.Err)
+		}
+	}
+	if g := entries[0].Flow; g.Orig.SrcPort != 0x1234 || g.Orig.DstPort != 0x5678 {
+		t.Errorf("GRE keys read as %s", &g.Orig)
+	}
+	if e := exps[0]; e.Err != nil || e.Exp.Tuple.ICMPID != 5 || e.Exp.Mask.ICMPID != 0xffff {
+		t.Errorf("expectation with icmp_id: %+v, %v", e.Exp, e.Err)
+	}
+}
+
+func TestParseLabels(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "connlabel.conf")
+	if err := os.WriteFile(conf, []byte("# bits\n0 zero\n5 five\n127 last\nbad line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bits, err := ParseLabels([]string{"1,five", "last"}, conf)
+	if err != nil || bits[0] != 0x22 || bits[15] != 0x80 {
+		t.Errorf("labels %x, %v", bits, err)
+	}
+	// Numbers alone never read the file.
+	if bits, err := ParseLabels([]string{"3"}, filepath.Join(t.TempDir(), "absent")); err != nil || bits[0] != 0x08 {
+		t.Errorf("labels %x, %v", bits, err)
+	}
+	for _, words := range [][]string{{"128"}, {"-1"}, {"nosuch"}} {
+		if _, err := ParseLabels(words, conf); err == nil {
+			t.Errorf("%q accepted", words)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package ctflow
 
 import (
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -10,26 +11,26 @@ import (
 // timeout, status, protocol state, mark, zone, labels, master, and the
 // helper as CTA_HELP{CTA_HELP_NAME (NUL-terminated), CTA_HELP_INFO}.
 func EncodeCreate(e *ctnl.Encoder, f *Flow) {
-	f.Orig.Encode(e, ctaTupleOrig)
-	f.Reply.Encode(e, ctaTupleReply)
+	f.Orig.Encode(e, ctnetlink.AttrTupleOrig)
+	f.Reply.Encode(e, ctnetlink.AttrTupleReply)
 	if f.Has(HasZone) {
-		e.Uint16(ctaZone, f.Zone)
+		e.Uint16(ctnetlink.AttrZone, f.Zone)
 	}
-	e.Uint32(ctaTimeout, f.Timeout)
+	e.Uint32(ctnetlink.AttrTimeout, f.Timeout)
 	// CONFIRMED is part of every created conntrack: a status without it
 	// is a change of an unchangeable bit (EBUSY), as libnetfilter_conntrack
 	// also knows.
-	e.Uint32(ctaStatus, uint32(f.Status&Settable|StatusConfirmed))
+	e.Uint32(ctnetlink.AttrStatus, uint32(f.Status&Settable|StatusConfirmed))
 	encodeProtoinfo(e, f)
 	if f.Has(HasMark) {
-		e.Uint32(ctaMark, f.Mark)
+		e.Uint32(ctnetlink.AttrMark, f.Mark)
 	}
 	encodeHelp(e, f)
 	if f.Has(HasLabels) {
-		e.Put(ctaLabels, f.Labels[:])
+		e.Put(ctnetlink.AttrLabels, f.Labels[:])
 	}
 	if f.Has(HasMaster) {
-		f.Master.Encode(e, ctaTupleMaster)
+		f.Master.Encode(e, ctnetlink.AttrTupleMaster)
 	}
 }
 
@@ -39,26 +40,26 @@ func EncodeCreate(e *ctnl.Encoder, f *Flow) {
 // current bits too (the kernel refuses to clear any); markMask, if not
 // zero, keeps the mark bits outside it.
 func EncodeUpdate(e *ctnl.Encoder, f *Flow, markMask uint32) {
-	f.Orig.Encode(e, ctaTupleOrig)
+	f.Orig.Encode(e, ctnetlink.AttrTupleOrig)
 	if f.Has(HasZone) {
-		e.Uint16(ctaZone, f.Zone)
+		e.Uint16(ctnetlink.AttrZone, f.Zone)
 	}
 	if f.Has(HasTimeout) {
-		e.Uint32(ctaTimeout, f.Timeout)
+		e.Uint32(ctnetlink.AttrTimeout, f.Timeout)
 	}
 	if f.Has(HasStatus) {
-		e.Uint32(ctaStatus, uint32(f.Status))
+		e.Uint32(ctnetlink.AttrStatus, uint32(f.Status))
 	}
 	encodeProtoinfo(e, f)
 	if f.Has(HasMark) {
-		e.Uint32(ctaMark, f.Mark)
+		e.Uint32(ctnetlink.AttrMark, f.Mark)
 		if markMask != 0 {
-			e.Uint32(ctaMarkMask, markMask)
+			e.Uint32(ctnetlink.AttrMarkMask, markMask)
 		}
 	}
 	encodeHelp(e, f)
 	if f.Has(HasLabels) {
-		e.Put(ctaLabels, f.Labels[:])
+		e.Put(ctnetlink.AttrLabels, f.Labels[:])
 	}
 }
 
@@ -66,10 +67,10 @@ func encodeHelp(e *ctnl.Encoder, f *Flow) {
 	if !f.Has(HasHelper) {
 		return
 	}
-	n := e.Nest(ctaHelp)
-	e.String(ctaHelpName, f.Helper())
+	n := e.Nest(ctnetlink.AttrHelp)
+	e.String(ctnetlink.AttrHelpName, f.Helper())
 	if f.Has(HasHelperInfo) {
-		e.Put(ctaHelpInfo, f.HelperInfo())
+		e.Put(ctnetlink.AttrHelpInfo, f.HelperInfo())
 	}
 	e.End(n)
 }
@@ -80,20 +81,20 @@ func encodeProtoinfo(e *ctnl.Encoder, f *Flow) {
 		if f.Set&(HasState|HasTCPWScale|HasTCPFlags) == 0 {
 			return
 		}
-		p := e.Nest(ctaProtoinfo)
-		t := e.Nest(ctaProtoinfoTCP)
+		p := e.Nest(ctnetlink.AttrProtoinfo)
+		t := e.Nest(ctnetlink.AttrProtoinfoTCP)
 		if f.Has(HasState) {
-			e.Uint8(ctaProtoinfoTCPState, f.State)
+			e.Uint8(ctnetlink.AttrTCPState, f.State)
 		}
 		if f.Has(HasTCPWScale) {
-			e.Uint8(ctaProtoinfoTCPWScaleOrig, f.TCPWScaleOrig)
-			e.Uint8(ctaProtoinfoTCPWScaleRepl, f.TCPWScaleReply)
+			e.Uint8(ctnetlink.AttrTCPWScaleOrig, f.TCPWScaleOrig)
+			e.Uint8(ctnetlink.AttrTCPWScaleRepl, f.TCPWScaleReply)
 		}
 		if f.Has(HasTCPFlags) {
 			// struct nf_ct_tcp_flags {flags, mask}: the kernel dumps a zero
 			// mask; setting means flags under a mask of themselves.
-			e.Put(ctaProtoinfoTCPFlagsOrig, []byte{f.TCPFlagsOrig, f.TCPFlagsOrig})
-			e.Put(ctaProtoinfoTCPFlagsRepl, []byte{f.TCPFlagsReply, f.TCPFlagsReply})
+			e.Put(ctnetlink.AttrTCPFlagsOrig, []byte{f.TCPFlagsOrig, f.TCPFlagsOrig})
+			e.Put(ctnetlink.AttrTCPFlagsRepl, []byte{f.TCPFlagsReply, f.TCPFlagsReply})
 		}
 		e.End(t)
 		e.End(p)
@@ -102,11 +103,11 @@ func encodeProtoinfo(e *ctnl.Encoder, f *Flow) {
 		if !f.Has(HasState | HasSCTPVTags) {
 			return
 		}
-		p := e.Nest(ctaProtoinfo)
-		s := e.Nest(ctaProtoinfoSCTP)
-		e.Uint8(ctaProtoinfoSCTPState, f.State)
-		e.Uint32(ctaProtoinfoSCTPVTagOrig, f.SCTPVTagOrig)
-		e.Uint32(ctaProtoinfoSCTPVTagReply, f.SCTPVTagRe)
+		p := e.Nest(ctnetlink.AttrProtoinfo)
+		s := e.Nest(ctnetlink.AttrProtoinfoSCTP)
+		e.Uint8(ctnetlink.AttrSCTPState, f.State)
+		e.Uint32(ctnetlink.AttrSCTPVTagOrig, f.SCTPVTagOrig)
+		e.Uint32(ctnetlink.AttrSCTPVTagReply, f.SCTPVTagRe)
 		e.End(s)
 		e.End(p)
 	}
@@ -114,7 +115,7 @@ func encodeProtoinfo(e *ctnl.Encoder, f *Flow) {
 
 // Invert is the reply tuple the kernel would make for an unNATed tuple:
 // addresses and ports swapped, ICMP requests answered by their replies.
-func Invert(t ctnl.Tuple) ctnl.Tuple {
+func Invert(t ctnetlink.Tuple) ctnetlink.Tuple {
 	r := t
 	r.Src, r.Dst = t.Dst, t.Src
 	r.SrcPort, r.DstPort = t.DstPort, t.SrcPort

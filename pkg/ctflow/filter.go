@@ -4,15 +4,10 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
-
-// Port is an optional port number.
-type Port struct {
-	Set bool
-	N   uint16
-}
 
 // Filter selects conntracks. The zero Filter selects everything. What the
 // kernel can filter (family, mark/mask, status, zone, and IPv4 addresses,
@@ -28,7 +23,7 @@ type Filter struct {
 
 	// Addresses or prefixes of the original and reply directions.
 	Src, Dst, ReplySrc, ReplyDst         netip.Prefix
-	Sport, Dport, ReplySport, ReplyDport Port
+	Sport, Dport, ReplySport, ReplyDport ctnetlink.Port
 
 	Helper    string // helper name; "" for any
 	HasHelper bool   // with Helper "": only flows without a helper
@@ -45,8 +40,8 @@ type Filter struct {
 	HasState bool
 }
 
-// Empty reports whether the filter selects everything.
-func (f *Filter) Empty() bool { return *f == Filter{} }
+// IsZero reports whether the filter selects everything.
+func (f *Filter) IsZero() bool { return *f == Filter{} }
 
 // family is the filter's family, from Family or its addresses.
 func (f *Filter) family() uint8 {
@@ -72,30 +67,30 @@ func portProto(p uint8) bool { return p == unix.IPPROTO_TCP || p == unix.IPPROTO
 // addresses are left to user space: ctnetlink_filter_match_tuple (6.18
 // included) compares them inverted with ipv6_addr_cmp, so a kernel-side
 // IPv6 address filter would select exactly the wrong flows.
-func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport Port) (uint32, ctnl.Tuple) {
+func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport ctnetlink.Port) (uint32, ctnetlink.Tuple) {
 	var flags uint32
-	t := ctnl.Tuple{Src: netip.IPv4Unspecified(), Dst: netip.IPv4Unspecified()}
+	t := ctnetlink.Tuple{Src: netip.IPv4Unspecified(), Dst: netip.IPv4Unspecified()}
 	if f.family() == unix.AF_INET6 {
 		t.Src, t.Dst = netip.IPv6Unspecified(), netip.IPv6Unspecified()
 	}
 	if exact4(src) {
-		flags |= filterIPSrc
+		flags |= ctnetlink.FilterIPSrc
 		t.Src = src.Addr()
 	}
 	if exact4(dst) {
-		flags |= filterIPDst
+		flags |= ctnetlink.FilterIPDst
 		t.Dst = dst.Addr()
 	}
 	if f.HasProto {
-		flags |= filterProtoNum
+		flags |= ctnetlink.FilterProtoNum
 		t.Proto = f.Proto
 		if portProto(f.Proto) {
 			if sport.Set {
-				flags |= filterSrcPort
+				flags |= ctnetlink.FilterSrcPort
 				t.SrcPort = sport.N
 			}
 			if dport.Set {
-				flags |= filterDstPort
+				flags |= ctnetlink.FilterDstPort
 				t.DstPort = dport.N
 			}
 		}
@@ -108,15 +103,15 @@ func (f *Filter) kernelTuple(src, dst netip.Prefix, sport, dport Port) (uint32, 
 func (f *Filter) EncodeKernel(e *ctnl.Encoder) uint8 {
 	fam := f.family()
 	if f.HasMark {
-		e.Uint32(ctaMark, f.Mark)
-		e.Uint32(ctaMarkMask, f.MarkMask)
+		e.Uint32(ctnetlink.AttrMark, f.Mark)
+		e.Uint32(ctnetlink.AttrMarkMask, f.MarkMask)
 	}
 	if f.Status != 0 {
-		e.Uint32(ctaStatus, uint32(f.Status))
-		e.Uint32(ctaStatusMask, uint32(f.Status))
+		e.Uint32(ctnetlink.AttrStatus, uint32(f.Status))
+		e.Uint32(ctnetlink.AttrStatusMask, uint32(f.Status))
 	}
 	if f.HasZone {
-		e.Uint16(ctaZone, f.Zone)
+		e.Uint16(ctnetlink.AttrZone, f.Zone)
 	}
 	if fam == 0 {
 		return 0 // CTA_FILTER needs a family (EOPNOTSUPP otherwise)
@@ -127,21 +122,21 @@ func (f *Filter) EncodeKernel(e *ctnl.Encoder) uint8 {
 		return fam
 	}
 	if of != 0 {
-		ot.Encode(e, ctaTupleOrig)
+		ot.Encode(e, ctnetlink.AttrTupleOrig)
 	}
 	if rf != 0 {
-		rt.Encode(e, ctaTupleReply)
+		rt.Encode(e, ctnetlink.AttrTupleReply)
 	}
-	n := e.Nest(ctaFilter)
+	n := e.Nest(ctnetlink.AttrFilter)
 	// CTA_FILTER_*_FLAGS are NLA_U32 read with nla_get_u32: host order.
 	var b [4]byte
 	if of != 0 {
 		binary.NativeEndian.PutUint32(b[:], of)
-		e.Put(ctaFilterOrigFlags, b[:])
+		e.Put(ctnetlink.AttrFilterOrigFlags, b[:])
 	}
 	if rf != 0 {
 		binary.NativeEndian.PutUint32(b[:], rf)
-		e.Put(ctaFilterReplyFlags, b[:])
+		e.Put(ctnetlink.AttrFilterReplyFlags, b[:])
 	}
 	e.End(n)
 	return fam
@@ -187,15 +182,15 @@ func matchAddr(p netip.Prefix, a netip.Addr) bool {
 	return !p.IsValid() || p.Contains(a)
 }
 
-func matchPort(p Port, t *ctnl.Tuple, src bool) bool {
+func matchPort(p ctnetlink.Port, t *ctnetlink.Tuple, src bool) bool {
 	if !p.Set {
 		return true
 	}
-	if !ctnl.HasPorts(t.Proto) {
+	if ctnetlink.Layer4Of(t.Proto) != ctnetlink.Ports {
 		return false
 	}
 	if src {
-		return t.SrcPort == p.N
+		return p.Matches(t.SrcPort)
 	}
-	return t.DstPort == p.N
+	return p.Matches(t.DstPort)
 }

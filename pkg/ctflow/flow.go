@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -48,8 +49,8 @@ type Flow struct {
 	Set    Field
 	Family uint8 // AF_INET or AF_INET6 (nfgenmsg family)
 
-	Orig, Reply ctnl.Tuple
-	Master      ctnl.Tuple // the master's original tuple, for expected flows
+	Orig, Reply ctnetlink.Tuple
+	Master      ctnetlink.Tuple // the master's original tuple, for expected flows
 
 	Status  Status
 	Timeout uint32 // seconds left
@@ -265,40 +266,40 @@ func Decode(family uint8, attrs []byte, f *Flow) error {
 	var err error
 	for s.Next() {
 		switch s.Type() {
-		case ctaTupleOrig:
-			if f.Orig, err = ctnl.DecodeTuple(s.Data()); err != nil {
+		case ctnetlink.AttrTupleOrig:
+			if f.Orig, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 				return fmt.Errorf("original tuple: %w", err)
 			}
-		case ctaTupleReply:
-			if f.Reply, err = ctnl.DecodeTuple(s.Data()); err != nil {
+		case ctnetlink.AttrTupleReply:
+			if f.Reply, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 				return fmt.Errorf("reply tuple: %w", err)
 			}
-		case ctaTupleMaster:
-			if f.Master, err = ctnl.DecodeTuple(s.Data()); err != nil {
+		case ctnetlink.AttrTupleMaster:
+			if f.Master, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 				return fmt.Errorf("master tuple: %w", err)
 			}
 			f.Set |= HasMaster
-		case ctaStatus:
+		case ctnetlink.AttrStatus:
 			f.Status, f.Set = Status(s.Uint32()), f.Set|HasStatus
-		case ctaTimeout:
+		case ctnetlink.AttrTimeout:
 			f.Timeout, f.Set = s.Uint32(), f.Set|HasTimeout
-		case ctaMark:
+		case ctnetlink.AttrMark:
 			f.Mark, f.Set = s.Uint32(), f.Set|HasMark
-		case ctaID:
+		case ctnetlink.AttrID:
 			f.ID, f.Set = s.Uint32(), f.Set|HasID
-		case ctaUse:
+		case ctnetlink.AttrUse:
 			f.Use, f.Set = s.Uint32(), f.Set|HasUse
-		case ctaZone:
+		case ctnetlink.AttrZone:
 			f.Zone, f.Set = s.Uint16(), f.Set|HasZone
-		case ctaProtoinfo:
+		case ctnetlink.AttrProtoinfo:
 			if err := f.decodeProtoinfo(s.Nested()); err != nil {
 				return err
 			}
-		case ctaHelp:
+		case ctnetlink.AttrHelp:
 			h := s.Nested()
 			for h.Next() {
 				switch h.Type() {
-				case ctaHelpName:
+				case ctnetlink.AttrHelpName:
 					d := h.Data()
 					for i, c := range d {
 						if c == 0 {
@@ -311,7 +312,7 @@ func Decode(family uint8, attrs []byte, f *Flow) error {
 					}
 					f.helperLen = uint8(copy(f.helper[:], d))
 					f.Set |= HasHelper
-				case ctaHelpInfo:
+				case ctnetlink.AttrHelpInfo:
 					d := h.Data()
 					if len(d) > HelperInfoMax {
 						d = d[:HelperInfoMax]
@@ -323,31 +324,31 @@ func Decode(family uint8, attrs []byte, f *Flow) error {
 			if err := h.Err(); err != nil {
 				return fmt.Errorf("helper: %w", err)
 			}
-		case ctaLabels:
+		case ctnetlink.AttrLabels:
 			copy(f.Labels[:], s.Data())
 			f.Set |= HasLabels
-		case ctaSecctx:
+		case ctnetlink.AttrSecctx:
 			n := s.Nested()
 			for n.Next() {
-				if n.Type() == ctaSecctxName {
+				if n.Type() == ctnetlink.AttrSecctxName {
 					f.Secctx, f.Set = n.String(), f.Set|HasSecctx
 				}
 			}
-		case ctaCountersOrig, ctaCountersRepl:
+		case ctnetlink.AttrCountersOrig, ctnetlink.AttrCountersReply:
 			p, b := decodeCounters(s.Nested())
-			if s.Type() == ctaCountersOrig {
+			if s.Type() == ctnetlink.AttrCountersOrig {
 				f.OrigPackets, f.OrigBytes = p, b
 			} else {
 				f.ReplyPackets, f.ReplyBytes = p, b
 			}
 			f.Set |= HasCounters
-		case ctaTimestamp:
+		case ctnetlink.AttrTimestamp:
 			n := s.Nested()
 			for n.Next() {
 				switch n.Type() {
-				case ctaTimestampStart:
+				case ctnetlink.AttrTimestampStart:
 					f.Start = n.Uint64()
-				case ctaTimestampStop:
+				case ctnetlink.AttrTimestampStop:
 					f.Stop = n.Uint64()
 				}
 			}
@@ -366,13 +367,13 @@ func Decode(family uint8, attrs []byte, f *Flow) error {
 func decodeCounters(s ctnl.Scanner) (packets, bytes uint64) {
 	for s.Next() {
 		switch s.Type() {
-		case ctaCountersPackets:
+		case ctnetlink.AttrCountersPackets:
 			packets = s.Uint64()
-		case ctaCountersBytes:
+		case ctnetlink.AttrCountersBytes:
 			bytes = s.Uint64()
-		case ctaCounters32Packets:
+		case ctnetlink.AttrCounters32Packets:
 			packets = uint64(s.Uint32())
-		case ctaCounters32Bytes:
+		case ctnetlink.AttrCounters32Bytes:
 			bytes = uint64(s.Uint32())
 		}
 	}
@@ -383,35 +384,35 @@ func (f *Flow) decodeProtoinfo(s ctnl.Scanner) error {
 	for s.Next() {
 		p := s.Nested()
 		switch s.Type() {
-		case ctaProtoinfoTCP:
+		case ctnetlink.AttrProtoinfoTCP:
 			for p.Next() {
 				switch p.Type() {
-				case ctaProtoinfoTCPState:
+				case ctnetlink.AttrTCPState:
 					f.State, f.Set, f.stateProto = p.Uint8(), f.Set|HasState, unix.IPPROTO_TCP
-				case ctaProtoinfoTCPWScaleOrig:
+				case ctnetlink.AttrTCPWScaleOrig:
 					f.TCPWScaleOrig, f.Set = p.Uint8(), f.Set|HasTCPWScale
-				case ctaProtoinfoTCPWScaleRepl:
+				case ctnetlink.AttrTCPWScaleRepl:
 					f.TCPWScaleReply = p.Uint8()
-				case ctaProtoinfoTCPFlagsOrig:
+				case ctnetlink.AttrTCPFlagsOrig:
 					f.TCPFlagsOrig, f.Set = p.Uint8(), f.Set|HasTCPFlags
-				case ctaProtoinfoTCPFlagsRepl:
+				case ctnetlink.AttrTCPFlagsRepl:
 					f.TCPFlagsReply = p.Uint8()
 				}
 			}
-		case ctaProtoinfoSCTP:
+		case ctnetlink.AttrProtoinfoSCTP:
 			for p.Next() {
 				switch p.Type() {
-				case ctaProtoinfoSCTPState:
+				case ctnetlink.AttrSCTPState:
 					f.State, f.Set, f.stateProto = p.Uint8(), f.Set|HasState, unix.IPPROTO_SCTP
-				case ctaProtoinfoSCTPVTagOrig:
+				case ctnetlink.AttrSCTPVTagOrig:
 					f.SCTPVTagOrig, f.Set = p.Uint32(), f.Set|HasSCTPVTags
-				case ctaProtoinfoSCTPVTagReply:
+				case ctnetlink.AttrSCTPVTagReply:
 					f.SCTPVTagRe = p.Uint32()
 				}
 			}
-		case ctaProtoinfoDCCP:
+		case ctnetlink.AttrProtoinfoDCCP:
 			for p.Next() {
-				if p.Type() == ctaProtoinfoDCCPState {
+				if p.Type() == ctnetlink.AttrDCCPState {
 					f.State, f.Set, f.stateProto = p.Uint8(), f.Set|HasState, unix.IPPROTO_DCCP
 				}
 			}

@@ -2,75 +2,13 @@ package ctflow
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
-
-// TupleJSON is a tuple in the JSON formats (docs/json.md).
-type TupleJSON struct {
-	Src   string  `json:"src"`
-	Dst   string  `json:"dst"`
-	Sport *uint16 `json:"sport,omitempty"`
-	Dport *uint16 `json:"dport,omitempty"`
-	Type  *uint8  `json:"type,omitempty"` // ICMP
-	Code  *uint8  `json:"code,omitempty"`
-	ID    *uint16 `json:"id,omitempty"`
-	Zone  *uint16 `json:"zone,omitempty"` // directional zone (CTA_TUPLE_ZONE)
-	// Protocol is set on a master tuple only, whose protocol may differ
-	// from the flow's.
-	Protocol string `json:"protocol,omitempty"`
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func tupleJSON(t *ctnl.Tuple) TupleJSON {
-	j := TupleJSON{Src: t.Src.String(), Dst: t.Dst.String()}
-	switch {
-	case t.Proto == unix.IPPROTO_ICMP || t.Proto == unix.IPPROTO_ICMPV6:
-		j.Type, j.Code, j.ID = ptr(t.ICMPType), ptr(t.ICMPCode), ptr(t.ICMPID)
-	case ctnl.HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE:
-		j.Sport, j.Dport = ptr(t.SrcPort), ptr(t.DstPort)
-	}
-	if t.HasZone {
-		j.Zone = ptr(t.Zone)
-	}
-	return j
-}
-
-func (j *TupleJSON) tuple(proto uint8) (ctnl.Tuple, error) {
-	t := ctnl.Tuple{Proto: proto}
-	var err error
-	if t.Src, err = ctnl.ParseAddr(j.Src); err != nil {
-		return t, fmt.Errorf("src: %w", err)
-	}
-	if t.Dst, err = ctnl.ParseAddr(j.Dst); err != nil {
-		return t, fmt.Errorf("dst: %w", err)
-	}
-	if t.Src.Is4() != t.Dst.Is4() {
-		return t, fmt.Errorf("src %s and dst %s mix IPv4 and IPv6", j.Src, j.Dst)
-	}
-	switch {
-	case proto == unix.IPPROTO_ICMP || proto == unix.IPPROTO_ICMPV6:
-		if j.Type == nil || j.Code == nil || j.ID == nil {
-			return t, fmt.Errorf("%s tuple needs type, code and id", ctnl.ProtoName(proto))
-		}
-		t.ICMPType, t.ICMPCode, t.ICMPID = *j.Type, *j.Code, *j.ID
-	case ctnl.HasPorts(proto):
-		if j.Sport == nil || j.Dport == nil {
-			return t, fmt.Errorf("%s tuple needs sport and dport", ctnl.ProtoName(proto))
-		}
-		t.SrcPort, t.DstPort = *j.Sport, *j.Dport
-	}
-	if j.Zone != nil {
-		t.Zone, t.HasZone = *j.Zone, true
-	}
-	return t, nil
-}
 
 // TCPJSON is TCP protocol detail beyond the state.
 type TCPJSON struct {
@@ -92,29 +30,29 @@ type CountersJSON struct {
 	Bytes   uint64 `json:"bytes"`
 }
 
-// FlowJSON is a conntrack in `ct list -o json`, `ct watch -o json` and the
-// "conntracks" of a save file. Fields marked read-only in docs/json.md are
-// ignored by restore.
+// FlowJSON is a conntrack as AppendJSON writes it (`ct list -o json`, `ct
+// watch -o json`, the "conntracks" of a save file), for reading it back.
+// Fields marked read-only in docs/json.md are ignored by restore.
 type FlowJSON struct {
-	Event      string     `json:"event,omitempty"`
-	PortID     uint32     `json:"portid,omitempty"` // events: the requester's netlink port
-	Family     string     `json:"family"`
-	Protocol   string     `json:"protocol"`
-	ProtoNum   uint8      `json:"protonum"`
-	Original   TupleJSON  `json:"original"`
-	Reply      TupleJSON  `json:"reply"`
-	Master     *TupleJSON `json:"master,omitempty"`
-	Zone       *uint16    `json:"zone,omitempty"`
-	Status     []string   `json:"status"`
-	Timeout    *uint32    `json:"timeout,omitempty"`
-	State      string     `json:"state,omitempty"`
-	TCP        *TCPJSON   `json:"tcp,omitempty"`
-	SCTP       *SCTPJSON  `json:"sctp,omitempty"`
-	Mark       uint32     `json:"mark"`
-	Helper     string     `json:"helper,omitempty"`
-	HelperInfo string     `json:"helper_info,omitempty"` // hex
-	Labels     []int      `json:"labels,omitempty"`      // bit numbers
-	Secctx     string     `json:"secctx,omitempty"`
+	Event      string               `json:"event,omitempty"`
+	PortID     uint32               `json:"portid,omitempty"` // events: the requester's netlink port
+	Family     string               `json:"family"`
+	Protocol   string               `json:"protocol"`
+	ProtoNum   uint8                `json:"protonum"`
+	Original   ctnetlink.TupleJSON  `json:"original"`
+	Reply      ctnetlink.TupleJSON  `json:"reply"`
+	Master     *ctnetlink.TupleJSON `json:"master,omitempty"`
+	Zone       *uint16              `json:"zone,omitempty"`
+	Status     []string             `json:"status"`
+	Timeout    *uint32              `json:"timeout,omitempty"`
+	State      string               `json:"state,omitempty"`
+	TCP        *TCPJSON             `json:"tcp,omitempty"`
+	SCTP       *SCTPJSON            `json:"sctp,omitempty"`
+	Mark       uint32               `json:"mark"`
+	Helper     string               `json:"helper,omitempty"`
+	HelperInfo string               `json:"helper_info,omitempty"` // hex
+	Labels     []int                `json:"labels,omitempty"`      // bit numbers
+	Secctx     string               `json:"secctx,omitempty"`
 	// Read-only: the kernel assigns or counts these.
 	ID       *uint32                 `json:"id,omitempty"`
 	Use      *uint32                 `json:"use,omitempty"`
@@ -123,80 +61,8 @@ type FlowJSON struct {
 	Stop     *uint64                 `json:"timestamp_stop,omitempty"`
 }
 
-// JSON converts the flow to its JSON form.
-func (f *Flow) JSON() FlowJSON {
-	j := FlowJSON{
-		Family:   ctnl.L3Name(f.Family),
-		Protocol: ctnl.ProtoName(f.Proto()),
-		ProtoNum: f.Proto(),
-		Original: tupleJSON(&f.Orig),
-		Reply:    tupleJSON(&f.Reply),
-		Status:   f.Status.Names(),
-		Mark:     f.Mark,
-		Helper:   f.Helper(),
-		Secctx:   f.Secctx,
-		PortID:   f.PortID,
-	}
-	if j.Status == nil {
-		j.Status = []string{}
-	}
-	if f.Has(HasMaster) {
-		m := tupleJSON(&f.Master)
-		m.Protocol = ctnl.ProtoName(f.Master.Proto)
-		j.Master = &m
-	}
-	if f.Has(HasZone) {
-		j.Zone = ptr(f.Zone)
-	}
-	if f.Has(HasTimeout) {
-		j.Timeout = ptr(f.Timeout)
-	}
-	j.State = f.StateName()
-	if f.Proto() == unix.IPPROTO_TCP && f.Set&(HasTCPWScale|HasTCPFlags) != 0 {
-		j.TCP = &TCPJSON{}
-		if f.Has(HasTCPWScale) {
-			j.TCP.WScaleOriginal, j.TCP.WScaleReply = ptr(f.TCPWScaleOrig), ptr(f.TCPWScaleReply)
-		}
-		if f.Has(HasTCPFlags) {
-			j.TCP.FlagsOriginal, j.TCP.FlagsReply = ptr(f.TCPFlagsOrig), ptr(f.TCPFlagsReply)
-		}
-	}
-	if f.Has(HasSCTPVTags) {
-		j.SCTP = &SCTPJSON{VTagOriginal: f.SCTPVTagOrig, VTagReply: f.SCTPVTagRe}
-	}
-	if f.Has(HasHelperInfo) {
-		j.HelperInfo = hex.EncodeToString(f.HelperInfo())
-	}
-	if f.Has(HasLabels) {
-		for i := 0; i < LabelsLen*8; i++ {
-			if f.Labels[i/8]&(1<<(i%8)) != 0 {
-				j.Labels = append(j.Labels, i)
-			}
-		}
-	}
-	if f.Has(HasID) {
-		j.ID = ptr(f.ID)
-	}
-	if f.Has(HasUse) {
-		j.Use = ptr(f.Use)
-	}
-	if f.Has(HasCounters) {
-		j.Counters = map[string]CountersJSON{
-			"original": {f.OrigPackets, f.OrigBytes},
-			"reply":    {f.ReplyPackets, f.ReplyBytes},
-		}
-	}
-	if f.Has(HasTimestamp) {
-		j.Start = ptr(f.Start)
-		if f.Stop != 0 {
-			j.Stop = ptr(f.Stop)
-		}
-	}
-	return j
-}
-
-// MarshalJSON writes the JSON form.
-func (f *Flow) MarshalJSON() ([]byte, error) { return json.Marshal(f.JSON()) }
+// MarshalJSON writes the JSON form (AppendJSON).
+func (f *Flow) MarshalJSON() ([]byte, error) { return f.AppendJSON(nil), nil }
 
 // Flow converts the JSON form back, checking every field. Read-only fields
 // (id, use, counters, timestamps) are not carried over.
@@ -225,23 +91,20 @@ func (j *FlowJSON) Flow() (Flow, error) {
 		return f, fmt.Errorf("no protocol")
 	}
 	var err error
-	if f.Orig, err = j.Original.tuple(proto); err != nil {
+	if f.Orig, err = j.Original.Tuple(proto); err != nil {
 		return f, fmt.Errorf("original: %w", err)
 	}
-	if f.Reply, err = j.Reply.tuple(proto); err != nil {
+	if f.Reply, err = j.Reply.Tuple(proto); err != nil {
 		return f, fmt.Errorf("reply: %w", err)
+	}
+	if f.Orig.Proto != proto || f.Reply.Proto != proto {
+		return f, fmt.Errorf("the tuples name another protocol than %s", ctnl.ProtoName(proto))
 	}
 	if (f.Orig.Family() == unix.AF_INET6) != (f.Family == unix.AF_INET6) || f.Orig.Family() != f.Reply.Family() {
 		return f, fmt.Errorf("addresses do not match family %s", j.Family)
 	}
 	if j.Master != nil {
-		mp := proto
-		if j.Master.Protocol != "" {
-			if mp, err = ctnl.ParseProto(j.Master.Protocol); err != nil {
-				return f, fmt.Errorf("master: %w", err)
-			}
-		}
-		if f.Master, err = j.Master.tuple(mp); err != nil {
+		if f.Master, err = j.Master.Tuple(proto); err != nil {
 			return f, fmt.Errorf("master: %w", err)
 		}
 		f.Set |= HasMaster
@@ -306,17 +169,20 @@ func (j *FlowJSON) Flow() (Flow, error) {
 }
 
 // SameState compares the fields a save file carries (everything but the
-// read-only fields and the ticking timeout), for failover checks.
+// read-only fields and the ticking timeout), for failover checks: "" if
+// they agree, else both JSON forms.
 func SameState(a, b *Flow) string {
-	ja, jb := a.JSON(), b.JSON()
-	for _, j := range []*FlowJSON{&ja, &jb} {
-		j.ID, j.Use, j.Counters, j.Start, j.Stop, j.Timeout = nil, nil, nil, nil, nil, nil
-		j.Status = slices.DeleteFunc(j.Status, func(s string) bool { return s == "HELPER" })
-	}
-	x, _ := json.Marshal(ja)
-	y, _ := json.Marshal(jb)
+	x, y := stateJSON(a), stateJSON(b)
 	if string(x) != string(y) {
 		return fmt.Sprintf("%s\n!=\n%s", x, y)
 	}
 	return ""
+}
+
+func stateJSON(f *Flow) []byte {
+	c := *f
+	c.Set &^= HasID | HasUse | HasCounters | HasTimestamp | HasTimeout
+	c.Status &^= StatusHelper // the kernel sets it with the helper
+	c.PortID = 0
+	return c.AppendJSON(nil)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -12,6 +13,7 @@ import (
 
 // Client does conntrack operations over one netfilter socket. It reuses
 // one encoder buffer and one Flow, so it is not safe for concurrent use.
+// (pkg/expect's Client is the same for expectations.)
 type Client struct {
 	c    *ctnl.Conn
 	enc  ctnl.Encoder
@@ -29,17 +31,17 @@ func (cl *Client) request(op string, typ netfilter.MessageType, family uint8, fl
 		Family: netfilter.ProtoFamily(family), Flags: flags, Attrs: cl.enc.Bytes(), Hints: hints}
 }
 
+// hintNoConntrack is what ENOENT means for a request by original tuple.
+const hintNoConntrack = "no conntrack has this original tuple (in this zone)"
+
 // List streams the conntracks that pass the filter to fn, one Flow reused
 // for all: fn must copy what it keeps. Memory stays flat however big the
-// table is. A nil filter lists everything.
-func (cl *Client) List(f *Filter, fn func(*Flow) error) error {
-	if f == nil {
-		f = &Filter{}
-	}
+// table is. The zero Filter lists everything.
+func (cl *Client) List(f Filter, fn func(*Flow) error) error {
 	cl.enc.Reset()
 	fam := f.EncodeKernel(&cl.enc)
-	req := cl.request("list conntracks", msgGet, fam, netlink.Dump, ctnl.Hints{
-		unix.EOPNOTSUPP: "this kernel lacks a dump filter gonfct sent (CTA_FILTER needs Linux 5.8, status 5.19, zone 6.0)",
+	req := cl.request("list conntracks", ctnetlink.MsgGet, fam, netlink.Dump, ctnl.Hints{
+		unix.EOPNOTSUPP: "this kernel lacks a dump filter the request carries (CTA_FILTER needs Linux 5.8, status 5.19, zone 6.0)",
 	})
 	var derr error
 	err := cl.c.Query(req, func(m ctnl.Message) error {
@@ -61,24 +63,29 @@ func (cl *Client) List(f *Filter, fn func(*Flow) error) error {
 	return derr
 }
 
-// Get fetches the conntrack whose original tuple (and zone, if hasZone) is
-// given, into out.
-func (cl *Client) Get(t ctnl.Tuple, zone uint16, hasZone bool, out *Flow) error {
+func (cl *Client) encodeKey(k ctnetlink.Key) {
 	cl.enc.Reset()
-	t.Encode(&cl.enc, ctaTupleOrig)
-	if hasZone {
-		cl.enc.Uint16(ctaZone, zone)
+	k.Tuple.Encode(&cl.enc, ctnetlink.AttrTupleOrig)
+	if k.HasZone {
+		cl.enc.Uint16(ctnetlink.AttrZone, k.Zone)
 	}
-	op := "get conntrack " + t.String()
+	if k.ID != 0 {
+		cl.enc.Uint32(ctnetlink.AttrID, k.ID)
+	}
+}
+
+// Get fetches the conntrack k names into out.
+func (cl *Client) Get(k ctnetlink.Key, out *Flow) error {
+	cl.encodeKey(k)
+	op := "get conntrack " + k.Tuple.String()
 	found := false
 	var derr error
-	err := cl.c.Query(cl.request(op, msgGet, t.Family(), 0, ctnl.Hints{
-		unix.ENOENT: "no conntrack has this original tuple (see `gonfct ct list`; give --zone for a conntrack outside zone 0)",
-	}), func(m ctnl.Message) error {
-		found = true
-		derr = Decode(uint8(m.Header.Family), m.Attrs, out)
-		return nil
-	})
+	err := cl.c.Query(cl.request(op, ctnetlink.MsgGet, k.Tuple.Family(), 0, ctnl.Hints{unix.ENOENT: hintNoConntrack}),
+		func(m ctnl.Message) error {
+			found = true
+			derr = Decode(uint8(m.Header.Family), m.Attrs, out)
+			return nil
+		})
 	if err != nil {
 		return err
 	}
@@ -98,9 +105,9 @@ func helperHints(f *Flow, create bool) ctnl.Hints {
 	if f.Has(HasHelper) {
 		name := f.Helper()
 		if create {
-			h[unix.EOPNOTSUPP] = fmt.Sprintf("no helper %q is registered for %s/%s in this kernel: use a kernel helper (ftp, tftp, sip, irc, sane, amanda, pptp, h323 ...) or add a user-space one with `gonfct helper add`", name, ctnl.L3Name(f.Family), ctnl.ProtoName(f.Proto()))
+			h[unix.EOPNOTSUPP] = fmt.Sprintf("no helper %q is registered for %s/%s in this kernel", name, ctnl.L3Name(f.Family), ctnl.ProtoName(f.Proto()))
 		} else {
-			h[unix.EOPNOTSUPP] = fmt.Sprintf("this conntrack has no helper (or no helper %q exists): the kernel sets a helper only when a conntrack is created; delete it and add it again with --helper", name)
+			h[unix.EOPNOTSUPP] = fmt.Sprintf("this conntrack has no helper (or no helper %q exists): the kernel sets a helper only when a conntrack is created", name)
 			h[unix.EBUSY] = fmt.Sprintf("this conntrack has a different helper than %q: the kernel never changes a conntrack's helper after creation", name)
 		}
 	}
@@ -112,24 +119,38 @@ func helperHints(f *Flow, create bool) ctnl.Hints {
 	return h
 }
 
-// Create adds a conntrack; it fails with ErrExists if one with the same
-// tuple exists (NLM_F_EXCL).
+// Create adds the conntrack f, whole or not at all: if the kernel drops
+// its labels (ErrLabelsDropped), the conntrack is deleted again. It fails
+// with ErrExists if one with the same tuple exists (NLM_F_EXCL).
 func (cl *Client) Create(f *Flow) error {
+	err := cl.create(f)
+	if !errors.Is(err, ErrLabelsDropped) {
+		return err
+	}
+	if derr := cl.Delete(ctnetlink.Key{Tuple: f.Orig, Zone: f.Zone, HasZone: f.Has(HasZone)}); derr != nil {
+		return fmt.Errorf("%w (and removing the conntrack again failed: %v)", err, derr)
+	}
+	return fmt.Errorf("%w; it was removed again: nothing was added", err)
+}
+
+// create adds f and keeps it even without its labels (restore prefers the
+// conntrack to its labels); then the error is ErrLabelsDropped.
+func (cl *Client) create(f *Flow) error {
 	cl.enc.Reset()
 	EncodeCreate(&cl.enc, f)
 	hints := helperHints(f, true)
-	hints[unix.EEXIST] = "a conntrack with this tuple exists: change it with `gonfct ct update`, or delete it first"
+	hints[unix.EEXIST] = "a conntrack with this tuple exists"
 	hints[unix.EINVAL] = "the kernel refused the conntrack's attributes (both tuples of one protocol and family, a timeout, a helper name of at most 15 bytes)"
 	hints[unix.ENOMEM] = "the conntrack table is full (net.netfilter.nf_conntrack_max) or memory is short"
 	if f.Has(HasMaster) {
-		hints[unix.ENOENT] = "the master conntrack " + f.Master.String() + " does not exist: restore masters first"
+		hints[unix.ENOENT] = "the master conntrack " + f.Master.String() + " does not exist: masters come first"
 	}
 	if f.Has(HasZone) {
 		if _, ok := hints[unix.EOPNOTSUPP]; !ok {
 			hints[unix.EOPNOTSUPP] = "this kernel lacks conntrack zones (CONFIG_NF_CONNTRACK_ZONES)"
 		}
 	}
-	if err := cl.c.Do(cl.request("add conntrack "+f.Orig.String(), msgNew, f.Family,
+	if err := cl.c.Do(cl.request("add conntrack "+f.Orig.String(), ctnetlink.MsgNew, f.Family,
 		netlink.Create|netlink.Excl, hints)); err != nil {
 		return err
 	}
@@ -154,7 +175,7 @@ const HintLabels = "the kernel keeps conntrack labels only in a namespace whose 
 
 func (cl *Client) checkLabels(f *Flow) error {
 	var cur Flow
-	if err := cl.Get(f.Orig, f.Zone, f.Has(HasZone), &cur); err != nil {
+	if err := cl.Get(ctnetlink.Key{Tuple: f.Orig, Zone: f.Zone, HasZone: f.Has(HasZone)}, &cur); err != nil {
 		return err
 	}
 	if cur.Labels != f.Labels {
@@ -174,46 +195,75 @@ func (cl *Client) resendHelperInfo(f *Flow) error {
 	return cl.Update(&u, 0)
 }
 
-// Update changes an existing conntrack (see EncodeUpdate for what f must
-// hold).
+// Update sends f as a change of an existing conntrack, as it is (see
+// EncodeUpdate for what f must hold; Change fills it in).
 func (cl *Client) Update(f *Flow, markMask uint32) error {
 	cl.enc.Reset()
 	EncodeUpdate(&cl.enc, f, markMask)
 	hints := helperHints(f, false)
-	hints[unix.ENOENT] = "no conntrack has this original tuple (add it with `gonfct ct add`)"
-	return cl.c.Do(cl.request("update conntrack "+f.Orig.String(), msgNew, f.Family, 0, hints))
+	hints[unix.ENOENT] = hintNoConntrack
+	return cl.c.Do(cl.request("update conntrack "+f.Orig.String(), ctnetlink.MsgNew, f.Family, 0, hints))
 }
 
-// Delete removes the conntrack with this original tuple; id, if not zero,
-// must match too (so a conntrack that was replaced meanwhile survives).
-func (cl *Client) Delete(t ctnl.Tuple, zone uint16, hasZone bool, id uint32) error {
-	cl.enc.Reset()
-	t.Encode(&cl.enc, ctaTupleOrig)
-	if hasZone {
-		cl.enc.Uint16(ctaZone, zone)
+// ErrNoHelper: private data was given for a conntrack without a helper,
+// which keeps none; the kernel sets a helper only at creation.
+var ErrNoHelper = errors.New("this conntrack has no helper, so it keeps no private data: the kernel sets a helper only at creation")
+
+// Change changes the conntrack f.Orig (in f.Zone) to what f sets, after
+// reading what the kernel wants repeated: a status must hold the current
+// bits too (the kernel refuses to clear any), and private data goes with
+// the conntrack's helper name (ErrNoHelper if it has none). markMask, if
+// not zero, keeps the mark bits outside it.
+func (cl *Client) Change(f *Flow, markMask uint32) error {
+	u := *f
+	if u.Has(HasStatus) || u.Has(HasHelperInfo) && !u.Has(HasHelper) {
+		var cur Flow
+		if err := cl.Get(ctnetlink.Key{Tuple: u.Orig, Zone: u.Zone, HasZone: u.Has(HasZone)}, &cur); err != nil {
+			return err
+		}
+		if err := merge(&u, &cur); err != nil {
+			return err
+		}
 	}
-	if id != 0 {
-		cl.enc.Uint32(ctaID, id)
-	}
-	return cl.c.Do(cl.request("delete conntrack "+t.String(), msgDelete, t.Family(), 0, ctnl.Hints{
-		unix.ENOENT: "no conntrack has this original tuple (give --zone for one outside zone 0)",
-	}))
+	return cl.Update(&u, markMask)
 }
 
-// FlushAll empties the conntrack table of the socket's network namespace.
-func (cl *Client) FlushAll() error {
+// merge makes the update u of the conntrack cur what the kernel takes:
+// the current status bits kept, the helper named with its private data.
+func merge(u, cur *Flow) error {
+	if u.Has(HasStatus) {
+		u.Status = cur.Status | u.Status&Settable
+	}
+	if u.Has(HasHelperInfo) && !u.Has(HasHelper) {
+		if !cur.Has(HasHelper) {
+			return &ctnl.Error{Op: "update conntrack " + u.Orig.String(), Err: unix.EOPNOTSUPP, Kind: ErrNoHelper, Hint: ErrNoHelper.Error()}
+		}
+		_ = u.SetHelper(cur.Helper())
+	}
+	return nil
+}
+
+// Delete removes the conntrack k names.
+func (cl *Client) Delete(k ctnetlink.Key) error {
+	cl.encodeKey(k)
+	return cl.c.Do(cl.request("delete conntrack "+k.Tuple.String(), ctnetlink.MsgDelete, k.Tuple.Family(), 0,
+		ctnl.Hints{unix.ENOENT: hintNoConntrack}))
+}
+
+// Flush empties the conntrack table of the socket's network namespace.
+func (cl *Client) Flush() error {
 	cl.enc.Reset()
-	return cl.c.Do(cl.request("flush conntracks", msgDelete, 0, 0, nil))
+	return cl.c.Do(cl.request("flush conntracks", ctnetlink.MsgDelete, 0, 0, nil))
 }
 
 // DeleteMatching deletes every conntrack that passes the filter: it lists
 // them (with the kernel-side part of the filter) on this socket and deletes
 // each by tuple and id on del, a second socket, as it goes. It returns how
 // many it deleted; entries that vanished meanwhile are not counted.
-func (cl *Client) DeleteMatching(f *Filter, del *Client) (int, error) {
+func (cl *Client) DeleteMatching(f Filter, del *Client) (int, error) {
 	n := 0
 	err := cl.List(f, func(fl *Flow) error {
-		err := del.Delete(fl.Orig, fl.Zone, fl.Has(HasZone), fl.ID)
+		err := del.Delete(ctnetlink.Key{Tuple: fl.Orig, Zone: fl.Zone, HasZone: fl.Has(HasZone), ID: fl.ID})
 		if errors.Is(err, ctnl.ErrNotFound) {
 			return nil
 		}
@@ -228,13 +278,12 @@ func (cl *Client) DeleteMatching(f *Filter, del *Client) (int, error) {
 
 // Count is the number of conntracks in the table (IPCTNL_MSG_CT_GET_STATS).
 func (cl *Client) Count() (uint32, error) {
-	const msgGetStats, ctaStatsGlobalEntries = 5, 1
 	cl.enc.Reset()
 	var n uint32
-	err := cl.c.Query(cl.request("count conntracks", msgGetStats, 0, 0, nil), func(m ctnl.Message) error {
+	err := cl.c.Query(cl.request("count conntracks", ctnetlink.MsgGetStats, 0, 0, nil), func(m ctnl.Message) error {
 		s := ctnl.NewScanner(m.Attrs)
 		for s.Next() {
-			if s.Type() == ctaStatsGlobalEntries {
+			if s.Type() == ctnetlink.AttrStatsGlobalEntries {
 				n = s.Uint32()
 			}
 		}

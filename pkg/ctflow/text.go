@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -17,32 +18,20 @@ var l4Names = [256]string{
 	unix.IPPROTO_GRE: "gre", unix.IPPROTO_DCCP: "dccp",
 }
 
-// Event is the kind of a conntrack event; EventNone for dumps.
-type Event uint8
-
-// Event kinds. EventResync marks entries printed by a resynchronising dump
-// after lost events.
-const (
-	EventNone Event = iota
-	EventNew
-	EventUpdate
-	EventDestroy
-	EventResync
-)
-
-var eventPrefix = [...]string{"", "    [NEW] ", " [UPDATE] ", "[DESTROY] ", " [RESYNC] "}
-var eventNames = [...]string{"", "new", "update", "destroy", "resync"}
-
-func (e Event) String() string { return eventNames[e] }
-
 // AppendText appends the flow as conntrack(8) prints it by default
 // (libnetfilter_conntrack's snprintf_default without layer-3 or id), with a
 // newline. Fields print only when the kernel sent them, as there.
-func (f *Flow) AppendText(b []byte) []byte { return f.AppendEvent(b, EventNone) }
+func (f *Flow) AppendText(b []byte) []byte { return f.appendLine(b, false) }
 
-// AppendEvent is AppendText with conntrack -E's "%9s " event prefix.
-func (f *Flow) AppendEvent(b []byte, ev Event) []byte {
-	b = append(b, eventPrefix[ev]...)
+// AppendEvent appends an event line as conntrack -E prints it: the event
+// column ("    [NEW] ", " [UPDATE] ", "[DESTROY] "; " [RESYNC] " for an
+// entry a resync read again), then the flow, then, for a change user space
+// made, "[USERSPACE] portid=N progname=P".
+func (f *Flow) AppendEvent(b []byte, t ctnetlink.EventType, resync bool) []byte {
+	return f.appendLine(ctnetlink.AppendEventPrefix(b, t, resync), !resync)
+}
+
+func (f *Flow) appendLine(b []byte, event bool) []byte {
 	p := f.Proto()
 	name := l4Names[p]
 	if name == "" {
@@ -128,7 +117,7 @@ func (f *Flow) AppendEvent(b []byte, ev Event) []byte {
 		b = strconv.AppendUint(b, uint64(f.Use), 10)
 		b = append(b, ' ')
 	}
-	if f.PortID != 0 && ev != EventNone && ev != EventResync {
+	if f.PortID != 0 && event {
 		// conntrack -E names the process behind a user-space change.
 		b = append(b, "[USERSPACE] portid="...)
 		b = strconv.AppendUint(b, uint64(f.PortID), 10)

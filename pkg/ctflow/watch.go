@@ -2,130 +2,135 @@ package ctflow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
 )
 
-// ErrStop, returned by a watch callback, ends the watch without error.
-var ErrStop = errors.New("stop watching")
-
-// WatchOptions say what to watch and where events go.
+// WatchOptions configure a Watcher (as pkg/expect's do for expectations).
 type WatchOptions struct {
-	// Events to subscribe to: any of EventNew, EventUpdate, EventDestroy;
-	// empty means all three.
-	Events []Event
+	// Events to receive: any of EventNew, EventUpdate, EventDestroy; empty
+	// means all three.
+	Events []ctnetlink.EventType
 	// Filter selects the flows reported (in user space: the kernel has no
 	// filters for event groups).
-	Filter *Filter
-	// OnEvent gets each event; the Flow is reused. Returning ErrStop ends
-	// the watch cleanly.
-	OnEvent func(ev Event, f *Flow) error
-	// OnLoss is told how many events the kernel dropped (exact, from
-	// SO_MEMINFO) each time the socket overflows.
-	OnLoss func(lost uint32)
-	// Resync, if set, is a second client: after a loss the table is dumped
-	// through it and every entry reported as EventResync, so the consumer
-	// holds the whole current state again.
-	Resync *Client
+	Filter Filter
+	// BufferSize is the receive buffer to ask for; 0 means
+	// ctnetlink.DefaultBufferSize.
+	BufferSize int
+	// Resync: after lost events the table is dumped and every entry that
+	// passes the filter reported as an event marked Resync (type
+	// EventNew), so the consumer holds the whole current state again. The
+	// table may hold millions of conntracks, so, unlike the expectation
+	// watcher, this one keeps no set to tell the difference.
+	Resync bool
+	// OnLoss is told about every overflow of the receive buffer.
+	OnLoss func(ctnetlink.Loss)
 }
 
-// Subscribe joins the multicast groups for the chosen events.
-func Subscribe(c *ctnl.Conn, events []Event) error {
-	if len(events) == 0 {
-		events = []Event{EventNew, EventUpdate, EventDestroy}
+// Event is one conntrack event.
+type Event struct {
+	Type ctnetlink.EventType
+	// Resync marks an entry of the dump made after lost events.
+	Resync bool
+	// Flow is the conntrack; for an event, PortID is the netlink port of
+	// the request that caused it (0: the kernel's own doing).
+	Flow Flow
+}
+
+// Watcher receives conntrack events with loss accounting.
+type Watcher struct {
+	sub   *ctnetlink.Subscription
+	query *Client
+	opts  WatchOptions
+	ev    Event
+}
+
+// NewWatcher subscribes events to the chosen conntrack groups and sizes its
+// buffer. query serves the resync dumps (it may be nil without Resync); it
+// must be another socket, as a subscribed socket's answers mix with events.
+func NewWatcher(events, query *ctnl.Conn, opts WatchOptions) (*Watcher, error) {
+	if len(opts.Events) == 0 {
+		opts.Events = []ctnetlink.EventType{ctnetlink.EventNew, ctnetlink.EventUpdate, ctnetlink.EventDestroy}
 	}
 	var groups []netfilter.NetlinkGroup
-	for _, ev := range events {
-		switch ev {
-		case EventNew:
-			groups = append(groups, groupNew)
-		case EventUpdate:
-			groups = append(groups, groupUpdate)
-		case EventDestroy:
-			groups = append(groups, groupDestroy)
+	for _, t := range opts.Events {
+		switch t {
+		case ctnetlink.EventNew:
+			groups = append(groups, ctnetlink.GroupNew)
+		case ctnetlink.EventUpdate:
+			groups = append(groups, ctnetlink.GroupUpdate)
+		case ctnetlink.EventDestroy:
+			groups = append(groups, ctnetlink.GroupDestroy)
 		default:
-			return fmt.Errorf("cannot subscribe to %q events", ev)
+			return nil, fmt.Errorf("cannot subscribe to %q events", t)
 		}
 	}
-	return c.JoinGroups(groups...)
+	w := &Watcher{opts: opts}
+	if opts.Resync {
+		if query == nil {
+			return nil, fmt.Errorf("resync needs a second socket")
+		}
+		w.query = NewClient(query)
+	}
+	var err error
+	if w.sub, err = ctnetlink.Subscribe(events, netfilter.NFSubsysCTNetlink, opts.BufferSize, groups...); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
-// EventOf tells a conntrack event message's kind.
-func EventOf(h netfilter.Header) Event {
-	if h.MessageType == msgDelete {
-		return EventDestroy
+// Buffer is the receive buffer the kernel granted and whether
+// SO_RCVBUFFORCE worked (ctnetlink.Subscription.Buffer).
+func (w *Watcher) Buffer() (granted int, forced bool) { return w.sub.Buffer() }
+
+// Pending reports whether events wait in the socket: false when the
+// reader has caught up (a good moment to flush output).
+func (w *Watcher) Pending() bool { return w.sub.Pending() }
+
+// eventType tells a conntrack event message's type.
+func eventType(h netfilter.Header) ctnetlink.EventType {
+	if h.MessageType == ctnetlink.MsgDelete {
+		return ctnetlink.EventDestroy
 	}
 	if h.Flags&(netlink.Create|netlink.Excl) != 0 {
-		return EventNew
+		return ctnetlink.EventNew
 	}
-	return EventUpdate
+	return ctnetlink.EventUpdate
 }
 
-// Watch reads events from a subscribed socket (see Subscribe) until ctx
-// ends (it then returns nil), the callback returns ErrStop or an error, or
-// the socket fails. On overflow (ENOBUFS) it reports the loss, resyncs
-// if asked, and goes on.
-func Watch(ctx context.Context, c *ctnl.Conn, opts WatchOptions) error {
-	filter := opts.Filter
-	if filter == nil {
-		filter = &Filter{}
-	}
-	var fl Flow
-	lastDrops, _ := c.Drops()
-	handle := func(m ctnl.Message) error {
-		if m.Header.SubsystemID != netfilter.NFSubsysCTNetlink {
-			return nil
+// Run calls fn for every event until ctx ends or fn returns
+// ctnetlink.ErrStop (then it returns nil), fn returns another error, or
+// the socket fails. Lost events never end it: they are reported to
+// OnLoss and, with Resync, made good from a dump. The *Event is reused
+// for the next call.
+func (w *Watcher) Run(ctx context.Context, fn func(*Event) error) error {
+	var resync func() (int, error)
+	if w.query != nil {
+		resync = func() (int, error) {
+			n := 0
+			err := w.query.List(w.opts.Filter, func(f *Flow) error {
+				w.ev.Type, w.ev.Resync, w.ev.Flow = ctnetlink.EventNew, true, *f
+				n++
+				return fn(&w.ev)
+			})
+			return n, err
 		}
-		if err := Decode(uint8(m.Header.Family), m.Attrs, &fl); err != nil {
+	}
+	handle := func(m ctnl.Message) error {
+		ev := &w.ev
+		if err := Decode(uint8(m.Header.Family), m.Attrs, &ev.Flow); err != nil {
 			return fmt.Errorf("decode conntrack event: %w", err)
 		}
-		fl.PortID = m.PortID
-		if !filter.Match(&fl) {
+		ev.Flow.PortID = m.PortID
+		if !w.opts.Filter.Match(&ev.Flow) {
 			return nil
 		}
-		return opts.OnEvent(EventOf(m.Header), &fl)
+		ev.Type, ev.Resync = eventType(m.Header), false
+		return fn(ev)
 	}
-	// finalLoss reports drops the kernel counted after the last ENOBUFS: a
-	// socket stays "congested" (no new ENOBUFS) until its queue drains.
-	finalLoss := func() {
-		if drops, err := c.Drops(); err == nil && drops > lastDrops && opts.OnLoss != nil {
-			opts.OnLoss(drops - lastDrops)
-		}
-	}
-	for {
-		err := c.Receive(ctx, handle)
-		switch {
-		case err == nil:
-			continue
-		case errors.Is(err, ErrStop) || ctx.Err() != nil:
-			finalLoss()
-			return nil
-		case errors.Is(err, ctnl.ErrLostEvents):
-			drops, derr := c.Drops()
-			lost := drops - lastDrops
-			if derr != nil {
-				lost = 0
-			}
-			lastDrops = drops
-			if opts.OnLoss != nil {
-				opts.OnLoss(lost)
-			}
-			if opts.Resync != nil {
-				err := opts.Resync.List(filter, func(f *Flow) error { return opts.OnEvent(EventResync, f) })
-				if errors.Is(err, ErrStop) {
-					finalLoss()
-					return nil
-				}
-				if err != nil {
-					return fmt.Errorf("resync after lost events: %w", err)
-				}
-			}
-		default:
-			return err
-		}
-	}
+	return w.sub.Run(ctx, handle, resync, w.opts.OnLoss)
 }

@@ -3,7 +3,7 @@ package cthelper
 import (
 	"net/netip"
 
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 )
 
 // Direction is a packet's direction relative to its conntrack.
@@ -60,7 +60,7 @@ type Packet struct {
 	// plain mirror image when the connection is NATed: Reply.Src is the
 	// real destination after DNAT, Reply.Dst the translated source after
 	// SNAT.
-	Orig, Reply ctnl.Tuple
+	Orig, Reply ctnetlink.Tuple
 
 	// Payload is the transport payload (after the TCP or UDP header).
 	Payload []byte

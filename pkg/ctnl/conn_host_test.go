@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/internal/nstest"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
@@ -32,7 +33,7 @@ func TestQueryRealKernel(t *testing.T) {
 	ns.MustRun("conntrack", "-I", "-p", "udp", "-s", "10.1.1.1", "-d", "10.1.1.3", "--sport", "1001", "--dport", "69", "-t", "100")
 	c := ns.Dial()
 
-	tu := ctnl.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: unix.IPPROTO_TCP, SrcPort: 1000, DstPort: 21}
+	tu := ctnetlink.Tuple{Src: netip.MustParseAddr("10.1.1.1"), Dst: netip.MustParseAddr("10.1.1.2"), Proto: unix.IPPROTO_TCP, SrcPort: 1000, DstPort: 21}
 	e := ctnl.NewEncoder(nil)
 	tu.Encode(e, ctaTuple)
 	n := 0
@@ -41,7 +42,7 @@ func TestQueryRealKernel(t *testing.T) {
 		s := ctnl.NewScanner(m.Attrs)
 		for s.Next() {
 			if s.Type() == ctaTuple {
-				got, err := ctnl.DecodeTuple(s.Data())
+				got, err := ctnetlink.DecodeTuple(s.Data())
 				if err != nil {
 					return err
 				}

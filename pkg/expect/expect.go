@@ -1,10 +1,12 @@
 package expect
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -84,7 +86,7 @@ func ParseFlags(s string) (Flags, error) {
 type NAT struct {
 	Set   bool
 	Dir   uint32 // 0 original (IP_CT_DIR_ORIGINAL), 1 reply
-	Tuple ctnl.Tuple
+	Tuple ctnetlink.Tuple
 }
 
 // Expectation is one conntrack expectation: the kernel lets a connection
@@ -93,14 +95,14 @@ type Expectation struct {
 	// Family is AF_INET or AF_INET6 (the nfgenmsg family).
 	Family uint8
 	// Tuple is the expected connection, original direction.
-	Tuple ctnl.Tuple
+	Tuple ctnetlink.Tuple
 	// Mask says which bits of Tuple must match. The kernel keeps only the
 	// source address and source port; the destination always matches
 	// exactly. A zero Mask encodes as an exact match.
-	Mask ctnl.Tuple
+	Mask ctnetlink.Tuple
 	// Master is the master conntrack's original tuple. Encode skips it
 	// when unset (the helper engine's NFQA_EXP has an implicit master).
-	Master ctnl.Tuple
+	Master ctnetlink.Tuple
 	// Timeout is the seconds left (dumps, events). On create the kernel
 	// ignores it and uses the master helper's policy; on update it sets it.
 	Timeout uint32
@@ -124,9 +126,41 @@ type Expectation struct {
 	Fn string
 }
 
+// Validate checks an expectation for create: tuples present and of one
+// family, protocol of the master's, mask destination exact.
+func (e *Expectation) Validate() error {
+	if !e.Master.Src.IsValid() || !e.Master.Dst.IsValid() {
+		return errors.New("expectation needs a master tuple")
+	}
+	if !e.Tuple.Src.IsValid() || !e.Tuple.Dst.IsValid() {
+		return errors.New("expectation needs an expected tuple")
+	}
+	if e.Tuple.Family() != e.Master.Family() {
+		return fmt.Errorf("expected tuple is %s but master is %s: both must be one family",
+			ctnl.L3Name(e.Tuple.Family()), ctnl.L3Name(e.Master.Family()))
+	}
+	if e.Mask.Src.IsValid() && e.Mask.Family() != e.Tuple.Family() {
+		return fmt.Errorf("mask is %s but the tuple is %s", ctnl.L3Name(e.Mask.Family()), ctnl.L3Name(e.Tuple.Family()))
+	}
+	if e.Mask.Dst.IsValid() {
+		full := ExactMask(e.Tuple)
+		if e.Mask.Dst != full.Dst || (ctnetlink.Layer4Of(e.Tuple.Proto) == ctnetlink.Ports && e.Mask.DstPort != 0xffff) {
+			return errors.New("the kernel matches the expected destination exactly: the mask's destination must be all ones (" +
+				full.Dst.String() + ", port 65535)")
+		}
+	}
+	if e.Flags&^(Permanent|Inactive|Userspace) != 0 {
+		return fmt.Errorf("unknown expectation flags %#x", uint32(e.Flags))
+	}
+	if e.NAT.Set && e.NAT.Dir > 1 {
+		return fmt.Errorf("NAT direction %d: want 0 (original) or 1 (reply)", e.NAT.Dir)
+	}
+	return nil
+}
+
 // ExactMask is the mask that matches t exactly.
-func ExactMask(t ctnl.Tuple) ctnl.Tuple {
-	m := ctnl.Tuple{Proto: t.Proto}
+func ExactMask(t ctnetlink.Tuple) ctnetlink.Tuple {
+	m := ctnetlink.Tuple{Proto: t.Proto}
 	switch t.Proto {
 	case unix.IPPROTO_ICMP, unix.IPPROTO_ICMPV6:
 		m.ICMPID, m.ICMPType, m.ICMPCode = 0xffff, 0xff, 0xff
@@ -161,9 +195,9 @@ func (e *Expectation) FamilyOf() uint8 {
 // only when set.
 func (e *Expectation) Encode(enc *ctnl.Encoder) {
 	if e.Master.Src.IsValid() {
-		e.Master.Encode(enc, attrMaster)
+		e.Master.Encode(enc, ctnetlink.AttrExpectMaster)
 	}
-	e.Tuple.Encode(enc, attrTuple)
+	e.Tuple.Encode(enc, ctnetlink.AttrExpectTuple)
 	m := e.Mask
 	if !m.Src.IsValid() && !m.Dst.IsValid() && m.Proto == 0 {
 		m = ExactMask(e.Tuple)
@@ -172,33 +206,33 @@ func (e *Expectation) Encode(enc *ctnl.Encoder) {
 	// wants the protocol number in the mask too.
 	m.Proto = e.Tuple.Proto
 	m.HasZone = false
-	m.Encode(enc, attrMask)
+	m.Encode(enc, ctnetlink.AttrExpectMask)
 	if e.Timeout != 0 {
-		enc.Uint32(attrTimeout, e.Timeout)
+		enc.Uint32(ctnetlink.AttrExpectTimeout, e.Timeout)
 	}
 	if e.ID != 0 {
-		enc.Uint32(attrID, e.ID)
+		enc.Uint32(ctnetlink.AttrExpectID, e.ID)
 	}
 	if e.Helper != "" {
-		enc.String(attrHelpName, e.Helper)
+		enc.String(ctnetlink.AttrExpectHelpName, e.Helper)
 	}
 	if e.HasZone {
-		enc.Uint16(attrZone, e.Zone)
+		enc.Uint16(ctnetlink.AttrExpectZone, e.Zone)
 	}
 	if e.Flags != 0 {
-		enc.Uint32(attrFlags, uint32(e.Flags))
+		enc.Uint32(ctnetlink.AttrExpectFlags, uint32(e.Flags))
 	}
 	if e.Class != 0 {
-		enc.Uint32(attrClass, e.Class)
+		enc.Uint32(ctnetlink.AttrExpectClass, e.Class)
 	}
 	if e.NAT.Set {
-		n := enc.Nest(attrNAT)
-		enc.Uint32(attrNATDir, e.NAT.Dir)
-		e.NAT.Tuple.Encode(enc, attrNATTuple)
+		n := enc.Nest(ctnetlink.AttrExpectNAT)
+		enc.Uint32(ctnetlink.AttrExpectNATDir, e.NAT.Dir)
+		e.NAT.Tuple.Encode(enc, ctnetlink.AttrExpectNATTuple)
 		enc.End(n)
 	}
 	if e.Fn != "" {
-		enc.String(attrFn, e.Fn)
+		enc.String(ctnetlink.AttrExpectFn, e.Fn)
 	}
 }
 
@@ -243,39 +277,39 @@ func (d *Decoder) Decode(attrs []byte, e *Expectation) error {
 	var err error
 	for s.Next() {
 		switch s.Type() {
-		case attrMaster:
-			e.Master, err = ctnl.DecodeTuple(s.Data())
-		case attrTuple:
-			e.Tuple, err = ctnl.DecodeTuple(s.Data())
-		case attrMask:
-			e.Mask, err = ctnl.DecodeTuple(s.Data())
-		case attrTimeout:
+		case ctnetlink.AttrExpectMaster:
+			e.Master, err = ctnetlink.DecodeTuple(s.Data())
+		case ctnetlink.AttrExpectTuple:
+			e.Tuple, err = ctnetlink.DecodeTuple(s.Data())
+		case ctnetlink.AttrExpectMask:
+			e.Mask, err = ctnetlink.DecodeTuple(s.Data())
+		case ctnetlink.AttrExpectTimeout:
 			e.Timeout = s.Uint32()
-		case attrID:
+		case ctnetlink.AttrExpectID:
 			e.ID = s.Uint32()
-		case attrHelpName:
+		case ctnetlink.AttrExpectHelpName:
 			e.Helper = d.intern(s.Data())
-		case attrZone:
+		case ctnetlink.AttrExpectZone:
 			e.Zone, e.HasZone = s.Uint16(), true
-		case attrFlags:
+		case ctnetlink.AttrExpectFlags:
 			e.Flags = Flags(s.Uint32())
-		case attrClass:
+		case ctnetlink.AttrExpectClass:
 			e.Class = s.Uint32()
-		case attrNAT:
+		case ctnetlink.AttrExpectNAT:
 			e.NAT.Set = true
 			n := s.Nested()
 			for n.Next() {
 				switch n.Type() {
-				case attrNATDir:
+				case ctnetlink.AttrExpectNATDir:
 					e.NAT.Dir = n.Uint32()
-				case attrNATTuple:
-					e.NAT.Tuple, err = ctnl.DecodeTuple(n.Data())
+				case ctnetlink.AttrExpectNATTuple:
+					e.NAT.Tuple, err = ctnetlink.DecodeTuple(n.Data())
 				}
 			}
 			if err == nil {
 				err = n.Err()
 			}
-		case attrFn:
+		case ctnetlink.AttrExpectFn:
 			e.Fn = d.intern(s.Data())
 		}
 		if err != nil {

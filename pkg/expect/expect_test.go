@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -15,23 +16,23 @@ import (
 var a = netip.MustParseAddr
 
 func ftpExpectation() Expectation {
-	tu := ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
+	tu := ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
 	m := ExactMask(tu)
 	m.SrcPort = 0
 	return Expectation{
 		Family:  2,
 		Tuple:   tu,
 		Mask:    m,
-		Master:  ctnl.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
+		Master:  ctnetlink.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
 		Timeout: 300, ID: 0xdeadbeef, Flags: Permanent | Inactive, Class: 1, Helper: "ftp",
 		Zone: 7, HasZone: true,
-		NAT: NAT{Set: true, Dir: 1, Tuple: ctnl.Tuple{Src: a("192.0.2.1"), Dst: a("0.0.0.0"), Proto: 6, SrcPort: 1234}},
+		NAT: NAT{Set: true, Dir: 1, Tuple: ctnetlink.Tuple{Src: a("192.0.2.1"), Dst: a("0.0.0.0"), Proto: 6, SrcPort: 1234}},
 		Fn:  "nat-follow-master",
 	}
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
-	v6 := ctnl.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 17, SrcPort: 0, DstPort: 5004}
+	v6 := ctnetlink.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 17, SrcPort: 0, DstPort: 5004}
 	tests := []struct {
 		name string
 		in   Expectation
@@ -39,12 +40,12 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}{
 		{name: "all fields", in: ftpExpectation()},
 		{name: "ipv6 with default mask", in: Expectation{Family: 10, Tuple: v6,
-			Master: ctnl.Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 5060, DstPort: 5060}},
+			Master: ctnetlink.Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 5060, DstPort: 5060}},
 			want: Expectation{Family: 10, Tuple: v6, Mask: ExactMask(v6),
-				Master: ctnl.Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 5060, DstPort: 5060}}},
+				Master: ctnetlink.Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 5060, DstPort: 5060}}},
 		{name: "no master (NFQA_EXP)", in: Expectation{Family: 2, Tuple: ftpExpectation().Tuple, Mask: ftpExpectation().Mask, Flags: Permanent}},
-		{name: "icmp", in: Expectation{Family: 2, Tuple: ctnl.Tuple{Src: a("1.1.1.1"), Dst: a("2.2.2.2"), Proto: 1, ICMPType: 8, ICMPID: 9},
-			Mask: ExactMask(ctnl.Tuple{Src: a("1.1.1.1"), Dst: a("2.2.2.2"), Proto: 1}), Master: ftpExpectation().Master}},
+		{name: "icmp", in: Expectation{Family: 2, Tuple: ctnetlink.Tuple{Src: a("1.1.1.1"), Dst: a("2.2.2.2"), Proto: 1, ICMPType: 8, ICMPID: 9},
+			Mask: ExactMask(ctnetlink.Tuple{Src: a("1.1.1.1"), Dst: a("2.2.2.2"), Proto: 1}), Master: ftpExpectation().Master}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,7 +73,7 @@ func TestEncodingMatchesTiMoConntrack(t *testing.T) {
 	enc := ctnl.NewEncoder(nil)
 	in.Encode(enc)
 	msg := netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(uint16(netfilter.NFSubsysCTNetlinkExp)<<8 | msgNew)},
+		Header: netlink.Header{Type: netlink.HeaderType(uint16(netfilter.NFSubsysCTNetlinkExp)<<8 | ctnetlink.MsgExpNew)},
 		Data:   append([]byte{2, 0, 0, 0}, enc.Bytes()...),
 	}
 	var ev conntrack.Event
@@ -119,7 +120,7 @@ func TestEncodeNULTerminatedNames(t *testing.T) {
 	s := ctnl.NewScanner(enc.Bytes())
 	seen := 0
 	for s.Next() {
-		if s.Type() == attrHelpName || s.Type() == attrFn {
+		if s.Type() == ctnetlink.AttrExpectHelpName || s.Type() == ctnetlink.AttrExpectFn {
 			d := s.Data()
 			if len(d) == 0 || d[len(d)-1] != 0 {
 				t.Errorf("attribute %d = %q, want a trailing NUL", s.Type(), d)
@@ -134,7 +135,7 @@ func TestEncodeNULTerminatedNames(t *testing.T) {
 
 // Golden bytes: the expected tuple of ftpExpectation as ctnetlink nests it.
 func TestEncodeGoldenTuple(t *testing.T) {
-	e := Expectation{Tuple: ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}}
+	e := Expectation{Tuple: ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}}
 	enc := ctnl.NewEncoder(nil)
 	e.Encode(enc)
 	want := []byte{

@@ -4,16 +4,11 @@ import (
 	"errors"
 	"net/netip"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
 )
-
-// Port is an optional port to match.
-type Port struct {
-	Set  bool
-	Port uint16
-}
 
 // Filter selects expectations. The zero Filter selects all. Family and a
 // fully given master are applied by the kernel; the rest in user space
@@ -30,26 +25,29 @@ type Filter struct {
 	Zone    uint16
 	HasZone bool
 
-	// Expected connection.
-	Src, Dst         netip.Addr
-	SrcPort, DstPort Port
+	// Expected connection: addresses or prefixes, ports.
+	Src, Dst         netip.Prefix
+	SrcPort, DstPort ctnetlink.Port
 	// Master connection (original direction).
-	MasterSrc, MasterDst         netip.Addr
-	MasterSrcPort, MasterDstPort Port
+	MasterSrc, MasterDst         netip.Prefix
+	MasterSrcPort, MasterDstPort ctnetlink.Port
 	MasterProto                  uint8
+
+	// ID, if not zero, selects the expectation with this CTA_EXPECT_ID.
+	ID uint32
 }
 
 // MasterTuple is the master tuple when the filter gives all of it, so the
 // kernel can dump that master's expectations alone.
-func (f *Filter) MasterTuple() (ctnl.Tuple, bool) {
-	if !f.MasterSrc.IsValid() || !f.MasterDst.IsValid() || f.MasterProto == 0 {
-		return ctnl.Tuple{}, false
+func (f *Filter) MasterTuple() (ctnetlink.Tuple, bool) {
+	if !f.MasterSrc.IsSingleIP() || !f.MasterDst.IsSingleIP() || f.MasterProto == 0 {
+		return ctnetlink.Tuple{}, false
 	}
-	if ctnl.HasPorts(f.MasterProto) && (!f.MasterSrcPort.Set || !f.MasterDstPort.Set) {
-		return ctnl.Tuple{}, false
+	if ctnetlink.Layer4Of(f.MasterProto) == ctnetlink.Ports && (!f.MasterSrcPort.Set || !f.MasterDstPort.Set) {
+		return ctnetlink.Tuple{}, false
 	}
-	return ctnl.Tuple{Src: f.MasterSrc, Dst: f.MasterDst, Proto: f.MasterProto,
-		SrcPort: f.MasterSrcPort.Port, DstPort: f.MasterDstPort.Port}, true
+	return ctnetlink.Tuple{Src: f.MasterSrc.Addr(), Dst: f.MasterDst.Addr(), Proto: f.MasterProto,
+		SrcPort: f.MasterSrcPort.N, DstPort: f.MasterDstPort.N}, true
 }
 
 // IsZero reports whether the filter selects everything.
@@ -62,39 +60,37 @@ func (f *Filter) Match(e *Expectation) bool {
 		f.Proto != 0 && e.Tuple.Proto != f.Proto,
 		f.Helper != "" && e.Helper != f.Helper,
 		f.HasClass && e.Class != f.Class,
-		f.Src.IsValid() && e.Tuple.Src != f.Src,
-		f.Dst.IsValid() && e.Tuple.Dst != f.Dst,
-		f.SrcPort.Set && e.Tuple.SrcPort != f.SrcPort.Port,
-		f.DstPort.Set && e.Tuple.DstPort != f.DstPort.Port,
+		!matchAddr(f.Src, e.Tuple.Src),
+		!matchAddr(f.Dst, e.Tuple.Dst),
+		!f.SrcPort.Matches(e.Tuple.SrcPort),
+		!f.DstPort.Matches(e.Tuple.DstPort),
 		f.MasterProto != 0 && e.Master.Proto != f.MasterProto,
-		f.MasterSrc.IsValid() && e.Master.Src != f.MasterSrc,
-		f.MasterDst.IsValid() && e.Master.Dst != f.MasterDst,
-		f.MasterSrcPort.Set && e.Master.SrcPort != f.MasterSrcPort.Port,
-		f.MasterDstPort.Set && e.Master.DstPort != f.MasterDstPort.Port:
+		!matchAddr(f.MasterSrc, e.Master.Src),
+		!matchAddr(f.MasterDst, e.Master.Dst),
+		!f.MasterSrcPort.Matches(e.Master.SrcPort),
+		!f.MasterDstPort.Matches(e.Master.DstPort),
+		f.ID != 0 && e.ID != f.ID:
 		return false
 	}
 	return true
 }
 
-// masterKey is a master tuple as a map key (zone apart).
-func masterKey(t ctnl.Tuple) ctnl.Tuple {
-	t.Zone, t.HasZone = 0, false
-	return t
-}
+func matchAddr(p netip.Prefix, a netip.Addr) bool { return !p.IsValid() || p.Contains(a) }
 
 // zoneMasters walks the conntrack table and returns the original tuples of
 // the conntracks in zone that carry a helper: the possible masters of
 // expectations in that zone. The request carries CTA_ZONE, which kernels
 // since 6.8 use to filter the dump; older ones ignore it, and the zone is
 // checked here in any case.
-func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnl.Tuple, error) {
-	enc := ctnl.NewEncoder(nil)
-	enc.Uint16(ctAttrZone, zone)
-	var masters []ctnl.Tuple
-	err := c.Query(ctnl.Request{Op: "list conntracks of zone", Subsys: netfilter.NFSubsysCTNetlink, Type: ctMsgGet,
-		Family: netfilter.ProtoFamily(family), Flags: netlink.Dump, Attrs: enc.Bytes()}, func(m ctnl.Message) error {
+func (cl *Client) zoneMasters(family uint8, zone uint16) ([]ctnetlink.Tuple, error) {
+	cl.enc.Reset()
+	cl.enc.Uint16(ctnetlink.AttrZone, zone)
+	var masters []ctnetlink.Tuple
+	req := cl.request("list conntracks of zone", ctnetlink.MsgGet, family, netlink.Dump, nil)
+	req.Subsys = netfilter.NFSubsysCTNetlink
+	err := cl.c.Query(req, func(m ctnl.Message) error {
 		var (
-			orig            ctnl.Tuple
+			orig            ctnetlink.Tuple
 			z               uint16
 			hasZone, helper bool
 			err             error
@@ -102,13 +98,13 @@ func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnl.Tuple, error) 
 		s := ctnl.NewScanner(m.Attrs)
 		for s.Next() {
 			switch s.Type() {
-			case ctAttrOrig:
-				if orig, err = ctnl.DecodeTuple(s.Data()); err != nil {
+			case ctnetlink.AttrTupleOrig:
+				if orig, err = ctnetlink.DecodeTuple(s.Data()); err != nil {
 					return err
 				}
-			case ctAttrZone:
+			case ctnetlink.AttrZone:
 				z, hasZone = s.Uint16(), true
-			case ctAttrHelp:
+			case ctnetlink.AttrHelp:
 				helper = true
 			}
 		}
@@ -116,7 +112,7 @@ func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnl.Tuple, error) 
 			z = orig.Zone
 		}
 		if helper && z == zone {
-			masters = append(masters, masterKey(orig))
+			masters = append(masters, orig.WithoutZone())
 		}
 		return s.Err()
 	})
@@ -125,8 +121,9 @@ func zoneMasters(c *ctnl.Conn, family uint8, zone uint16) ([]ctnl.Tuple, error) 
 
 // inZone asks the kernel whether the expectation e is in zone: a lookup
 // of its tuple in that zone that finds the same ID.
-func inZone(c *ctnl.Conn, e *Expectation, zone uint16) (bool, error) {
-	_, err := Get(c, e.Tuple, zone, true, e.ID)
+func (cl *Client) inZone(e *Expectation, zone uint16) (bool, error) {
+	var found Expectation
+	err := cl.Get(ctnetlink.Key{Tuple: e.Tuple, Zone: zone, HasZone: true, ID: e.ID}, &found)
 	if errors.Is(err, ctnl.ErrNotFound) {
 		return false, nil
 	}
@@ -140,7 +137,7 @@ func inZone(c *ctnl.Conn, e *Expectation, zone uint16) (bool, error) {
 // A zone is known to the kernel only through the masters: List finds the
 // zone's conntracks with a helper and dumps their expectations one master
 // at a time, which is exact even when a tuple exists in several zones.
-func List(c *ctnl.Conn, f Filter, fn func(*Expectation) error) error {
+func (cl *Client) List(f Filter, fn func(*Expectation) error) error {
 	match := func(e *Expectation) error {
 		if !f.Match(e) {
 			return nil
@@ -151,24 +148,23 @@ func List(c *ctnl.Conn, f Filter, fn func(*Expectation) error) error {
 	if m, ok := f.MasterTuple(); ok {
 		opts.Master = &m
 		opts.Zone, opts.HasZone = f.Zone, f.HasZone
-		return ignoreNoMaster(Dump(c, opts, match))
+		return ignoreNoMaster(cl.Dump(opts, match))
 	}
 	if !f.HasZone {
-		return Dump(c, opts, match)
+		return cl.Dump(opts, match)
 	}
-	masters, err := zoneMasters(c, f.Family, f.Zone)
+	masters, err := cl.zoneMasters(f.Family, f.Zone)
 	if err != nil {
 		return err
 	}
 	for i := range masters {
 		m := &masters[i]
-		if f.MasterProto != 0 && m.Proto != f.MasterProto ||
-			f.MasterSrc.IsValid() && m.Src != f.MasterSrc || f.MasterDst.IsValid() && m.Dst != f.MasterDst {
+		if f.MasterProto != 0 && m.Proto != f.MasterProto || !matchAddr(f.MasterSrc, m.Src) || !matchAddr(f.MasterDst, m.Dst) {
 			continue
 		}
 		opts.Master = m
 		opts.Zone, opts.HasZone = f.Zone, true
-		if err := ignoreNoMaster(Dump(c, opts, match)); err != nil {
+		if err := ignoreNoMaster(cl.Dump(opts, match)); err != nil {
 			return err
 		}
 	}

@@ -3,12 +3,11 @@ package expect
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -28,11 +27,11 @@ func (e *Expectation) AppendJSON(b []byte) []byte {
 	b = append(b, `,"id":`...)
 	b = strconv.AppendUint(b, uint64(e.ID), 10)
 	b = append(b, `,"tuple":`...)
-	b = appendJSONTuple(b, &e.Tuple, e.Tuple.Proto, true)
+	b = e.Tuple.AppendJSON(b, e.Tuple.Proto, "proto")
 	b = append(b, `,"mask":`...)
-	b = appendJSONTuple(b, &e.Mask, e.Tuple.Proto, false)
+	b = e.Mask.AppendJSON(b, e.Tuple.Proto, "")
 	b = append(b, `,"master":`...)
-	b = appendJSONTuple(b, &e.Master, e.Master.Proto, true)
+	b = e.Master.AppendJSON(b, e.Master.Proto, "proto")
 	b = append(b, `,"flags":[`...)
 	for _, n := range flagNames {
 		if e.Flags&n.f != 0 {
@@ -47,7 +46,7 @@ func (e *Expectation) AppendJSON(b []byte) []byte {
 	b = append(b, `],"class":`...)
 	b = strconv.AppendUint(b, uint64(e.Class), 10)
 	b = append(b, `,"helper":`...)
-	b = strconv.AppendQuote(b, e.Helper)
+	b = ctnetlink.AppendJSONString(b, e.Helper)
 	if e.HasZone {
 		b = append(b, `,"zone":`...)
 		b = strconv.AppendUint(b, uint64(e.Zone), 10)
@@ -56,14 +55,14 @@ func (e *Expectation) AppendJSON(b []byte) []byte {
 		b = append(b, `,"nat":{"dir":"`...)
 		b = append(b, NATDirName(e.NAT.Dir)...)
 		b = append(b, `","src":"`...)
-		b = appendAddr(b, e.NAT.Tuple.Src)
+		b = ctnetlink.AppendAddr(b, e.NAT.Tuple.Src)
 		b = append(b, `","sport":`...)
 		b = strconv.AppendUint(b, uint64(e.NAT.Tuple.SrcPort), 10)
 		b = append(b, '}')
 	}
 	if e.Fn != "" {
 		b = append(b, `,"expectfn":`...)
-		b = strconv.AppendQuote(b, e.Fn)
+		b = ctnetlink.AppendJSONString(b, e.Fn)
 	}
 	return append(b, '}')
 }
@@ -79,105 +78,26 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
-func appendJSONTuple(b []byte, t *ctnl.Tuple, p uint8, withProto bool) []byte {
-	b = append(b, '{')
-	if withProto {
-		b = append(b, `"proto":"`...)
-		b = append(b, ctnl.ProtoName(p)...)
-		b = append(b, `",`...)
-	}
-	b = appendJSONAddr(b, `"src":`, t.Src)
-	b = appendJSONAddr(b, `,"dst":`, t.Dst)
-	switch {
-	case ctnl.HasPorts(p) || p == unix.IPPROTO_GRE:
-		b = append(b, `,"sport":`...)
-		b = strconv.AppendUint(b, uint64(t.SrcPort), 10)
-		b = append(b, `,"dport":`...)
-		b = strconv.AppendUint(b, uint64(t.DstPort), 10)
-	case p == unix.IPPROTO_ICMP || p == unix.IPPROTO_ICMPV6:
-		b = append(b, `,"type":`...)
-		b = strconv.AppendUint(b, uint64(t.ICMPType), 10)
-		b = append(b, `,"code":`...)
-		b = strconv.AppendUint(b, uint64(t.ICMPCode), 10)
-		b = append(b, `,"icmp_id":`...)
-		b = strconv.AppendUint(b, uint64(t.ICMPID), 10)
-	}
-	return append(b, '}')
-}
-
-func appendJSONAddr(b []byte, key string, a netip.Addr) []byte {
-	b = append(b, key...)
-	b = append(b, '"')
-	b = appendAddr(b, a)
-	return append(b, '"')
-}
-
-// expectTupleJSON is a tuple of the JSON form AppendJSON writes.
-type expectTupleJSON struct {
-	Proto  string  `json:"proto"`
-	Src    string  `json:"src"`
-	Dst    string  `json:"dst"`
-	Sport  *uint16 `json:"sport"`
-	Dport  *uint16 `json:"dport"`
-	Type   *uint8  `json:"type"`
-	Code   *uint8  `json:"code"`
-	ICMPID *uint16 `json:"icmp_id"`
-}
-
 // expectJSON is the JSON form AppendJSON writes, for ParseJSON.
 type expectJSON struct {
-	Family   string          `json:"family"`
-	Proto    string          `json:"proto"`
-	ProtoNum uint8           `json:"proto_num"`
-	Timeout  uint32          `json:"timeout"`
-	ID       uint32          `json:"id"`
-	Tuple    expectTupleJSON `json:"tuple"`
-	Mask     expectTupleJSON `json:"mask"`
-	Master   expectTupleJSON `json:"master"`
-	Flags    []string        `json:"flags"`
-	Class    uint32          `json:"class"`
-	Helper   string          `json:"helper"`
-	Zone     *uint16         `json:"zone"`
+	Family   string              `json:"family"`
+	Proto    string              `json:"proto"`
+	ProtoNum uint8               `json:"proto_num"`
+	Timeout  uint32              `json:"timeout"`
+	ID       uint32              `json:"id"`
+	Tuple    ctnetlink.TupleJSON `json:"tuple"`
+	Mask     ctnetlink.TupleJSON `json:"mask"`
+	Master   ctnetlink.TupleJSON `json:"master"`
+	Flags    []string            `json:"flags"`
+	Class    uint32              `json:"class"`
+	Helper   string              `json:"helper"`
+	Zone     *uint16             `json:"zone"`
 	NAT      *struct {
 		Dir   string `json:"dir"`
 		Src   string `json:"src"`
 		Sport uint16 `json:"sport"`
 	} `json:"nat"`
 	Expectfn string `json:"expectfn"`
-}
-
-func (j *expectTupleJSON) tuple(proto uint8, mask bool) (ctnl.Tuple, error) {
-	t := ctnl.Tuple{Proto: proto}
-	if j.Proto != "" && !mask {
-		p, err := ctnl.ParseProto(j.Proto)
-		if err != nil {
-			return t, err
-		}
-		t.Proto = p
-	}
-	var err error
-	if t.Src, err = ctnl.ParseAddr(j.Src); err != nil {
-		return t, fmt.Errorf("src: %w", err)
-	}
-	if t.Dst, err = ctnl.ParseAddr(j.Dst); err != nil {
-		return t, fmt.Errorf("dst: %w", err)
-	}
-	if t.Src.Is4() != t.Dst.Is4() {
-		return t, fmt.Errorf("src %s and dst %s mix IPv4 and IPv6", j.Src, j.Dst)
-	}
-	switch {
-	case t.Proto == unix.IPPROTO_ICMP || t.Proto == unix.IPPROTO_ICMPV6:
-		if j.Type == nil || j.Code == nil || j.ICMPID == nil {
-			return t, errors.New("icmp tuple needs type, code and icmp_id")
-		}
-		t.ICMPType, t.ICMPCode, t.ICMPID = *j.Type, *j.Code, *j.ICMPID
-	case ctnl.HasPorts(t.Proto) || t.Proto == unix.IPPROTO_GRE:
-		if j.Sport == nil || j.Dport == nil {
-			return t, fmt.Errorf("%s tuple needs sport and dport", ctnl.ProtoName(t.Proto))
-		}
-		t.SrcPort, t.DstPort = *j.Sport, *j.Dport
-	}
-	return t, nil
 }
 
 // ParseJSON reads one expectation in the form AppendJSON writes, keeping
@@ -204,13 +124,15 @@ func ParseJSON(raw []byte) (Expectation, error) {
 		proto = p
 	}
 	var err error
-	if e.Tuple, err = j.Tuple.tuple(proto, false); err != nil {
+	if e.Tuple, err = j.Tuple.Tuple(proto); err != nil {
 		return e, fmt.Errorf("tuple: %w", err)
 	}
-	if e.Mask, err = j.Mask.tuple(proto, true); err != nil {
+	// A mask always takes the expected tuple's protocol.
+	j.Mask.Proto, j.Mask.Protocol = "", ""
+	if e.Mask, err = j.Mask.Tuple(e.Tuple.Proto); err != nil {
 		return e, fmt.Errorf("mask: %w", err)
 	}
-	if e.Master, err = j.Master.tuple(proto, false); err != nil {
+	if e.Master, err = j.Master.Tuple(proto); err != nil {
 		return e, fmt.Errorf("master: %w", err)
 	}
 	switch j.Family {
@@ -238,7 +160,7 @@ func ParseJSON(raw []byte) (Expectation, error) {
 		if e.NAT.Dir, err = ParseNATDir(j.NAT.Dir); err != nil {
 			return e, err
 		}
-		if e.NAT.Tuple.Src, err = ctnl.ParseAddr(j.NAT.Src); err != nil {
+		if e.NAT.Tuple.Src, err = ctnetlink.ParseAddr(j.NAT.Src); err != nil {
 			return e, fmt.Errorf("nat: %w", err)
 		}
 		e.NAT.Tuple.Dst = e.Tuple.Dst

@@ -2,32 +2,50 @@ package expect
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
 )
 
-// Hints for the errnos whose meaning for expectations users trip over.
+// What the kernel's errnos mean for expectations (nf_conntrack_netlink.c).
 var (
 	hintsCreate = ctnl.Hints{
-		unix.ENOENT:     "the master conntrack does not exist: check --master (and --zone) against `conntrack -L`",
-		unix.EOPNOTSUPP: "master conntrack has no helper; inject it with `gonfct ct add --helper`",
+		unix.ENOENT:     "the master conntrack does not exist (in this zone)",
+		unix.EOPNOTSUPP: "the master conntrack has no helper",
 		unix.EEXIST:     "an expectation with this tuple exists already",
 		unix.EBUSY:      "the tuple clashes with an expectation of another master",
-		unix.EINVAL:     "invalid expectation: --class above the helper's class count, unknown --expectfn, or mismatched families",
+		unix.EINVAL:     "invalid expectation: a class above the helper's class count, an unknown expectfn, or mismatched families",
 		unix.EMFILE:     "the helper's expectation limit is reached and none could be evicted",
 		unix.ENOMEM:     "expectation table full (net.netfilter.nf_conntrack_expect_max)",
 		unix.ETIME:      "the expectation is expiring",
 	}
-	hintsLookup = ctnl.Hints{
-		unix.ENOENT: "no such expectation: `gonfct expect list` shows the table",
-	}
+	hintsLookup = ctnl.Hints{unix.ENOENT: "no such expectation"}
 )
 
-func family(f uint8) netfilter.ProtoFamily { return netfilter.ProtoFamily(f) }
+// Client does expectation operations over one netfilter socket. It reuses
+// one encoder buffer, one decoder and one Expectation, so it is not safe
+// for concurrent use. (pkg/ctflow's Client is the same for conntracks.)
+type Client struct {
+	c   *ctnl.Conn
+	enc ctnl.Encoder
+	dec Decoder
+	exp Expectation
+}
+
+// NewClient wraps a netfilter socket.
+func NewClient(c *ctnl.Conn) *Client { return &Client{c: c} }
+
+// Conn is the client's socket.
+func (cl *Client) Conn() *ctnl.Conn { return cl.c }
+
+func (cl *Client) request(op string, typ netfilter.MessageType, family uint8, flags netlink.HeaderFlags, hints ctnl.Hints) ctnl.Request {
+	return ctnl.Request{Op: op, Subsys: netfilter.NFSubsysCTNetlinkExp, Type: typ,
+		Family: netfilter.ProtoFamily(family), Flags: flags, Attrs: cl.enc.Bytes(), Hints: hints}
+}
 
 // ListOptions narrow a dump on the kernel side.
 type ListOptions struct {
@@ -35,7 +53,7 @@ type ListOptions struct {
 	Family uint8
 	// Master, if set, makes the kernel dump only this master's
 	// expectations (in Zone when HasZone).
-	Master  *ctnl.Tuple
+	Master  *ctnetlink.Tuple
 	Zone    uint16
 	HasZone bool
 }
@@ -44,142 +62,137 @@ type ListOptions struct {
 // decoded, in a value reused for the next one (copy it to keep it), so a
 // table of any size is listed in constant memory. An error from fn stops
 // the walk and is returned once the answer is drained.
-func Dump(c *ctnl.Conn, opts ListOptions, fn func(*Expectation) error) error {
-	var (
-		enc *ctnl.Encoder
-		req = ctnl.Request{Op: "list expectations", Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgGet,
-			Family: family(opts.Family), Flags: netlink.Dump}
-	)
+func (cl *Client) Dump(opts ListOptions, fn func(*Expectation) error) error {
+	cl.enc.Reset()
+	req := cl.request("list expectations", ctnetlink.MsgExpGet, opts.Family, netlink.Dump, nil)
 	if opts.Master != nil {
-		enc = ctnl.NewEncoder(nil)
 		m := *opts.Master
 		m.HasZone = false
-		m.Encode(enc, attrMaster)
+		m.Encode(&cl.enc, ctnetlink.AttrExpectMaster)
 		if opts.HasZone {
-			enc.Uint16(attrZone, opts.Zone)
+			cl.enc.Uint16(ctnetlink.AttrExpectZone, opts.Zone)
 		}
-		req.Attrs = enc.Bytes()
-		req.Family = family(m.Family())
-		req.Hints = ctnl.Hints{unix.ENOENT: "no such master conntrack"}
-		// For a master without a helper the kernel starts no dump and,
-		// unless asked for an acknowledgement, answers nothing at all.
-		req.Flags |= netlink.Acknowledge
+		req = cl.request("list expectations", ctnetlink.MsgExpGet, m.Family(),
+			// For a master without a helper the kernel starts no dump and,
+			// unless asked for an acknowledgement, answers nothing at all.
+			netlink.Dump|netlink.Acknowledge, ctnl.Hints{unix.ENOENT: "no such master conntrack"})
 	}
-	var (
-		d Decoder
-		e Expectation
-	)
-	return c.Query(req, func(m ctnl.Message) error {
-		if err := d.Decode(m.Attrs, &e); err != nil {
+	return cl.c.Query(req, func(m ctnl.Message) error {
+		if err := cl.dec.Decode(m.Attrs, &cl.exp); err != nil {
 			return err
 		}
-		e.Family = uint8(m.Header.Family)
-		return fn(&e)
+		cl.exp.Family = uint8(m.Header.Family)
+		return fn(&cl.exp)
 	})
 }
 
-// Get fetches the expectation whose expected tuple is t (in zone, when
-// HasZone; narrowed to id when non-zero).
-func Get(c *ctnl.Conn, t ctnl.Tuple, zone uint16, hasZone bool, id uint32) (Expectation, error) {
-	enc := ctnl.NewEncoder(nil)
-	encodeKey(enc, t, zone, hasZone, id)
-	var (
-		e     Expectation
-		found bool
-		d     Decoder
-	)
-	err := c.Query(ctnl.Request{Op: "get expectation " + t.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgGet,
-		Family: family(t.Family()), Attrs: enc.Bytes(), Hints: hintsLookup}, func(m ctnl.Message) error {
+func (cl *Client) encodeKey(k ctnetlink.Key) {
+	cl.enc.Reset()
+	t := k.Tuple
+	t.HasZone = false
+	t.Encode(&cl.enc, ctnetlink.AttrExpectTuple)
+	if k.ID != 0 {
+		cl.enc.Uint32(ctnetlink.AttrExpectID, k.ID)
+	}
+	if k.HasZone {
+		cl.enc.Uint16(ctnetlink.AttrExpectZone, k.Zone)
+	}
+}
+
+// Get fetches the expectation k names into out.
+func (cl *Client) Get(k ctnetlink.Key, out *Expectation) error {
+	cl.encodeKey(k)
+	op := "get expectation " + k.Tuple.String()
+	found := false
+	err := cl.c.Query(cl.request(op, ctnetlink.MsgExpGet, k.Tuple.Family(), 0, hintsLookup), func(m ctnl.Message) error {
 		found = true
-		if err := d.Decode(m.Attrs, &e); err != nil {
+		if err := cl.dec.Decode(m.Attrs, out); err != nil {
 			return err
 		}
-		e.Family = uint8(m.Header.Family)
+		out.Family = uint8(m.Header.Family)
 		return nil
 	})
 	if err == nil && !found {
-		err = ctnl.Errorf("get expectation "+t.String(), unix.ENOENT, "%s", hintsLookup[unix.ENOENT])
+		err = ctnl.Errorf(op, unix.ENOENT, "%s", hintsLookup[unix.ENOENT])
 	}
-	return e, err
-}
-
-func encodeKey(enc *ctnl.Encoder, t ctnl.Tuple, zone uint16, hasZone bool, id uint32) {
-	t.HasZone = false
-	t.Encode(enc, attrTuple)
-	if id != 0 {
-		enc.Uint32(attrID, id)
-	}
-	if hasZone {
-		enc.Uint16(attrZone, zone)
-	}
+	return err
 }
 
 // Create adds an expectation (IPCTNL_MSG_EXP_NEW with NLM_F_CREATE|EXCL).
 // It checks what the kernel would refuse with a bare errno first.
-func Create(c *ctnl.Conn, e *Expectation) error {
+func (cl *Client) Create(e *Expectation) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	enc := ctnl.NewEncoder(make([]byte, 0, 256))
-	e.Encode(enc)
-	return c.Do(ctnl.Request{Op: "add expectation " + e.Tuple.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgNew,
-		Family: family(e.FamilyOf()), Flags: netlink.Create | netlink.Excl, Attrs: enc.Bytes(), Hints: hintsCreate})
+	cl.enc.Reset()
+	e.Encode(&cl.enc)
+	return cl.c.Do(cl.request("add expectation "+e.Tuple.String(), ctnetlink.MsgExpNew, e.FamilyOf(),
+		netlink.Create|netlink.Excl, hintsCreate))
 }
 
-// Validate checks an expectation for create: tuples present and of one
-// family, protocol of the master's, mask destination exact.
-func (e *Expectation) Validate() error {
-	if !e.Master.Src.IsValid() || !e.Master.Dst.IsValid() {
-		return errors.New("expectation needs a master tuple")
-	}
-	if !e.Tuple.Src.IsValid() || !e.Tuple.Dst.IsValid() {
-		return errors.New("expectation needs an expected tuple")
-	}
-	if e.Tuple.Family() != e.Master.Family() {
-		return fmt.Errorf("expected tuple is %s but master is %s: both must be one family",
-			ctnl.L3Name(e.Tuple.Family()), ctnl.L3Name(e.Master.Family()))
-	}
-	if e.Mask.Src.IsValid() && e.Mask.Family() != e.Tuple.Family() {
-		return fmt.Errorf("mask is %s but the tuple is %s", ctnl.L3Name(e.Mask.Family()), ctnl.L3Name(e.Tuple.Family()))
-	}
-	if e.Mask.Dst.IsValid() {
-		full := ExactMask(e.Tuple)
-		if e.Mask.Dst != full.Dst || (ctnl.HasPorts(e.Tuple.Proto) && e.Mask.DstPort != 0xffff) {
-			return errors.New("the kernel matches the expected destination exactly: the mask's destination must be all ones (" +
-				full.Dst.String() + ", port 65535)")
-		}
-	}
-	if e.Flags&^(Permanent|Inactive|Userspace) != 0 {
-		return fmt.Errorf("unknown expectation flags %#x", uint32(e.Flags))
-	}
-	if e.NAT.Set && e.NAT.Dir > 1 {
-		return fmt.Errorf("NAT direction %d: want 0 (original) or 1 (reply)", e.NAT.Dir)
-	}
-	return nil
+// SetTimeout sets the timeout of an existing expectation: the kernel takes
+// a new one's timeout from the master helper's policy, and changes nothing
+// else in place. It sends IPCTNL_MSG_EXP_NEW without NLM_F_CREATE, which
+// ctnetlink_change_expect answers by setting the timeout.
+func (cl *Client) SetTimeout(e *Expectation) error {
+	u := Expectation{Family: e.Family, Tuple: e.Tuple, Mask: e.Mask, Master: e.Master,
+		Timeout: e.Timeout, Zone: e.Zone, HasZone: e.HasZone}
+	cl.enc.Reset()
+	u.Encode(&cl.enc)
+	return cl.c.Do(cl.request("set expectation timeout "+e.Tuple.String(), ctnetlink.MsgExpNew, e.FamilyOf(), 0,
+		ctnl.Hints{unix.ETIME: "the expectation is expiring"}))
 }
 
-// Delete removes the expectation whose expected tuple is t (in zone, when
-// HasZone; only if its ID is id, when non-zero).
-func Delete(c *ctnl.Conn, t ctnl.Tuple, zone uint16, hasZone bool, id uint32) error {
-	enc := ctnl.NewEncoder(nil)
-	encodeKey(enc, t, zone, hasZone, id)
-	return c.Do(ctnl.Request{Op: "delete expectation " + t.String(), Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgDelete,
-		Family: family(t.Family()), Attrs: enc.Bytes(), Hints: hintsLookup})
+// Delete removes the expectation k names.
+func (cl *Client) Delete(k ctnetlink.Key) error {
+	cl.encodeKey(k)
+	return cl.c.Do(cl.request("delete expectation "+k.Tuple.String(), ctnetlink.MsgExpDelete, k.Tuple.Family(), 0, hintsLookup))
 }
 
 // DeleteByHelper removes, in the kernel in one request, every expectation
 // whose master uses the named helper.
-func DeleteByHelper(c *ctnl.Conn, helper string) error {
-	enc := ctnl.NewEncoder(nil)
-	enc.String(attrHelpName, helper)
-	return c.Do(ctnl.Request{Op: "delete expectations of helper " + helper, Subsys: netfilter.NFSubsysCTNetlinkExp,
-		Type: msgDelete, Attrs: enc.Bytes()})
+func (cl *Client) DeleteByHelper(helper string) error {
+	cl.enc.Reset()
+	cl.enc.String(ctnetlink.AttrExpectHelpName, helper)
+	return cl.c.Do(cl.request("delete expectations of helper "+helper, ctnetlink.MsgExpDelete, 0, 0, nil))
 }
 
 // Flush removes every expectation in the namespace (IPCTNL_MSG_EXP_DELETE
 // without attributes).
-func Flush(c *ctnl.Conn) error {
-	return c.Do(ctnl.Request{Op: "flush expectations", Subsys: netfilter.NFSubsysCTNetlinkExp, Type: msgDelete})
+func (cl *Client) Flush() error {
+	cl.enc.Reset()
+	return cl.c.Do(cl.request("flush expectations", ctnetlink.MsgExpDelete, 0, 0, nil))
+}
+
+// DeleteMatching deletes every expectation that passes the filter and
+// returns how many. A filter of a helper name alone is one request to the
+// kernel (counted first, as the kernel does not say). Otherwise it lists
+// them on this socket and deletes each by tuple and ID on del, a second
+// socket, as it goes; entries that vanished meanwhile are not counted.
+func (cl *Client) DeleteMatching(f Filter, del *Client) (int, error) {
+	if f.Helper != "" && f == (Filter{Helper: f.Helper}) {
+		n := 0
+		if err := cl.List(f, func(*Expectation) error { n++; return nil }); err != nil {
+			return 0, err
+		}
+		return n, cl.DeleteByHelper(f.Helper)
+	}
+	n := 0
+	err := cl.List(f, func(e *Expectation) error {
+		err := del.Delete(ctnetlink.Key{Tuple: e.Tuple, Zone: f.Zone, HasZone: f.HasZone, ID: e.ID})
+		if errors.Is(err, ctnl.ErrNotFound) {
+			return nil // expired or deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	if err == nil && n == 0 && f.ID != 0 {
+		err = ctnl.Errorf("delete expectation with ID "+strconv.FormatUint(uint64(f.ID), 10), unix.ENOENT, "%s", hintsLookup[unix.ENOENT])
+	}
+	return n, err
 }
 
 // CPUStats are one CPU's expectation counters (conntrack -S expect).
@@ -192,38 +205,25 @@ type CPUStats struct {
 
 // Stats reads the per-CPU expectation counters
 // (IPCTNL_MSG_EXP_GET_STATS_CPU).
-func Stats(c *ctnl.Conn, fn func(CPUStats) error) error {
-	return c.Query(ctnl.Request{Op: "read expectation statistics", Subsys: netfilter.NFSubsysCTNetlinkExp,
-		Type: msgGetStatsCPU, Flags: netlink.Dump}, func(m ctnl.Message) error {
-		st := CPUStats{CPU: m.Header.ResourceID}
-		s := ctnl.NewScanner(m.Attrs)
-		for s.Next() {
-			switch s.Type() {
-			case attrStatsNew:
-				st.New = s.Uint32()
-			case attrStatsCreate:
-				st.Create = s.Uint32()
-			case attrStatsDelete:
-				st.Delete = s.Uint32()
+func (cl *Client) Stats(fn func(CPUStats) error) error {
+	cl.enc.Reset()
+	return cl.c.Query(cl.request("read expectation statistics", ctnetlink.MsgExpGetStatsCPU, 0, netlink.Dump, nil),
+		func(m ctnl.Message) error {
+			st := CPUStats{CPU: m.Header.ResourceID}
+			s := ctnl.NewScanner(m.Attrs)
+			for s.Next() {
+				switch s.Type() {
+				case ctnetlink.AttrStatsExpNew:
+					st.New = s.Uint32()
+				case ctnetlink.AttrStatsExpCreate:
+					st.Create = s.Uint32()
+				case ctnetlink.AttrStatsExpDelete:
+					st.Delete = s.Uint32()
+				}
 			}
-		}
-		if err := s.Err(); err != nil {
-			return err
-		}
-		return fn(st)
-	})
-}
-
-// SetTimeout sets the timeout of an existing expectation: the kernel takes
-// a new one's timeout from the master helper's policy, and changes nothing
-// else in place. It sends IPCTNL_MSG_EXP_NEW without NLM_F_CREATE, which
-// ctnetlink_change_expect answers by setting the timeout.
-func SetTimeout(c *ctnl.Conn, e *Expectation) error {
-	u := Expectation{Family: e.Family, Tuple: e.Tuple, Mask: e.Mask, Master: e.Master,
-		Timeout: e.Timeout, Zone: e.Zone, HasZone: e.HasZone}
-	enc := ctnl.NewEncoder(make([]byte, 0, 256))
-	u.Encode(enc)
-	return c.Do(ctnl.Request{Op: "set expectation timeout " + e.Tuple.String(), Subsys: netfilter.NFSubsysCTNetlinkExp,
-		Type: 0, Family: netfilter.ProtoFamily(e.FamilyOf()), Attrs: enc.Bytes(),
-		Hints: ctnl.Hints{unix.ETIME: "the expectation is expiring"}})
+			if err := s.Err(); err != nil {
+				return err
+			}
+			return fn(st)
+		})
 }

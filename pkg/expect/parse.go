@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 )
 
 // ParseMask reads a mask for the expected tuple t from command-line text,
@@ -15,7 +15,7 @@ import (
 //	src=A [dst=B] [sport=N] [dport=N]   keys left out match exactly
 //
 // so "src=0.0.0.0 sport=0" accepts any source address and port.
-func ParseMask(s string, t ctnl.Tuple) (ctnl.Tuple, error) {
+func ParseMask(s string, t ctnetlink.Tuple) (ctnetlink.Tuple, error) {
 	m := ExactMask(t)
 	words := strings.Fields(s)
 	if len(words) == 0 {
@@ -32,13 +32,13 @@ func ParseMask(s string, t ctnl.Tuple) (ctnl.Tuple, error) {
 			var err error
 			switch k {
 			case "src":
-				m.Src, err = ctnl.ParseAddr(v)
+				m.Src, err = ctnetlink.ParseAddr(v)
 			case "dst":
-				m.Dst, err = ctnl.ParseAddr(v)
+				m.Dst, err = ctnetlink.ParseAddr(v)
 			case "sport":
-				m.SrcPort, err = ctnl.ParsePort(v)
+				m.SrcPort, err = ctnetlink.ParsePort(v)
 			case "dport":
-				m.DstPort, err = ctnl.ParsePort(v)
+				m.DstPort, err = ctnetlink.ParsePort(v)
 			case "proto":
 				// Accepted for symmetry with conntrack's output; the mask
 				// always takes the tuple's protocol.
@@ -54,17 +54,17 @@ func ParseMask(s string, t ctnl.Tuple) (ctnl.Tuple, error) {
 			return m, fmt.Errorf("mask %q: want SRC DST [SPORT DPORT]", s)
 		}
 		var err error
-		if m.Src, err = ctnl.ParseAddr(words[0]); err != nil {
+		if m.Src, err = ctnetlink.ParseAddr(words[0]); err != nil {
 			return m, fmt.Errorf("mask: %w", err)
 		}
-		if m.Dst, err = ctnl.ParseAddr(words[1]); err != nil {
+		if m.Dst, err = ctnetlink.ParseAddr(words[1]); err != nil {
 			return m, fmt.Errorf("mask: %w", err)
 		}
 		if len(words) == 4 {
-			if m.SrcPort, err = ctnl.ParsePort(words[2]); err != nil {
+			if m.SrcPort, err = ctnetlink.ParsePort(words[2]); err != nil {
 				return m, fmt.Errorf("mask: %w", err)
 			}
-			if m.DstPort, err = ctnl.ParsePort(words[3]); err != nil {
+			if m.DstPort, err = ctnetlink.ParsePort(words[3]); err != nil {
 				return m, fmt.Errorf("mask: %w", err)
 			}
 		}
@@ -77,8 +77,8 @@ func ParseMask(s string, t ctnl.Tuple) (ctnl.Tuple, error) {
 
 // ParseNATTuple reads the NAT target of an expectation: "ADDR [PORT]" or
 // "src=ADDR [sport=PORT]". The kernel keeps the source address and port.
-func ParseNATTuple(s string, t ctnl.Tuple) (ctnl.Tuple, error) {
-	n := ctnl.Tuple{Proto: t.Proto}
+func ParseNATTuple(s string, t ctnetlink.Tuple) (ctnetlink.Tuple, error) {
+	n := ctnetlink.Tuple{Proto: t.Proto}
 	words := strings.Fields(s)
 	if len(words) == 0 || len(words) > 2 {
 		return n, fmt.Errorf("NAT tuple %q: want ADDR [PORT] or src=ADDR [sport=PORT]", s)
@@ -91,9 +91,9 @@ func ParseNATTuple(s string, t ctnl.Tuple) (ctnl.Tuple, error) {
 		var err error
 		switch k {
 		case "src":
-			n.Src, err = ctnl.ParseAddr(v)
+			n.Src, err = ctnetlink.ParseAddr(v)
 		case "sport":
-			n.SrcPort, err = ctnl.ParsePort(v)
+			n.SrcPort, err = ctnetlink.ParsePort(v)
 		default:
 			return n, fmt.Errorf("unknown NAT tuple key %q (want src, sport)", k)
 		}
@@ -109,9 +109,9 @@ func ParseNATTuple(s string, t ctnl.Tuple) (ctnl.Tuple, error) {
 	}
 	// ctnetlink parses it as a whole tuple: give it a destination.
 	if n.Src.Is4() {
-		n.Dst, _ = ctnl.ParseAddr("0.0.0.0")
+		n.Dst, _ = ctnetlink.ParseAddr("0.0.0.0")
 	} else {
-		n.Dst, _ = ctnl.ParseAddr("::")
+		n.Dst, _ = ctnetlink.ParseAddr("::")
 	}
 	return n, nil
 }

@@ -1,10 +1,11 @@
 package expect
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -37,8 +38,8 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestParseMask(t *testing.T) {
-	tu := ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
-	v6 := ctnl.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 6, DstPort: 50000}
+	tu := ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
+	v6 := ctnetlink.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 6, DstPort: 50000}
 	exact := ExactMask(tu)
 	anySrc := exact
 	anySrc.Src, anySrc.SrcPort = a("0.0.0.0"), 0
@@ -46,8 +47,8 @@ func TestParseMask(t *testing.T) {
 	net24.Src, net24.SrcPort = a("255.255.255.0"), 0
 	tests := []struct {
 		in      string
-		tu      ctnl.Tuple
-		want    ctnl.Tuple
+		tu      ctnetlink.Tuple
+		want    ctnetlink.Tuple
 		wantErr string
 	}{
 		{"src=0.0.0.0 sport=0", tu, anySrc, ""},
@@ -55,7 +56,7 @@ func TestParseMask(t *testing.T) {
 		{"255.255.255.255 255.255.255.255", tu, exact, ""},
 		{"proto=tcp src=255.255.255.255", tu, exact, ""},
 		{"src=::", tu, exact, "different families"},
-		{"src=:: sport=0", v6, func() ctnl.Tuple { m := ExactMask(v6); m.Src, m.SrcPort = a("::"), 0; return m }(), ""},
+		{"src=:: sport=0", v6, func() ctnetlink.Tuple { m := ExactMask(v6); m.Src, m.SrcPort = a("::"), 0; return m }(), ""},
 		{"src=1.1.1.1 src=2.2.2.2", tu, exact, "given twice"},
 		{"foo=1", tu, exact, "unknown mask key"},
 		{"1.1.1.1", tu, exact, "want SRC DST"},
@@ -77,7 +78,7 @@ func TestParseMask(t *testing.T) {
 }
 
 func TestParseNAT(t *testing.T) {
-	tu := ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
+	tu := ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
 	for _, in := range []string{"192.0.2.1 1234", "src=192.0.2.1 sport=1234"} {
 		n, err := ParseNATTuple(in, tu)
 		if err != nil || n.Src != a("192.0.2.1") || n.SrcPort != 1234 || n.Proto != 6 || n.Dst != a("0.0.0.0") {
@@ -107,7 +108,7 @@ func TestValidate(t *testing.T) {
 		wantErr string
 	}{
 		{"valid", func(e *Expectation) {}, ""},
-		{"no master", func(e *Expectation) { e.Master = ctnl.Tuple{} }, "needs a master"},
+		{"no master", func(e *Expectation) { e.Master = ctnetlink.Tuple{} }, "needs a master"},
 		{"mixed families", func(e *Expectation) { e.Master.Src, e.Master.Dst = a("fd00::1"), a("fd00::2") }, "one family"},
 		{"mask dst not exact", func(e *Expectation) { e.Mask.Dst = a("255.255.255.0") }, "destination exactly"},
 		{"bad flags", func(e *Expectation) { e.Flags = 64 }, "unknown expectation flags"},
@@ -143,28 +144,28 @@ func TestFilterMatch(t *testing.T) {
 		{"other helper", Filter{Helper: "sip"}, false},
 		{"class", Filter{Class: 1, HasClass: true}, true},
 		{"class 0", Filter{HasClass: true}, false},
-		{"expected addresses and ports", Filter{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), SrcPort: Port{true, 0}, DstPort: Port{true, 50000}}, true},
-		{"other dport", Filter{DstPort: Port{true, 50001}}, false},
-		{"master", Filter{MasterSrc: a("10.0.0.1"), MasterDstPort: Port{true, 21}, MasterProto: 6}, true},
-		{"other master", Filter{MasterSrc: a("10.0.0.9")}, false},
+		{"expected addresses and ports", Filter{Src: netip.PrefixFrom(a("10.0.0.2"), 32), Dst: netip.PrefixFrom(a("10.0.0.1"), 32), SrcPort: ctnetlink.PortOf(0), DstPort: ctnetlink.PortOf(50000)}, true},
+		{"other dport", Filter{DstPort: ctnetlink.PortOf(50001)}, false},
+		{"master", Filter{MasterSrc: netip.PrefixFrom(a("10.0.0.1"), 32), MasterDstPort: ctnetlink.PortOf(21), MasterProto: 6}, true},
+		{"other master", Filter{MasterSrc: netip.PrefixFrom(a("10.0.0.9"), 32)}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.f.Match(&e); got != tt.want {
 			t.Errorf("%s: Match = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	f := Filter{MasterSrc: a("10.0.0.1"), MasterDst: a("10.0.0.2"), MasterProto: 6, MasterSrcPort: Port{true, 40000}}
+	f := Filter{MasterSrc: netip.PrefixFrom(a("10.0.0.1"), 32), MasterDst: netip.PrefixFrom(a("10.0.0.2"), 32), MasterProto: 6, MasterSrcPort: ctnetlink.PortOf(40000)}
 	if _, ok := f.MasterTuple(); ok {
 		t.Error("MasterTuple without the destination port is complete")
 	}
-	f.MasterDstPort = Port{true, 21}
+	f.MasterDstPort = ctnetlink.PortOf(21)
 	if m, ok := f.MasterTuple(); !ok || m != e.Master {
 		t.Errorf("MasterTuple = %v, %v; want %v", m, ok, e.Master)
 	}
 }
 
 func FuzzParseMask(f *testing.F) {
-	tu := ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
+	tu := ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
 	for _, s := range []string{"src=0.0.0.0 sport=0", "255.255.255.0 255.255.255.255 0 65535", "proto=tcp dst=1.2.3.4", "x"} {
 		f.Add(s)
 	}

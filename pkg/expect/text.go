@@ -4,12 +4,11 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 )
 
 // AppendText appends the expectation as `conntrack -L expect` prints it
-// (libnetfilter_conntrack's default expectation format), without the
-// newline:
+// (libnetfilter_conntrack's default expectation format), with a newline:
 //
 //	300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0 helper=ftp
 //
@@ -22,11 +21,11 @@ func (e *Expectation) AppendText(b []byte) []byte {
 	b = strconv.AppendUint(b, uint64(e.Tuple.Proto), 10)
 	b = append(b, ' ')
 	b = appendAddrs(b, "src=", "dst=", e.Tuple.Src, e.Tuple.Dst)
-	b = ctnl.AppendL4Text(b, &e.Tuple, e.Tuple.Proto)
+	b = ctnetlink.AppendL4Text(b, &e.Tuple, e.Tuple.Proto)
 	b = appendAddrs(b, "mask-src=", "mask-dst=", e.Mask.Src, e.Mask.Dst)
-	b = ctnl.AppendL4Text(b, &e.Mask, e.Tuple.Proto)
+	b = ctnetlink.AppendL4Text(b, &e.Mask, e.Tuple.Proto)
 	b = appendAddrs(b, "master-src=", "master-dst=", e.Master.Src, e.Master.Dst)
-	b = ctnl.AppendL4Text(b, &e.Master, e.Master.Proto)
+	b = ctnetlink.AppendL4Text(b, &e.Master, e.Master.Proto)
 	if e.HasZone {
 		b = append(b, "zone="...)
 		b = strconv.AppendUint(b, uint64(e.Zone), 10)
@@ -48,52 +47,21 @@ func (e *Expectation) AppendText(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == ' ' {
 		b = b[:n-1]
 	}
-	return b
+	return append(b, '\n')
 }
 
 func appendAddrs(b []byte, sk, dk string, src, dst netip.Addr) []byte {
 	b = append(b, sk...)
-	b = appendAddr(b, src)
+	b = ctnetlink.AppendAddr(b, src)
 	b = append(b, ' ')
 	b = append(b, dk...)
-	b = appendAddr(b, dst)
+	b = ctnetlink.AppendAddr(b, dst)
 	return append(b, ' ')
 }
 
-func appendAddr(b []byte, a netip.Addr) []byte {
-	if !a.IsValid() {
-		return append(b, "0.0.0.0"...)
-	}
-	return a.AppendTo(b)
-}
-
-// EventType is what happened to an expectation.
-type EventType uint8
-
-const (
-	EventNew     EventType = 1
-	EventDestroy EventType = 2
-)
-
-func (t EventType) String() string {
-	switch t {
-	case EventNew:
-		return "new"
-	case EventDestroy:
-		return "destroy"
-	}
-	return "unknown"
-}
-
-// AppendEventText appends an event line as `conntrack -E expect` prints it:
-// the type right-aligned in 9 columns ("    [NEW] ", "[DESTROY] "), then
-// the expectation.
-func (e *Expectation) AppendEventText(b []byte, t EventType) []byte {
-	switch t {
-	case EventNew:
-		b = append(b, "    [NEW] "...)
-	case EventDestroy:
-		b = append(b, "[DESTROY] "...)
-	}
-	return e.AppendText(b)
+// AppendEvent appends an event line as `conntrack -E expect` prints it:
+// the event column ("    [NEW] ", "[DESTROY] "), then the expectation.
+// An event a resync made up prints as the kernel's own would.
+func (e *Expectation) AppendEvent(b []byte, t ctnetlink.EventType) []byte {
+	return e.AppendText(ctnetlink.AppendEventPrefix(b, t, false))
 }

@@ -3,7 +3,7 @@ package expect
 import (
 	"testing"
 
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 )
 
 // Lines printed by conntrack v1.4.7 (libnetfilter_conntrack 1.0.9) for
@@ -18,23 +18,23 @@ func TestAppendTextMatchesConntrack(t *testing.T) {
 	plain.Mask.SrcPort = 0
 	sip := Expectation{
 		Timeout: 179,
-		Tuple:   ctnl.Tuple{Src: a("10.0.0.3"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50004},
-		Master:  ctnl.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.3"), Proto: 6, SrcPort: 40000, DstPort: 5060},
+		Tuple:   ctnetlink.Tuple{Src: a("10.0.0.3"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50004},
+		Master:  ctnetlink.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.3"), Proto: 6, SrcPort: 40000, DstPort: 5060},
 		Class:   3, Helper: "sip",
 	}
 	sip.Mask = ExactMask(sip.Tuple)
 	sip.Mask.SrcPort = 0
 	noPorts := Expectation{
 		Timeout: 300,
-		Tuple:   ctnl.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 195},
-		Mask:    ctnl.Tuple{Src: a("255.255.255.255"), Dst: a("255.255.255.255"), Proto: 195},
-		Master:  ctnl.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
+		Tuple:   ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 195},
+		Mask:    ctnetlink.Tuple{Src: a("255.255.255.255"), Dst: a("255.255.255.255"), Proto: 195},
+		Master:  ctnetlink.Tuple{Src: a("10.0.0.1"), Dst: a("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
 		Helper:  "ftp",
 	}
 	v6 := Expectation{
 		Timeout: 299, Flags: Permanent,
-		Tuple:  ctnl.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 17, DstPort: 5004},
-		Master: ctnl.Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 5060, DstPort: 5060},
+		Tuple:  ctnetlink.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 17, DstPort: 5004},
+		Master: ctnetlink.Tuple{Src: a("fd00::1"), Dst: a("fd00::2"), Proto: 17, SrcPort: 5060, DstPort: 5060},
 		Helper: "sip", Class: 1,
 	}
 	v6.Mask = ExactMask(v6.Tuple)
@@ -45,7 +45,7 @@ func TestAppendTextMatchesConntrack(t *testing.T) {
 	tests := []struct {
 		name string
 		e    Expectation
-		ev   EventType
+		ev   ctnetlink.EventType
 		want string
 	}{
 		{"flags", ftp, 0, "300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 PERMANENT,INACTIVE class=0 helper=ftp"},
@@ -54,17 +54,17 @@ func TestAppendTextMatchesConntrack(t *testing.T) {
 		{"protocol without ports", noPorts, 0, "300 proto=195 src=10.0.0.2 dst=10.0.0.1 mask-src=255.255.255.255 mask-dst=255.255.255.255 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0 helper=ftp"},
 		{"ipv6", v6, 0, "299 proto=17 src=fd00::2 dst=fd00::1 sport=0 dport=5004 mask-src=:: mask-dst=ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff sport=0 dport=65535 master-src=fd00::1 master-dst=fd00::2 sport=5060 dport=5060 PERMANENT class=1 helper=sip"},
 		{"zone", zoned, 0, "300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 zone=7 class=0 helper=ftp"},
-		{"new event", plain, EventNew, "    [NEW] 300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0 helper=ftp"},
-		{"destroy event", plain, EventDestroy, "[DESTROY] 300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0 helper=ftp"},
+		{"new event", plain, ctnetlink.EventNew, "    [NEW] 300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0 helper=ftp"},
+		{"destroy event", plain, ctnetlink.EventDestroy, "[DESTROY] 300 proto=6 src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=40000 dport=21 class=0 helper=ftp"},
 	}
 	for _, tt := range tests {
 		var got string
 		if tt.ev != 0 {
-			got = string(tt.e.AppendEventText(nil, tt.ev))
+			got = string(tt.e.AppendEvent(nil, tt.ev))
 		} else {
 			got = string(tt.e.AppendText(nil))
 		}
-		if got != tt.want {
+		if got != tt.want+"\n" {
 			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
 		}
 	}

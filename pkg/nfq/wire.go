@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"golang.org/x/sys/unix"
 )
@@ -45,15 +46,6 @@ const (
 	FlagFailOpen  = 1 << 0 // a full queue accepts instead of dropping
 	FlagConntrack = 1 << 1 // packets carry NFQA_CT / NFQA_CT_INFO; verdicts may change them
 	FlagGSO       = 1 << 2 // GSO packets are queued unsegmented
-)
-
-// ctnetlink attributes the verdict's NFQA_CT uses
-// (uapi/linux/netfilter/nfnetlink_conntrack.h).
-const (
-	ctaTimeout  = 7 // CTA_TIMEOUT, be32 seconds
-	ctaHelp     = 5 // CTA_HELP, nested
-	ctaHelpName = 1 // CTA_HELP_NAME, NUL string
-	ctaHelpInfo = 2 // CTA_HELP_INFO, private data
 )
 
 // Verdicts (NF_DROP, NF_ACCEPT).
@@ -210,9 +202,9 @@ func (v *Verdict) Start(queue uint16, id uint32, verdict uint32) {
 // CTA_HELP{NAME, INFO}). The kernel applies it only when helper names the
 // helper already attached to the conntrack.
 func (v *Verdict) HelpInfo(helper string, info []byte) {
-	h := v.ct.Nest(ctaHelp)
-	v.ct.String(ctaHelpName, helper)
-	v.ct.Put(ctaHelpInfo, info)
+	h := v.ct.Nest(ctnetlink.AttrHelp)
+	v.ct.String(ctnetlink.AttrHelpName, helper)
+	v.ct.Put(ctnetlink.AttrHelpInfo, info)
 	v.ct.End(h)
 }
 
@@ -220,7 +212,7 @@ func (v *Verdict) HelpInfo(helper string, info []byte) {
 // carrying CTA_TIMEOUT). Helpers stretch a master this way while they
 // wait for its answers (dhcpv6, amanda); the conntrack's own protocol
 // tracking sets it anew at its next packet.
-func (v *Verdict) Timeout(seconds uint32) { v.ct.Uint32(ctaTimeout, seconds) }
+func (v *Verdict) Timeout(seconds uint32) { v.ct.Uint32(ctnetlink.AttrTimeout, seconds) }
 
 // Expect returns the encoder for the NFQA_EXP attributes (CTA_EXPECT_*,
 // without the master, which is the packet's conntrack). The kernel reads

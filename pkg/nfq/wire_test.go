@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/ti-mo/netfilter"
 )
@@ -81,12 +82,12 @@ func TestVerdictBytes(t *testing.T) {
 	attrs = append(attrs, le16(24)...)
 	attrs = append(attrs, le16(attrCT|0x8000)...)
 	attrs = append(attrs, le16(20)...)
-	attrs = append(attrs, le16(ctaHelp|0x8000)...)
+	attrs = append(attrs, le16(ctnetlink.AttrHelp|0x8000)...)
 	attrs = append(attrs, le16(8)...)
-	attrs = append(attrs, le16(ctaHelpName)...)
+	attrs = append(attrs, le16(ctnetlink.AttrHelpName)...)
 	attrs = append(attrs, 'f', 't', 'p', 0)
 	attrs = append(attrs, le16(8)...)
-	attrs = append(attrs, le16(ctaHelpInfo)...)
+	attrs = append(attrs, le16(ctnetlink.AttrHelpInfo)...)
 	attrs = append(attrs, 1, 2, 3, 4)
 	attrs = append(attrs, le16(12)...)
 	attrs = append(attrs, le16(attrExp|0x8000)...)
@@ -185,12 +186,12 @@ func TestVerdictTimeout(t *testing.T) {
 		n := s.Nested()
 		for n.Next() {
 			ct = append(ct, n.Type())
-			if n.Type() == ctaTimeout {
+			if n.Type() == ctnetlink.AttrTimeout {
 				secs = n.Uint32()
 			}
 		}
 	}
-	if len(ct) != 2 || ct[0] != ctaHelp || ct[1] != ctaTimeout || secs != 300 {
+	if len(ct) != 2 || ct[0] != ctnetlink.AttrHelp || ct[1] != ctnetlink.AttrTimeout || secs != 300 {
 		t.Fatalf("NFQA_CT holds %v with timeout %d, want [CTA_HELP CTA_TIMEOUT] and 300", ct, secs)
 	}
 }

@@ -2,27 +2,38 @@ package ct
 
 import (
 	"encoding/hex"
-	"errors"
-	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/gonfct/gonfct/internal/cli"
+	"github.com/gonfct/gonfct/internal/cmd/ctcli"
 	"github.com/gonfct/gonfct/pkg/ctflow"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
-// ---- add
+// What to type about the kernel's answers; pkg/ctflow says what they mean.
+var (
+	adviceLookup = ctnl.Hints{
+		unix.ENOENT: "see `gonfct ct list`; give --zone for a conntrack outside zone 0",
+	}
+	adviceAdd = ctnl.Hints{
+		unix.EEXIST: "change it with `gonfct ct update`, or delete it first",
+	}
+	adviceAddHelper = ctnl.Hints{
+		unix.EEXIST:     adviceAdd[unix.EEXIST],
+		unix.EOPNOTSUPP: "use a kernel helper (ftp, tftp, sip, irc, sane, amanda, pptp, h323 ...) or add a user-space one with `gonfct helper add`",
+	}
+	adviceUpdate = ctnl.Hints{
+		unix.ENOENT:     "add it with `gonfct ct add`",
+		unix.EOPNOTSUPP: "delete it and add it again with --helper",
+	}
+)
 
-type AddOptions struct {
-	env   *cli.Env
-	flow  ctflow.Flow
-	quiet bool
-}
+// ---- add and update
 
 // parseHex reads private data: hex digits, optionally separated by ':' or blanks.
 func parseHex(flag, s string) ([]byte, error) {
@@ -37,68 +48,21 @@ func parseHex(flag, s string) ([]byte, error) {
 	return b, nil
 }
 
-// connlabelConf names label bits, as iptables' connlabel match reads them.
-const connlabelConf = "/etc/xtables/connlabel.conf"
-
-// parseLabels reads label bits: numbers 0-127 or names from connlabel.conf.
-func parseLabels(vals []string) ([ctflow.LabelsLen]byte, error) {
-	var bits [ctflow.LabelsLen]byte
-	var names map[string]int
-	for _, v := range vals {
-		for _, w := range strings.Split(v, ",") {
-			w = strings.TrimSpace(w)
-			if w == "" {
-				continue
-			}
-			n, err := strconv.Atoi(w)
-			if err != nil {
-				if names == nil {
-					names = readConnlabels()
-				}
-				var ok bool
-				if n, ok = names[w]; !ok {
-					return bits, cli.Usagef("--label %q: want a bit number 0-127 or a name from %s", w, connlabelConf)
-				}
-			}
-			if n < 0 || n >= ctflow.LabelsLen*8 {
-				return bits, cli.Usagef("--label %d: want a bit number 0-127", n)
-			}
-			bits[n/8] |= 1 << (n % 8)
-		}
-	}
-	return bits, nil
-}
-
-func readConnlabels() map[string]int {
-	m := map[string]int{}
-	b, err := os.ReadFile(connlabelConf)
-	if err != nil {
-		return m
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && !strings.HasPrefix(f[0], "#") {
-			if n, err := strconv.Atoi(f[0]); err == nil {
-				m[f[1]] = n
-			}
-		}
-	}
-	return m
-}
-
 // flowSettings are the flags add and update share.
 type flowSettings struct {
-	timeout, mark, zone, status, state, helperInfo string
-	labels                                         []string
+	timeout, mark, zone, status, state, helper, helperInfo string
+	labels                                                 []string
 }
 
-func addFlowSettingFlags(fs *pflag.FlagSet, s *flowSettings) {
+func (s *flowSettings) add(fs *pflag.FlagSet, helperUsage string) {
 	fs.StringVarP(&s.timeout, "timeout", "t", "", "seconds until the conntrack expires")
 	fs.StringVarP(&s.mark, "mark", "m", "", "mark (update: MARK/MASK changes only the bits in MASK)")
 	fs.StringVar(&s.status, "status", "", "status bits to set: seen-reply,assured,fixed-timeout")
 	fs.StringVar(&s.state, "state", "", "protocol state: ESTABLISHED, SYN_SENT, ... (TCP)")
+	fs.StringVar(&s.zone, "zone", "", "the conntrack's zone (both directions)")
+	fs.StringVar(&s.helper, "helper", "", helperUsage)
 	fs.StringVar(&s.helperInfo, "helper-info", "", "the helper's private data, hex (user-space helpers keep up to 32 bytes)")
-	fs.StringSliceVar(&s.labels, "label", nil, "label bits: numbers 0-127 or names from "+connlabelConf+" (repeat or comma-separate)")
+	fs.StringSliceVar(&s.labels, "label", nil, "label bits: numbers 0-127 or names from "+ctflow.ConnlabelConf+" (repeat or comma-separate)")
 }
 
 // apply checks the settings and puts them in f; markMask is for update.
@@ -143,6 +107,11 @@ func (s *flowSettings) apply(f *ctflow.Flow, update bool) (markMask uint32, err 
 		}
 		f.State, f.Set = st, f.Set|ctflow.HasState
 	}
+	if s.helper != "" {
+		if err := f.SetHelper(s.helper); err != nil {
+			return 0, cli.Usagef("--helper: %v", err)
+		}
+	}
 	if s.helperInfo != "" {
 		b, err := parseHex("helper-info", s.helperInfo)
 		if err != nil {
@@ -151,20 +120,33 @@ func (s *flowSettings) apply(f *ctflow.Flow, update bool) (markMask uint32, err 
 		_ = f.SetHelperInfo(b)
 	}
 	if len(s.labels) > 0 {
-		if f.Labels, err = parseLabels(s.labels); err != nil {
-			return 0, err
+		if f.Labels, err = ctflow.ParseLabels(s.labels, ctflow.ConnlabelConf); err != nil {
+			return 0, cli.Usagef("--label: %v", err)
 		}
 		f.Set |= ctflow.HasLabels
+	}
+	if s.zone != "" {
+		if f.Zone, err = cli.ParseZone(s.zone); err != nil {
+			return 0, err
+		}
+		f.Set |= ctflow.HasZone
 	}
 	return markMask, nil
 }
 
+// AddOptions serve `ct add`.
+type AddOptions struct {
+	env   *cli.Env
+	flow  ctflow.Flow
+	quiet bool
+}
+
+// NewCmdAdd is `ct add`.
 func NewCmdAdd(env *cli.Env, runF func(*AddOptions) error) *cobra.Command {
 	opts := &AddOptions{env: env}
 	var (
-		s           flowSettings
-		reply, zone string
-		helper      string
+		s     flowSettings
+		reply string
 	)
 	cmd := &cobra.Command{
 		Use:   "add PROTO SRC DST [SPORT DPORT] --timeout S [--helper NAME [--helper-info HEX]] [flags]",
@@ -179,19 +161,22 @@ for the conntrack's family and protocol (kernel helpers such as ftp, tftp, sip,
 or user-space ones from 'gonfct helper add'; else EOPNOTSUPP), and private data
 (--helper-info) is kept only by user-space helpers, up to 32 bytes. The kernel
 drops private data given at creation (it offers it to the helper before
-attaching the helper), so gonfct sends it again in an update right after.`,
+attaching the helper), so gonfct sends it again in an update right after.
+
+The conntrack is added whole or not at all: where the kernel drops its
+labels (a namespace whose ruleset uses none), it is removed again.`,
 		Example: `  gonfct ct add tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 3600 --state ESTABLISHED --status assured,seen-reply --helper ftp
   gonfct ct add udp 10.0.0.1 10.0.0.2 5000 69 -t 60 --reply "udp 10.0.0.2 192.0.2.1 69 5000" --mark 7 --zone 3`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := &opts.flow
 			var err error
-			if f.Orig, err = parseTupleArgs(args, "tuple"); err != nil {
+			if f.Orig, err = ctcli.ParseTuple("tuple", args...); err != nil {
 				return err
 			}
 			f.Family = f.Orig.Family()
 			if reply != "" {
-				if f.Reply, err = parseTupleArgs([]string{reply}, "--reply"); err != nil {
+				if f.Reply, err = ctcli.ParseTuple("--reply", reply); err != nil {
 					return err
 				}
 				if f.Reply.Proto != f.Orig.Proto || f.Reply.Family() != f.Family {
@@ -206,17 +191,7 @@ attaching the helper), so gonfct sends it again in an update right after.`,
 			if _, err := s.apply(f, false); err != nil {
 				return err
 			}
-			if zone != "" {
-				if f.Zone, err = cli.ParseZone(zone); err != nil {
-					return err
-				}
-				f.Set |= ctflow.HasZone
-			}
-			if helper != "" {
-				if err := f.SetHelper(helper); err != nil {
-					return cli.Usagef("--helper: %v", err)
-				}
-			} else if f.Has(ctflow.HasHelperInfo) {
+			if f.Has(ctflow.HasHelperInfo) && !f.Has(ctflow.HasHelper) {
 				return cli.Usagef("--helper-info needs --helper NAME: private data belongs to a helper")
 			}
 			if runF != nil {
@@ -225,11 +200,9 @@ attaching the helper), so gonfct sends it again in an update right after.`,
 			return addRun(opts)
 		},
 	}
-	addFlowSettingFlags(cmd.Flags(), &s)
+	s.add(cmd.Flags(), "helper to attach (only possible at creation)")
 	cmd.Flags().StringVar(&reply, "reply", "", `reply tuple, "PROTO SRC DST [SPORT DPORT]" (default: the original inverted)`)
-	cmd.Flags().StringVar(&zone, "zone", "", "conntrack zone (both directions)")
-	cmd.Flags().StringVar(&helper, "helper", "", "helper to attach (only possible at creation)")
-	quietFlag(cmd, &opts.quiet)
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -239,24 +212,18 @@ func addRun(opts *AddOptions) error {
 		return err
 	}
 	defer c.Close()
-	cl := ctflow.NewClient(c)
-	if err := cl.Create(&opts.flow); err != nil {
-		if errors.Is(err, ctflow.ErrLabelsDropped) {
-			// Leave nothing half-made: take the label-less conntrack back.
-			f := &opts.flow
-			if derr := cl.Delete(f.Orig, f.Zone, f.Has(ctflow.HasZone), 0); derr != nil {
-				return fmt.Errorf("%w (and removing the conntrack again failed: %v)", err, derr)
-			}
-			return fmt.Errorf("%w; nothing was added", err)
-		}
-		return err
+	advice := adviceAdd
+	if opts.flow.Has(ctflow.HasHelper) {
+		advice = adviceAddHelper
 	}
-	summary(opts.env, opts.quiet, "1 flow entries have been created.")
+	if err := ctflow.NewClient(c).Create(&opts.flow); err != nil {
+		return ctcli.Advise(err, advice)
+	}
+	ctcli.Say(opts.env, opts.quiet, "1 flow entries have been created.")
 	return nil
 }
 
-// ---- update
-
+// UpdateOptions serve `ct update`.
 type UpdateOptions struct {
 	env      *cli.Env
 	flow     ctflow.Flow // the changes; Orig (and Zone) find the conntrack
@@ -264,12 +231,10 @@ type UpdateOptions struct {
 	quiet    bool
 }
 
+// NewCmdUpdate is `ct update`.
 func NewCmdUpdate(env *cli.Env, runF func(*UpdateOptions) error) *cobra.Command {
 	opts := &UpdateOptions{env: env}
-	var (
-		s            flowSettings
-		zone, helper string
-	)
+	var s flowSettings
 	cmd := &cobra.Command{
 		Use:   "update PROTO SRC DST [SPORT DPORT] [--timeout S] [--mark M[/MASK]] [--helper-info HEX] [--status ...]",
 		Short: "Change a conntrack's timeout, mark, status, state, labels or helper private data",
@@ -284,26 +249,15 @@ any other (EBUSY), or any helper for a conntrack created without one
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := &opts.flow
 			var err error
-			if f.Orig, err = parseTupleArgs(args, "tuple"); err != nil {
+			if f.Orig, err = ctcli.ParseTuple("tuple", args...); err != nil {
 				return err
 			}
 			f.Family = f.Orig.Family()
 			if opts.markMask, err = s.apply(f, true); err != nil {
 				return err
 			}
-			if helper != "" {
-				if err := f.SetHelper(helper); err != nil {
-					return cli.Usagef("--helper: %v", err)
-				}
-			}
-			if f.Set == 0 {
+			if f.Set&^ctflow.HasZone == 0 {
 				return cli.Usagef("ct update needs something to change: --timeout, --mark, --status, --state, --label, --helper or --helper-info")
-			}
-			if zone != "" {
-				if f.Zone, err = cli.ParseZone(zone); err != nil {
-					return err
-				}
-				f.Set |= ctflow.HasZone
 			}
 			if runF != nil {
 				return runF(opts)
@@ -311,10 +265,8 @@ any other (EBUSY), or any helper for a conntrack created without one
 			return updateRun(opts)
 		},
 	}
-	addFlowSettingFlags(cmd.Flags(), &s)
-	cmd.Flags().StringVar(&zone, "zone", "", "the conntrack's zone")
-	cmd.Flags().StringVar(&helper, "helper", "", "the conntrack's helper (it cannot change; default with --helper-info: the current one)")
-	quietFlag(cmd, &opts.quiet)
+	s.add(cmd.Flags(), "the conntrack's helper (it cannot change; default with --helper-info: the current one)")
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -324,46 +276,26 @@ func updateRun(opts *UpdateOptions) error {
 		return err
 	}
 	defer c.Close()
-	cl := ctflow.NewClient(c)
-	u := opts.flow
-	needHelper := u.Has(ctflow.HasHelperInfo) && !u.Has(ctflow.HasHelper)
-	if u.Has(ctflow.HasStatus) || needHelper {
-		// The kernel wants the whole status (it refuses to clear bits) and
-		// the helper's name with its private data: read them first.
-		var cur ctflow.Flow
-		if err := cl.Get(u.Orig, u.Zone, u.Has(ctflow.HasZone), &cur); err != nil {
-			return err
-		}
-		if u.Has(ctflow.HasStatus) {
-			u.Status |= cur.Status
-		}
-		if needHelper {
-			if !cur.Has(ctflow.HasHelper) {
-				return ctnl.Errorf("update conntrack "+u.Orig.String(), unix.EOPNOTSUPP,
-					"this conntrack has no helper, so it keeps no private data: the kernel sets a helper only at creation (delete it and add it again with --helper)")
-			}
-			_ = u.SetHelper(cur.Helper())
-		}
+	if err := ctflow.NewClient(c).Change(&opts.flow, opts.markMask); err != nil {
+		return ctcli.Advise(err, adviceUpdate)
 	}
-	if err := cl.Update(&u, opts.markMask); err != nil {
-		return err
-	}
-	summary(opts.env, opts.quiet, "1 flow entries have been updated.")
+	ctcli.Say(opts.env, opts.quiet, "1 flow entries have been updated.")
 	return nil
 }
 
 // ---- delete and flush
 
+// DeleteOptions serve `ct delete`.
 type DeleteOptions struct {
-	env      *cli.Env
-	tuple    ctnl.Tuple
-	hasTuple bool
-	zone     uint16
-	hasZone  bool
-	filter   ctflow.Filter
-	quiet    bool
+	env *cli.Env
+	// byKey: delete the conntrack key names; else what filter selects.
+	byKey  bool
+	key    ctnetlink.Key
+	filter ctflow.Filter
+	quiet  bool
 }
 
+// NewCmdDelete is `ct delete`.
 func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command {
 	opts := &DeleteOptions{env: env}
 	var ff filterFlags
@@ -375,20 +307,14 @@ func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command 
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if len(args) > 0 {
-				if opts.tuple, err = parseTupleArgs(args, "tuple"); err != nil {
-					return err
-				}
-				opts.hasTuple = true
-				z := ff.zone
-				ff.zone = ""
+				zone := ff.Zone
+				ff.Zone = ""
 				if ff.any() {
-					return cli.Usagef("ct delete takes a tuple or filters, not both")
+					return cli.Usagef("ct delete takes a tuple or filters, not both (with a tuple, only --zone)")
 				}
-				if z != "" {
-					if opts.zone, err = cli.ParseZone(z); err != nil {
-						return err
-					}
-					opts.hasZone = true
+				opts.byKey = true
+				if opts.key, err = ctcli.ParseKey(args, zone); err != nil {
+					return err
 				}
 			} else {
 				if !ff.any() {
@@ -404,8 +330,8 @@ func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command 
 			return deleteRun(opts)
 		},
 	}
-	addFilterFlags(cmd.Flags(), &ff)
-	quietFlag(cmd, &opts.quiet)
+	ff.add(cmd.Flags())
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -416,17 +342,17 @@ func deleteRun(opts *DeleteOptions) error {
 	}
 	defer c.Close()
 	cl := ctflow.NewClient(c)
-	if opts.hasTuple {
-		if err := cl.Delete(opts.tuple, opts.zone, opts.hasZone, 0); err != nil {
-			return err
+	if opts.byKey {
+		if err := cl.Delete(opts.key); err != nil {
+			return ctcli.Advise(err, adviceLookup)
 		}
-		summary(opts.env, opts.quiet, "1 flow entries have been deleted.")
+		ctcli.Say(opts.env, opts.quiet, "1 flow entries have been deleted.")
 		return nil
 	}
-	return deleteMatching(opts.env, cl, &opts.filter, opts.quiet)
+	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
 }
 
-func deleteMatching(env *cli.Env, cl *ctflow.Client, f *ctflow.Filter, quiet bool) error {
+func deleteMatching(env *cli.Env, cl *ctflow.Client, f ctflow.Filter, quiet bool) error {
 	c2, err := env.Conn()
 	if err != nil {
 		return err
@@ -436,16 +362,18 @@ func deleteMatching(env *cli.Env, cl *ctflow.Client, f *ctflow.Filter, quiet boo
 	if err != nil {
 		return err
 	}
-	summary(env, quiet, "%d flow entries have been deleted.", n)
+	ctcli.Say(env, quiet, "%d flow entries have been deleted.", n)
 	return nil
 }
 
+// FlushOptions serve `ct flush`.
 type FlushOptions struct {
 	env    *cli.Env
 	filter ctflow.Filter
 	quiet  bool
 }
 
+// NewCmdFlush is `ct flush`.
 func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 	opts := &FlushOptions{env: env}
 	var ff filterFlags
@@ -467,8 +395,8 @@ func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 			return flushRun(opts)
 		},
 	}
-	addFilterFlags(cmd.Flags(), &ff)
-	quietFlag(cmd, &opts.quiet)
+	ff.add(cmd.Flags())
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -479,12 +407,12 @@ func flushRun(opts *FlushOptions) error {
 	}
 	defer c.Close()
 	cl := ctflow.NewClient(c)
-	if opts.filter.Empty() {
-		if err := cl.FlushAll(); err != nil {
+	if opts.filter.IsZero() {
+		if err := cl.Flush(); err != nil {
 			return err
 		}
-		summary(opts.env, opts.quiet, "connection tracking table has been emptied.")
+		ctcli.Say(opts.env, opts.quiet, "connection tracking table has been emptied.")
 		return nil
 	}
-	return deleteMatching(opts.env, cl, &opts.filter, opts.quiet)
+	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
 }

@@ -1,23 +1,24 @@
 // Package ct is the `gonfct ct` command group: conntracks of one network
 // namespace (ctnetlink) with their helper attributes; list, get, add, update,
-// delete, flush, watch, save and restore.
+// delete, flush, watch, save and restore. What it shares with the expect
+// group (flags, count lines, the watch loop) is in internal/cmd/ctcli.
 package ct
 
 import (
-	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/gonfct/gonfct/internal/cli"
+	"github.com/gonfct/gonfct/internal/cmd/ctcli"
 	"github.com/gonfct/gonfct/internal/output"
 	"github.com/gonfct/gonfct/pkg/ctflow"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
 
+// NewCmdCt is the `ct` group.
 func NewCmdCt(env *cli.Env) *cobra.Command {
 	g := cli.NewGroup("ct", "Conntracks (ctnetlink): list, get, add with helper, update, delete, flush, watch, save and restore",
 		NewCmdList(env, nil),
@@ -42,70 +43,28 @@ entries have been shown."); --quiet drops that line.`
 	return g
 }
 
-// filterFlags are the filter flags list, delete, flush, watch and save share.
+// filterFlags are the filter flags of list, delete, flush, watch and save:
+// the ones expect has too, and the reply direction, mark, status and state.
 type filterFlags struct {
-	family, proto                        string
-	src, dst, replySrc, replyDst         string
-	sport, dport, replySport, replyDport string
-	helper, mark, zone, status, state    string
-	changed                              func(string) bool
+	ctcli.FilterFlags
+	replySrc, replyDst, replySport, replyDport string
+	mark, status, state                        string
 }
 
-func addFilterFlags(fs *pflag.FlagSet, ff *filterFlags) {
-	fs.StringVarP(&ff.family, "family", "f", "", "only this family: ipv4 or ipv6")
-	fs.StringVarP(&ff.proto, "proto", "p", "", "only this protocol: tcp, udp, icmp, ... or a number")
-	fs.StringVarP(&ff.src, "src", "s", "", "original source address or prefix")
-	fs.StringVarP(&ff.dst, "dst", "d", "", "original destination address or prefix")
+func (ff *filterFlags) add(fs *pflag.FlagSet) {
+	ff.FilterFlags.Add(fs, "original", `only conntracks with this helper ("none": without one)`)
 	fs.StringVar(&ff.replySrc, "reply-src", "", "reply source address or prefix")
 	fs.StringVar(&ff.replyDst, "reply-dst", "", "reply destination address or prefix")
-	fs.StringVar(&ff.sport, "sport", "", "original source port")
-	fs.StringVar(&ff.dport, "dport", "", "original destination port")
 	fs.StringVar(&ff.replySport, "reply-sport", "", "reply source port")
 	fs.StringVar(&ff.replyDport, "reply-dport", "", "reply destination port")
-	fs.StringVar(&ff.helper, "helper", "", `only conntracks with this helper ("none": without one)`)
 	fs.StringVarP(&ff.mark, "mark", "m", "", "only this mark: MARK or MARK/MASK")
-	fs.StringVar(&ff.zone, "zone", "", "only this zone")
 	fs.StringVar(&ff.status, "status", "", "only conntracks with all these status bits: assured,seen-reply,...")
 	fs.StringVar(&ff.state, "state", "", "only this protocol state (TCP unless --proto says otherwise): ESTABLISHED, ...")
 }
 
 func (ff *filterFlags) any() bool {
-	for _, s := range []string{ff.family, ff.proto, ff.src, ff.dst, ff.replySrc, ff.replyDst, ff.sport, ff.dport,
-		ff.replySport, ff.replyDport, ff.helper, ff.mark, ff.zone, ff.status, ff.state} {
-		if s != "" {
-			return true
-		}
-	}
-	return false
-}
-
-func parsePrefix(flag, s string) (netip.Prefix, error) {
-	if s == "" {
-		return netip.Prefix{}, nil
-	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return p, cli.Usagef("--%s %q: want an address or a prefix such as 10.0.0.0/8", flag, s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := ctnl.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, cli.Usagef("--%s: %v", flag, err)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-func parsePort(flag, s string) (ctflow.Port, error) {
-	if s == "" {
-		return ctflow.Port{}, nil
-	}
-	n, err := ctnl.ParsePort(s)
-	if err != nil {
-		return ctflow.Port{}, cli.Usagef("--%s: %v", flag, err)
-	}
-	return ctflow.Port{Set: true, N: n}, nil
+	return ff.FilterFlags.Any() || ff.replySrc != "" || ff.replyDst != "" || ff.replySport != "" || ff.replyDport != "" ||
+		ff.mark != "" || ff.status != "" || ff.state != ""
 }
 
 // parseMark reads MARK or MARK/MASK (decimal or 0x hex).
@@ -127,55 +86,29 @@ func parseMark(s string) (mark, mask uint32, err error) {
 }
 
 func (ff *filterFlags) filter() (ctflow.Filter, error) {
-	var f ctflow.Filter
-	var err error
-	if ff.family != "" {
-		if f.Family, err = ctnl.ParseFamily(ff.family); err != nil {
-			return f, cli.Usage(err)
-		}
+	sel, err := ff.FilterFlags.Parse()
+	if err != nil {
+		return ctflow.Filter{}, err
 	}
-	if ff.proto != "" {
-		if f.Proto, err = ctnl.ParseProto(ff.proto); err != nil {
-			return f, cli.Usage(err)
-		}
-		f.HasProto = true
+	f := ctflow.Filter{Family: sel.Family, Proto: sel.Proto, HasProto: sel.HasProto, Src: sel.Src, Dst: sel.Dst,
+		Sport: sel.Sport, Dport: sel.Dport, Zone: sel.Zone, HasZone: sel.HasZone, Helper: sel.Helper, HasHelper: sel.HasHelper}
+	if len(f.Helper) > ctflow.HelperNameMax {
+		return f, cli.Usagef("--helper %q: helper names have at most %d bytes", f.Helper, ctflow.HelperNameMax)
 	}
-	for _, p := range []struct {
-		flag, val string
-		dst       *netip.Prefix
-	}{{"src", ff.src, &f.Src}, {"dst", ff.dst, &f.Dst}, {"reply-src", ff.replySrc, &f.ReplySrc}, {"reply-dst", ff.replyDst, &f.ReplyDst}} {
-		if *p.dst, err = parsePrefix(p.flag, p.val); err != nil {
-			return f, err
-		}
-		if p.dst.IsValid() && f.Family != 0 && (p.dst.Addr().Is4() != (f.Family == unix.AF_INET)) {
-			return f, cli.Usagef("--%s %s does not match --family %s", p.flag, p.val, ff.family)
-		}
+	if f.ReplySrc, err = ctcli.ParsePrefix("reply-src", ff.replySrc); err != nil {
+		return f, err
 	}
-	v4, v6 := false, false
-	for _, p := range []netip.Prefix{f.Src, f.Dst, f.ReplySrc, f.ReplyDst} {
-		if p.IsValid() {
-			v4, v6 = v4 || p.Addr().Is4(), v6 || !p.Addr().Is4()
-		}
+	if f.ReplyDst, err = ctcli.ParsePrefix("reply-dst", ff.replyDst); err != nil {
+		return f, err
 	}
-	if v4 && v6 {
-		return f, cli.Usagef("the address filters mix IPv4 and IPv6: no conntrack can match")
+	if err := ctcli.CheckFamilies(f.Family, []string{"src", "dst", "reply-src", "reply-dst"}, f.Src, f.Dst, f.ReplySrc, f.ReplyDst); err != nil {
+		return f, err
 	}
-	for _, p := range []struct {
-		flag, val string
-		dst       *ctflow.Port
-	}{{"sport", ff.sport, &f.Sport}, {"dport", ff.dport, &f.Dport}, {"reply-sport", ff.replySport, &f.ReplySport}, {"reply-dport", ff.replyDport, &f.ReplyDport}} {
-		if *p.dst, err = parsePort(p.flag, p.val); err != nil {
-			return f, err
-		}
+	if f.ReplySport, err = ctcli.ParsePort("reply-sport", ff.replySport); err != nil {
+		return f, err
 	}
-	if ff.helper != "" {
-		f.HasHelper = true
-		if ff.helper != "none" {
-			f.Helper = ff.helper
-		}
-		if len(f.Helper) > ctflow.HelperNameMax {
-			return f, cli.Usagef("--helper %q: helper names have at most %d bytes", ff.helper, ctflow.HelperNameMax)
-		}
+	if f.ReplyDport, err = ctcli.ParsePort("reply-dport", ff.replyDport); err != nil {
+		return f, err
 	}
 	if ff.mark != "" {
 		if f.Mark, f.MarkMask, err = parseMark(ff.mark); err != nil {
@@ -183,12 +116,6 @@ func (ff *filterFlags) filter() (ctflow.Filter, error) {
 		}
 		f.Mark &= f.MarkMask
 		f.HasMark = true
-	}
-	if ff.zone != "" {
-		if f.Zone, err = cli.ParseZone(ff.zone); err != nil {
-			return f, err
-		}
-		f.HasZone = true
 	}
 	if ff.status != "" {
 		if f.Status, err = ctflow.ParseStatus(ff.status); err != nil {
@@ -207,33 +134,16 @@ func (ff *filterFlags) filter() (ctflow.Filter, error) {
 	return f, nil
 }
 
-func parseTupleArgs(args []string, what string) (ctnl.Tuple, error) {
-	t, err := ctnl.ParseTuple(args)
-	if err != nil {
-		return t, cli.Usagef("%s: %v", what, err)
-	}
-	return t, nil
-}
-
-// quietFlag adds --quiet, which drops the conntrack-style count line.
-func quietFlag(cmd *cobra.Command, q *bool) {
-	cmd.Flags().BoolVarP(q, "quiet", "q", false, "do not report the count on stderr")
-}
-
-func summary(env *cli.Env, quiet bool, format string, args ...any) {
-	if !quiet {
-		fmt.Fprintf(env.Err, "gonfct: "+format+"\n", args...)
-	}
-}
-
 // ---- list
 
+// ListOptions serve `ct list`.
 type ListOptions struct {
 	env    *cli.Env
 	filter ctflow.Filter
 	quiet  bool
 }
 
+// NewCmdList is `ct list`.
 func NewCmdList(env *cli.Env, runF func(*ListOptions) error) *cobra.Command {
 	opts := &ListOptions{env: env}
 	var ff filterFlags
@@ -255,8 +165,8 @@ func NewCmdList(env *cli.Env, runF func(*ListOptions) error) *cobra.Command {
 			return listRun(opts)
 		},
 	}
-	addFilterFlags(cmd.Flags(), &ff)
-	quietFlag(cmd, &opts.quiet)
+	ff.add(cmd.Flags())
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -270,43 +180,27 @@ func listRun(opts *ListOptions) error {
 		return err
 	}
 	defer c.Close()
-	cl := ctflow.NewClient(c)
-	write := func(f *ctflow.Flow) error { return w.Write(f) }
-	if w.Format() == output.JSON {
-		// A record the json package marshals by reflection: a MarshalJSON
-		// method's output would be parsed and compacted again.
-		write = func(f *ctflow.Flow) error { return w.Write(jsonRecord{f.JSON(), f}) }
-	}
-	err = cl.List(&opts.filter, write)
+	err = ctflow.NewClient(c).List(opts.filter, func(f *ctflow.Flow) error { return w.Write(f) })
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	summary(opts.env, opts.quiet, "%d flow entries have been shown.", w.Count())
+	ctcli.Say(opts.env, opts.quiet, "%d flow entries have been shown.", w.Count())
 	return nil
 }
 
-// jsonRecord is a flow for -o json.
-type jsonRecord struct {
-	ctflow.FlowJSON
-	f *ctflow.Flow
-}
-
-func (r jsonRecord) AppendText(b []byte) []byte { return r.f.AppendText(b) }
-func (r jsonRecord) Row() []string              { return r.f.Row() }
-
 // ---- get
 
+// GetOptions serve `ct get`.
 type GetOptions struct {
-	env     *cli.Env
-	tuple   ctnl.Tuple
-	zone    uint16
-	hasZone bool
-	quiet   bool
+	env   *cli.Env
+	key   ctnetlink.Key
+	quiet bool
 }
 
+// NewCmdGet is `ct get`.
 func NewCmdGet(env *cli.Env, runF func(*GetOptions) error) *cobra.Command {
 	opts := &GetOptions{env: env}
 	var zone string
@@ -318,14 +212,8 @@ func NewCmdGet(env *cli.Env, runF func(*GetOptions) error) *cobra.Command {
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if opts.tuple, err = parseTupleArgs(args, "tuple"); err != nil {
+			if opts.key, err = ctcli.ParseKey(args, zone); err != nil {
 				return err
-			}
-			if zone != "" {
-				if opts.zone, err = cli.ParseZone(zone); err != nil {
-					return err
-				}
-				opts.hasZone = true
 			}
 			if runF != nil {
 				return runF(opts)
@@ -334,7 +222,7 @@ func NewCmdGet(env *cli.Env, runF func(*GetOptions) error) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&zone, "zone", "", "the conntrack's zone")
-	quietFlag(cmd, &opts.quiet)
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -349,8 +237,8 @@ func getRun(opts *GetOptions) error {
 	}
 	defer c.Close()
 	var f ctflow.Flow
-	if err := ctflow.NewClient(c).Get(opts.tuple, opts.zone, opts.hasZone, &f); err != nil {
-		return err
+	if err := ctflow.NewClient(c).Get(opts.key, &f); err != nil {
+		return ctcli.Advise(err, adviceLookup)
 	}
 	if err := w.Write(&f); err != nil {
 		return err
@@ -358,6 +246,6 @@ func getRun(opts *GetOptions) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	summary(opts.env, opts.quiet, "1 flow entries have been shown.")
+	ctcli.Say(opts.env, opts.quiet, "1 flow entries have been shown.")
 	return nil
 }

@@ -2,6 +2,7 @@ package ct
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/cli/clitest"
 	"github.com/gonfct/gonfct/pkg/ctflow"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -82,7 +84,7 @@ func TestCtFilterParsing(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := got.filter
-	if !f.HasProto || f.Proto != 6 || f.Src != netip.MustParsePrefix("10.0.0.0/8") || f.Dport != (ctflow.Port{Set: true, N: 21}) ||
+	if !f.HasProto || f.Proto != 6 || f.Src != netip.MustParsePrefix("10.0.0.0/8") || f.Dport != ctnetlink.PortOf(21) ||
 		f.Helper != "ftp" || f.Mark != 1 || f.MarkMask != 0xf || f.Zone != 4 || !f.HasZone || f.Status != ctflow.StatusAssured ||
 		!f.HasState || f.State != 3 || f.ReplyDst != netip.MustParsePrefix("10.1.1.1/32") {
 		t.Errorf("filter %+v", f)
@@ -109,16 +111,28 @@ func TestCtDeleteWatchRestoreParsing(t *testing.T) {
 	env := &cli.Env{}
 	var del *DeleteOptions
 	if err := clitest.Execute(t, NewCmdDelete(env, func(o *DeleteOptions) error { del = o; return nil }),
-		"tcp", "1.1.1.1", "2.2.2.2", "1", "2", "--zone", "9"); err != nil || !del.hasTuple || del.zone != 9 {
+		"tcp", "1.1.1.1", "2.2.2.2", "1", "2", "--zone", "9"); err != nil || !del.byKey || del.key.Zone != 9 || !del.key.HasZone {
 		t.Errorf("delete tuple --zone: %v %+v", err, del)
 	}
 	var w *WatchOptions
 	if err := clitest.Execute(t, NewCmdWatch(env, func(o *WatchOptions) error { w = o; return nil }),
-		"-e", "new,destroy", "--count", "5", "--timeout", "3s", "-p", "udp"); err != nil {
+		"-e", "new,destroy", "--count", "5", "--timeout", "3s", "-p", "udp", "-b", "8M"); err != nil {
 		t.Fatal(err)
 	}
-	if len(w.events) != 2 || w.events[1] != ctflow.EventDestroy || w.count != 5 || w.timeout.Seconds() != 3 || w.filter.Proto != 17 {
+	if len(w.watch.Events) != 2 || w.watch.Events[1] != ctnetlink.EventDestroy || w.watch.Count != 5 ||
+		w.watch.Timeout.Seconds() != 3 || w.filter.Proto != 17 || w.watch.BufferSize != 8<<20 {
 		t.Errorf("watch options %+v", w)
+	}
+	if err := clitest.Execute(t, NewCmdWatch(env, func(o *WatchOptions) error { w = o; return nil }), "--event", "update"); err != nil ||
+		len(w.watch.Events) != 1 || w.watch.Events[0] != ctnetlink.EventUpdate {
+		t.Errorf("--event, the old name of --event-mask: %v %+v", err, w)
+	}
+	// Flags and messages as expect watch's.
+	for _, args := range [][]string{{"-b", "lots"}, {"-e", "bogus"}, {"--count", "-1"}} {
+		err := clitest.Execute(t, NewCmdWatch(env, func(o *WatchOptions) error { return nil }), args...)
+		if cli.ExitCode(err) != cli.ExitUsage {
+			t.Errorf("ct watch %v: %v, want a usage error", args, err)
+		}
 	}
 	var r *RestoreOptions
 	if err := clitest.Execute(t, NewCmdRestore(env, func(o *RestoreOptions) error { r = o; return nil }),
@@ -134,15 +148,23 @@ func TestCtEventRecord(t *testing.T) {
 	f.Orig.Proto, f.Reply.Proto = 17, 17
 	f.Orig.Src, f.Orig.Dst = netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("2.2.2.2")
 	f.Reply.Src, f.Reply.Dst = f.Orig.Dst, f.Orig.Src
-	r := eventRecord{ctflow.EventDestroy, &f}
+	r := eventRecord{&ctflow.Event{Type: ctnetlink.EventDestroy, Flow: f}}
 	if got := string(r.AppendText(nil)); got != "[DESTROY] udp      17 src=1.1.1.1 dst=2.2.2.2 sport=0 dport=0 src=2.2.2.2 dst=1.1.1.1 sport=0 dport=0\n" {
 		t.Errorf("text %q", got)
 	}
-	b, err := r.MarshalJSON()
-	if err != nil || !strings.Contains(string(b), `"event":"destroy"`) {
-		t.Errorf("json %s %v", b, err)
+	b := r.AppendJSON(nil)
+	if !json.Valid(b) || !strings.HasPrefix(string(b), `{"event":"destroy","family":`) {
+		t.Errorf("json %s", b)
 	}
 	if row := r.Row(); row[0] != "DESTROY" {
 		t.Errorf("row %v", row)
+	}
+	// An entry of a resync dump: [RESYNC] in text, "resync":true in JSON.
+	r.ev.Type, r.ev.Resync = ctnetlink.EventNew, true
+	if got := string(r.AppendText(nil)); !strings.HasPrefix(got, " [RESYNC] udp ") {
+		t.Errorf("resync text %q", got)
+	}
+	if b := r.AppendJSON(nil); !json.Valid(b) || !strings.HasPrefix(string(b), `{"event":"new","resync":true,"family":`) {
+		t.Errorf("resync json %s", b)
 	}
 }

@@ -1,6 +1,7 @@
 package ct
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -8,14 +9,17 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/internal/cli"
+	"github.com/gonfct/gonfct/internal/cmd/ctcli"
+	"github.com/gonfct/gonfct/internal/output"
 	"github.com/gonfct/gonfct/pkg/ctflow"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
 
-// ---- save and restore
+// ---- save
 
+// SaveOptions serve `ct save`.
 type SaveOptions struct {
 	env    *cli.Env
 	filter ctflow.Filter
@@ -23,6 +27,7 @@ type SaveOptions struct {
 	quiet  bool
 }
 
+// NewCmdSave is `ct save`.
 func NewCmdSave(env *cli.Env, runF func(*SaveOptions) error) *cobra.Command {
 	opts := &SaveOptions{env: env}
 	var ff filterFlags
@@ -35,9 +40,15 @@ func NewCmdSave(env *cli.Env, runF func(*SaveOptions) error) *cobra.Command {
 		Long: `Write the conntrack table (or the part that passes the filters) and the
 expectations of the namespace to stdout (or --file) in the save format of
 docs/json.md: {"version":1,"conntracks":[...],"expectations":[...]}.
-Conntracks are streamed as they are dumped, so memory stays flat.`,
+Conntracks are streamed as they are dumped, so memory stays flat. The save
+format is JSON whatever -o says (-o table is refused).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f, err := output.ParseFormat(orText(env.Output)); err != nil {
+				return cli.Usage(err)
+			} else if f == output.Table {
+				return cli.Usagef("ct save writes its JSON save format: -o table does not apply")
+			}
 			var err error
 			if opts.filter, err = ff.filter(); err != nil {
 				return err
@@ -48,10 +59,17 @@ Conntracks are streamed as they are dumped, so memory stays flat.`,
 			return saveRun(opts)
 		},
 	}
-	addFilterFlags(cmd.Flags(), &ff)
+	ff.add(cmd.Flags())
 	cmd.Flags().StringVar(&opts.file, "file", "", "write here instead of stdout (replaced atomically)")
-	quietFlag(cmd, &opts.quiet)
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
+}
+
+func orText(format string) string {
+	if format == "" {
+		return string(output.Text)
+	}
+	return format
 }
 
 func saveRun(opts *SaveOptions) error {
@@ -60,46 +78,29 @@ func saveRun(opts *SaveOptions) error {
 		return err
 	}
 	defer c.Close()
-	out := opts.env.Out
-	var tmp *os.File
-	if opts.file != "" {
-		tmp, err = os.CreateTemp(dirOf(opts.file), ".gonfct-save-*")
-		if err != nil {
-			return fmt.Errorf("save to %s: %w", opts.file, err)
-		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
-		out = tmp
-	}
 	// Expectations are read after the conntracks, through a second socket.
 	ce, err := opts.env.Conn()
 	if err != nil {
 		return err
 	}
 	defer ce.Close()
-	nf, ne, err := ctflow.Save(out, ctflow.NewClient(c), &opts.filter, ce, time.Now())
+	cl, exps := ctflow.NewClient(c), expect.NewClient(ce)
+	var nf, ne int
+	if opts.file != "" {
+		nf, ne, err = ctflow.SaveToFile(opts.file, cl, opts.filter, exps, time.Now())
+	} else {
+		nf, ne, err = ctflow.Save(opts.env.Out, cl, opts.filter, exps, time.Now())
+	}
 	if err != nil {
 		return err
 	}
-	if tmp != nil {
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp.Name(), opts.file); err != nil {
-			return fmt.Errorf("save to %s: %w", opts.file, err)
-		}
-	}
-	summary(opts.env, opts.quiet, "%d flow entries and %d expectations have been saved.", nf, ne)
+	ctcli.Say(opts.env, opts.quiet, "%d flow entries and %d expectations have been saved.", nf, ne)
 	return nil
 }
 
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
-}
+// ---- restore
 
+// RestoreOptions serve `ct restore`.
 type RestoreOptions struct {
 	env     *cli.Env
 	file    string
@@ -107,8 +108,10 @@ type RestoreOptions struct {
 	cont    bool
 	replace bool
 	verbose bool
+	quiet   bool
 }
 
+// NewCmdRestore is `ct restore`.
 func NewCmdRestore(env *cli.Env, runF func(*RestoreOptions) error) *cobra.Command {
 	opts := &RestoreOptions{env: env}
 	cmd := &cobra.Command{
@@ -121,11 +124,14 @@ column, a bad entry with its index, and nothing is applied unless --continue
 (which skips bad entries). Then conntracks without a master are created first,
 expected conntracks next, expectations last. An entry that exists already is
 updated in place (timeout, mark, status, state, labels, helper private data),
-so restoring twice changes nothing. Single failures do not stop the restore;
-the summary on stderr lists what was restored, updated and skipped, with
-reasons, and the exit status is 1 if anything was skipped.`,
+so restoring twice changes nothing. Single failures do not stop the restore.
+
+With --dry-run or --verbose each action is printed (-o text, table or json).
+The count on stderr says what was restored, updated and skipped, skipped
+entries follow with their reasons, and the exit status is 1 if anything was
+skipped.`,
 		Example: `  gonfct --netns standby ct restore < state.json
-  gonfct ct restore --dry-run state.json`,
+  gonfct ct restore --dry-run state.json -o json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -141,26 +147,89 @@ reasons, and the exit status is 1 if anything was skipped.`,
 	cmd.Flags().BoolVar(&opts.cont, "continue", false, "skip invalid entries instead of refusing the whole file")
 	cmd.Flags().BoolVar(&opts.replace, "replace", false, "delete and re-create a conntrack whose helper differs from the saved one")
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "print each action")
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
+}
+
+// actionRecord is one thing restore does, or would do.
+type actionRecord struct {
+	dryRun bool
+	action string // create, update, replace; restore for an expectation
+	flow   *ctflow.Flow
+	exp    *expect.Expectation
+}
+
+var actionColumns = []string{"ACTION", "ENTRY"}
+
+func (r *actionRecord) verb() string {
+	v := r.action
+	if r.exp != nil {
+		v += " expectation"
+	}
+	if r.dryRun {
+		v = "would " + v
+	}
+	return v
+}
+
+func (r *actionRecord) AppendText(b []byte) []byte {
+	b = append(b, r.verb()...)
+	b = append(b, ' ')
+	if r.exp != nil {
+		return r.exp.AppendText(b)
+	}
+	return r.flow.AppendText(b)
+}
+
+func (r *actionRecord) Row() []string {
+	var line []byte
+	if r.exp != nil {
+		line = r.exp.AppendText(nil)
+	} else {
+		line = r.flow.AppendText(nil)
+	}
+	return []string{r.verb(), strings.TrimSuffix(string(line), "\n")}
+}
+
+func (r *actionRecord) AppendJSON(b []byte) []byte {
+	b = append(b, `{"action":"`...)
+	b = append(b, r.action...)
+	b = append(b, `","dry_run":`...)
+	b = fmt.Append(b, r.dryRun)
+	if r.exp != nil {
+		b = append(b, `,"expectation":`...)
+		b = r.exp.AppendJSON(b)
+	} else {
+		b = append(b, `,"conntrack":`...)
+		b = r.flow.AppendJSON(b)
+	}
+	return append(b, '}')
+}
+
+func readSaveFile(env *cli.Env, file string) ([]byte, error) {
+	if file != "" {
+		return os.ReadFile(file)
+	}
+	if f, ok := env.In.(*os.File); ok {
+		if _, terr := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); terr == nil {
+			return nil, cli.Usagef("ct restore reads a save file: give FILE or redirect one to stdin (gonfct ct restore < state.json)")
+		}
+	}
+	return io.ReadAll(env.In)
 }
 
 func restoreRun(opts *RestoreOptions) error {
 	env := opts.env
-	var (
-		data []byte
-		err  error
-	)
-	if opts.file != "" {
-		data, err = os.ReadFile(opts.file)
-	} else {
-		if f, ok := env.In.(*os.File); ok {
-			if _, terr := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); terr == nil {
-				return cli.Usagef("ct restore reads a save file: give FILE or redirect one to stdin (gonfct ct restore < state.json)")
-			}
-		}
-		data, err = io.ReadAll(env.In)
-	}
+	w, err := env.Writer(output.List, actionColumns)
 	if err != nil {
+		return err
+	}
+	data, err := readSaveFile(env, opts.file)
+	if err != nil {
+		var ue *cli.UsageError
+		if errors.As(err, &ue) {
+			return err
+		}
 		return fmt.Errorf("read save file: %w", err)
 	}
 	_, entries, exps, err := ctflow.ParseSaveFile(data)
@@ -183,33 +252,48 @@ func restoreRun(opts *RestoreOptions) error {
 		return err
 	}
 	defer c.Close()
-	verb := ""
-	if opts.dryRun {
-		verb = "would "
-	}
 	ropts := ctflow.RestoreOptions{DryRun: opts.dryRun, Replace: opts.replace}
+	var werr error
+	write := func(r *actionRecord) {
+		if werr == nil {
+			werr = w.Write(r)
+		}
+	}
 	if opts.dryRun || opts.verbose {
 		ropts.Plan = func(action string, f *ctflow.Flow) {
-			fmt.Fprintf(env.Out, "%s%s %s", verb, action, f.AppendText(nil))
+			write(&actionRecord{dryRun: opts.dryRun, action: action, flow: f})
 		}
-		ropts.PlanExpect = func(e *expect.Expectation) {
-			fmt.Fprintf(env.Out, "%srestore expectation %s\n", verb, e.AppendText(nil))
-		}
+		ropts.PlanExpect = func(e *expect.Expectation) { write(&actionRecord{dryRun: opts.dryRun, action: "restore", exp: e}) }
 	}
 	report := ctflow.Restore(ctflow.NewClient(c), entries, exps, ropts)
+	if err := w.Close(); werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return werr
+	}
 	if opts.dryRun {
-		fmt.Fprintf(env.Err, "gonfct: dry run: would restore %d, would update %d, would skip %d\n", report.Restored, report.Updated, report.Skipped)
+		ctcli.Say(env, opts.quiet, "dry run: would restore %d, would update %d, would skip %d", report.Restored, report.Updated, report.Skipped)
 	} else {
-		fmt.Fprintf(env.Err, "gonfct: restored %d, updated %d, skipped %d\n", report.Restored, report.Updated, report.Skipped)
+		ctcli.Say(env, opts.quiet, "restored %d, updated %d, skipped %d", report.Restored, report.Updated, report.Skipped)
 	}
 	for _, s := range report.Skips {
-		fmt.Fprintf(env.Err, "gonfct: skipped %s: %s\n", s.What, s.Reason)
+		fmt.Fprintf(env.Err, "gonfct: skipped %s: %v\n", s.What, adviseSkip(s.Err))
 	}
-	for _, w := range report.Warnings {
-		fmt.Fprintf(env.Err, "gonfct: warning: %s: %s\n", w.What, w.Reason)
+	for _, s := range report.Warnings {
+		fmt.Fprintf(env.Err, "gonfct: warning: %s: %v\n", s.What, s.Err)
 	}
 	if report.Skipped > 0 {
 		return &cli.ExitError{Code: cli.ExitRuntime, Err: fmt.Errorf("%d of %d entries were not restored", report.Skipped, len(entries)+len(exps))}
 	}
 	return nil
+}
+
+// adviseSkip names the flag that would have applied a skipped entry.
+func adviseSkip(err error) error {
+	var hc *ctflow.HelperConflictError
+	if errors.As(err, &hc) {
+		return fmt.Errorf("%w (use --replace to delete and re-create it)", err)
+	}
+	return err
 }

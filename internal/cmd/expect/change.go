@@ -1,18 +1,24 @@
 package expect
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/gonfct/gonfct/internal/cli"
-	"github.com/gonfct/gonfct/internal/output"
+	"github.com/gonfct/gonfct/internal/cmd/ctcli"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	ctexpect "github.com/gonfct/gonfct/pkg/expect"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
+
+// What to type about the kernel's answers; pkg/expect says what they mean.
+var adviceAdd = ctnl.Hints{
+	unix.ENOENT:     "check --master (and --zone) against `gonfct ct list`",
+	unix.EOPNOTSUPP: "a conntrack with a helper is made by `gonfct ct add --helper`",
+	unix.EINVAL:     "check --class and --expectfn",
+}
 
 // maxExpectClasses is NF_CT_MAX_EXPECT_CLASSES: the kernel keeps per-class
 // counters in an array of this size.
@@ -20,8 +26,9 @@ const maxExpectClasses = 4
 
 // AddOptions serve `expect add`.
 type AddOptions struct {
-	env *cli.Env
-	exp ctexpect.Expectation
+	env   *cli.Env
+	exp   ctexpect.Expectation
+	quiet bool
 }
 
 func NewCmdAdd(env *cli.Env, runF func(*AddOptions) error) *cobra.Command {
@@ -54,11 +61,11 @@ tuple must match.
 			if master == "" || tuple == "" {
 				return cli.Usagef("add needs --master and --tuple")
 			}
-			if e.Master, err = ctnl.ParseTuple(strings.Fields(master)); err != nil {
-				return cli.Usagef("--master: %v", err)
+			if e.Master, err = ctcli.ParseTuple("--master", strings.Fields(master)...); err != nil {
+				return err
 			}
-			if e.Tuple, err = ctnl.ParseTuple(strings.Fields(tuple)); err != nil {
-				return cli.Usagef("--tuple: %v", err)
+			if e.Tuple, err = ctcli.ParseTuple("--tuple", strings.Fields(tuple)...); err != nil {
+				return err
 			}
 			e.Mask = ctexpect.ExactMask(e.Tuple)
 			if mask != "" {
@@ -119,6 +126,7 @@ tuple must match.
 	f.StringVar(&natDir, "nat-dir", "", "NAT the expected connection: original or reply (with --nat-tuple)")
 	f.StringVar(&natTuple, "nat-tuple", "", `NAT target: "ADDR [PORT]" (with --nat-dir)`)
 	f.StringVar(&fn, "expectfn", "", "function run when the expected connection arrives: nat-follow-master")
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -128,22 +136,24 @@ func addRun(opts *AddOptions) error {
 		return err
 	}
 	defer c.Close()
-	return ctexpect.Create(c, &opts.exp)
+	if err := ctexpect.NewClient(c).Create(&opts.exp); err != nil {
+		return ctcli.Advise(err, adviceAdd)
+	}
+	ctcli.Say(opts.env, opts.quiet, "1 expectations have been created.")
+	return nil
 }
 
 // DeleteOptions serve `expect delete`.
 type DeleteOptions struct {
 	env *cli.Env
-	// byTuple: delete the expectation of this expected tuple (zone, id).
-	byTuple bool
-	tuple   ctnl.Tuple
-	zone    uint16
-	hasZone bool
-	id      uint32
-	// Otherwise: the expectations filter selects (and id, when set).
+	// byKey: delete the expectation key names; else what filter selects.
+	byKey  bool
+	key    ctnetlink.Key
 	filter ctexpect.Filter
+	quiet  bool
 }
 
+// NewCmdDelete is `expect delete`.
 func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command {
 	opts := &DeleteOptions{env: env}
 	var ff filterFlags
@@ -164,31 +174,33 @@ func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command 
   gonfct expect delete -p udp --dport 5004               all that the filters select
 
 Filters other than --helper alone are matched over a dump, then each
-expectation is deleted by tuple and ID (one that expires meanwhile is
-skipped). Text mode says on stderr how many were deleted.`,
+expectation is deleted by tuple and ID on a second socket (one that expires
+meanwhile is skipped). The count goes to stderr.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if opts.filter, err = ff.build(); err != nil {
-				return err
-			}
-			if id != "" {
-				if opts.id, err = parseID(id); err != nil {
+			if len(args) > 0 {
+				zone := ff.Zone
+				ff.Zone = ""
+				if ff.any() {
+					return cli.Usagef("expect delete takes a tuple or filters, not both (with a tuple, only --zone and --id)")
+				}
+				opts.byKey = true
+				if opts.key, err = ctcli.ParseKey(args, zone); err != nil {
 					return err
 				}
-			}
-			if len(args) > 0 {
-				f := opts.filter
-				f.Zone, f.HasZone = 0, false
-				if !f.IsZero() {
-					return cli.Usagef("delete by tuple takes only --zone and --id besides the tuple")
+				if opts.key.ID, err = parseID(id); err != nil {
+					return err
 				}
-				opts.byTuple = true
-				if opts.tuple, err = ctnl.ParseTuple(args); err != nil {
-					return cli.Usage(err)
+			} else {
+				if opts.filter, err = ff.build(); err != nil {
+					return err
 				}
-				opts.zone, opts.hasZone = opts.filter.Zone, opts.filter.HasZone
-			} else if opts.filter.IsZero() && opts.id == 0 {
-				return cli.Usagef("delete needs a tuple, --id, --helper, --master or a filter; `gonfct expect flush` empties the table")
+				if opts.filter.ID, err = parseID(id); err != nil {
+					return err
+				}
+				if opts.filter.IsZero() {
+					return cli.Usagef("delete needs a tuple, --id, --helper, --master or a filter; `gonfct expect flush` empties the table")
+				}
 			}
 			if runF != nil {
 				return runF(opts)
@@ -196,8 +208,9 @@ skipped). Text mode says on stderr how many were deleted.`,
 			return deleteRun(opts)
 		},
 	}
-	ff.add(cmd.Flags(), true)
+	ff.add(cmd.Flags())
 	cmd.Flags().StringVar(&id, "id", "", "the expectation with this ID (see list -o json)")
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -207,77 +220,39 @@ func deleteRun(opts *DeleteOptions) error {
 		return err
 	}
 	defer c.Close()
-	if opts.byTuple {
-		if err := ctexpect.Delete(c, opts.tuple, opts.zone, opts.hasZone, opts.id); err != nil {
-			return err
+	cl := ctexpect.NewClient(c)
+	if opts.byKey {
+		if err := cl.Delete(opts.key); err != nil {
+			return ctcli.Advise(err, adviceLookup)
 		}
-		return sayDeleted(opts.env, 1)
+		ctcli.Say(opts.env, opts.quiet, "1 expectations have been deleted.")
+		return nil
 	}
-	n, err := deleteSelected(c, opts.filter, opts.id)
+	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
+}
+
+func deleteMatching(env *cli.Env, cl *ctexpect.Client, f ctexpect.Filter, quiet bool) error {
+	c2, err := env.Conn()
 	if err != nil {
 		return err
 	}
-	if n == 0 && opts.id != 0 {
-		return ctnl.Errorf("delete expectation with ID "+strconv.FormatUint(uint64(opts.id), 10), unix.ENOENT,
-			"no such expectation: `gonfct expect list -o json` shows IDs")
-	}
-	return sayDeleted(opts.env, n)
-}
-
-func sayDeleted(env *cli.Env, n int) error {
-	if env.Output == "" || strings.EqualFold(env.Output, string(output.Text)) {
-		fmt.Fprintf(env.Err, "%d expectations have been deleted.\n", n)
-	}
-	return nil
-}
-
-// deleteSelected deletes what f (and id, when set) selects: by helper name
-// in the kernel when that is the whole filter, else dump, match and delete
-// each by tuple and ID. It returns how many it deleted (-1: the kernel did
-// not say).
-func deleteSelected(c *ctnl.Conn, f ctexpect.Filter, id uint32) (int, error) {
-	if id == 0 && f.Helper != "" && (f == ctexpect.Filter{Helper: f.Helper}) {
-		// The kernel does not count; count first so users hear how many.
-		n := 0
-		if err := ctexpect.List(c, f, func(*ctexpect.Expectation) error { n++; return nil }); err != nil {
-			return 0, err
-		}
-		return n, ctexpect.DeleteByHelper(c, f.Helper)
-	}
-	type key struct {
-		t  ctnl.Tuple
-		id uint32
-	}
-	var keys []key
-	err := ctexpect.List(c, f, func(e *ctexpect.Expectation) error {
-		if id == 0 || e.ID == id {
-			keys = append(keys, key{e.Tuple, e.ID})
-		}
-		return nil
-	})
+	defer c2.Close()
+	n, err := cl.DeleteMatching(f, ctexpect.NewClient(c2))
 	if err != nil {
-		return 0, err
+		return ctcli.Advise(err, adviceLookup)
 	}
-	n := 0
-	for _, k := range keys {
-		err := ctexpect.Delete(c, k.t, f.Zone, f.HasZone, k.id)
-		if errors.Is(err, ctnl.ErrNotFound) {
-			continue // expired or deleted meanwhile
-		}
-		if err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
+	ctcli.Say(env, quiet, "%d expectations have been deleted.", n)
+	return nil
 }
 
 // FlushOptions serve `expect flush`.
 type FlushOptions struct {
 	env    *cli.Env
 	filter ctexpect.Filter
+	quiet  bool
 }
 
+// NewCmdFlush is `expect flush`.
 func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 	opts := &FlushOptions{env: env}
 	var ff filterFlags
@@ -299,7 +274,8 @@ func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 			return flushRun(opts)
 		},
 	}
-	ff.add(cmd.Flags(), true)
+	ff.add(cmd.Flags())
+	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
@@ -309,18 +285,13 @@ func flushRun(opts *FlushOptions) error {
 		return err
 	}
 	defer c.Close()
+	cl := ctexpect.NewClient(c)
 	if opts.filter.IsZero() {
-		if err := ctexpect.Flush(c); err != nil {
+		if err := cl.Flush(); err != nil {
 			return err
 		}
-		if opts.env.Output == "" || strings.EqualFold(opts.env.Output, string(output.Text)) {
-			fmt.Fprintln(opts.env.Err, "expectation table has been emptied.")
-		}
+		ctcli.Say(opts.env, opts.quiet, "expectation table has been emptied.")
 		return nil
 	}
-	n, err := deleteSelected(c, opts.filter, 0)
-	if err != nil {
-		return err
-	}
-	return sayDeleted(opts.env, n)
+	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
 }

@@ -2,13 +2,14 @@ package expect
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/cli/clitest"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	ctexpect "github.com/gonfct/gonfct/pkg/expect"
 )
 
@@ -29,11 +30,11 @@ func TestExpectAddParsing(t *testing.T) {
 	}
 	e := got.exp
 	want := ctexpect.Expectation{
-		Master: ctnl.Tuple{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
-		Tuple:  ctnl.Tuple{Src: addr("10.0.0.2"), Dst: addr("10.0.0.1"), Proto: 6, DstPort: 50000},
-		Mask:   ctnl.Tuple{Src: addr("10.0.0.2"), Dst: addr("255.255.255.255"), Proto: 6, DstPort: 65535},
+		Master: ctnetlink.Tuple{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
+		Tuple:  ctnetlink.Tuple{Src: addr("10.0.0.2"), Dst: addr("10.0.0.1"), Proto: 6, DstPort: 50000},
+		Mask:   ctnetlink.Tuple{Src: addr("10.0.0.2"), Dst: addr("255.255.255.255"), Proto: 6, DstPort: 65535},
 		Flags:  ctexpect.Permanent | ctexpect.Inactive, Helper: "ftp", Zone: 5, HasZone: true,
-		NAT: ctexpect.NAT{Set: true, Dir: 1, Tuple: ctnl.Tuple{Src: addr("192.0.2.1"), Dst: addr("0.0.0.0"), Proto: 6, SrcPort: 1234}},
+		NAT: ctexpect.NAT{Set: true, Dir: 1, Tuple: ctnetlink.Tuple{Src: addr("192.0.2.1"), Dst: addr("0.0.0.0"), Proto: 6, SrcPort: 1234}},
 		Fn:  "nat-follow-master",
 	}
 	if e != want {
@@ -81,10 +82,11 @@ func TestExpectFilterParsing(t *testing.T) {
 		"--master", "udp 10.0.0.1 10.0.0.3 5060 5060"); err != nil {
 		t.Fatal(err)
 	}
+	one := func(s string) netip.Prefix { return netip.PrefixFrom(addr(s), 32) }
 	want := ctexpect.Filter{Family: 2, Proto: 17, Helper: "sip", Class: 2, HasClass: true, Zone: 3, HasZone: true,
-		Src: addr("10.0.0.3"), DstPort: ctexpect.Port{Set: true, Port: 5004},
-		MasterProto: 17, MasterSrc: addr("10.0.0.1"), MasterDst: addr("10.0.0.3"),
-		MasterSrcPort: ctexpect.Port{Set: true, Port: 5060}, MasterDstPort: ctexpect.Port{Set: true, Port: 5060}}
+		Src: one("10.0.0.3"), DstPort: ctnetlink.PortOf(5004),
+		MasterProto: 17, MasterSrc: one("10.0.0.1"), MasterDst: one("10.0.0.3"),
+		MasterSrcPort: ctnetlink.PortOf(5060), MasterDstPort: ctnetlink.PortOf(5060)}
 	if got.filter != want {
 		t.Errorf("filter\n got %+v\nwant %+v", got.filter, want)
 	}
@@ -98,6 +100,8 @@ func TestExpectFilterParsing(t *testing.T) {
 		{[]string{"--master-src", "1.2.3"}, "--master-src"},
 		{[]string{"--master", "tcp 1.1.1.1 2.2.2.2 1 2", "--master-dport", "2"}, "not both"},
 		{[]string{"-f", "ipv6", "-s", "10.0.0.1"}, "is not ipv6"},
+		{[]string{"-s", "10.0.0.1", "--master-dst", "fd00::1"}, "mix IPv4 and IPv6"},
+		{[]string{"--helper", "none"}, "has a helper"},
 		{[]string{"--class", "x"}, "--class"},
 		{[]string{"extra"}, "takes no arguments"},
 	} {
@@ -118,16 +122,16 @@ func TestExpectDeleteParsing(t *testing.T) {
 	if err := run("tcp", "10.0.0.2", "10.0.0.1", "0", "50000", "--zone", "4", "--id", "77"); err != nil {
 		t.Fatal(err)
 	}
-	if !got.byTuple || got.tuple.DstPort != 50000 || got.zone != 4 || !got.hasZone || got.id != 77 {
+	if !got.byKey || got.key.Tuple.DstPort != 50000 || got.key.Zone != 4 || !got.key.HasZone || got.key.ID != 77 {
 		t.Errorf("by tuple: %+v", got)
 	}
-	if err := run("--id", "0x10"); err != nil || got.byTuple || got.id != 16 {
+	if err := run("--id", "0x10"); err != nil || got.byKey || got.filter.ID != 16 {
 		t.Errorf("by id: %+v, %v", got, err)
 	}
 	if err := run("--helper", "ftp"); err != nil || got.filter.Helper != "ftp" {
 		t.Errorf("by helper: %+v, %v", got, err)
 	}
-	if err := run("--master", "tcp 10.0.0.1 10.0.0.2 40000 21"); err != nil || got.filter.MasterDstPort.Port != 21 {
+	if err := run("--master", "tcp 10.0.0.1 10.0.0.2 40000 21"); err != nil || got.filter.MasterDstPort.N != 21 {
 		t.Errorf("by master: %+v, %v", got, err)
 	}
 	for _, tt := range []struct {
@@ -156,10 +160,13 @@ func TestExpectWatchParsing(t *testing.T) {
 	if err := run("-e", "new", "--count", "5", "--timeout", "2s", "-b", "16M", "--helper", "ftp"); err != nil {
 		t.Fatal(err)
 	}
-	if !got.newEv || got.destr || got.count != 5 || got.timeout != 2*time.Second || got.bufferSize != 16<<20 || !got.resync || got.filter.Helper != "ftp" {
+	w := got.watch
+	if !slices.Equal(w.Events, []ctnetlink.EventType{ctnetlink.EventNew}) || w.Count != 5 || w.Timeout != 2*time.Second ||
+		w.BufferSize != 16<<20 || !w.Resync || got.filter.Helper != "ftp" {
 		t.Errorf("watch options %+v", got)
 	}
-	if err := run("--no-resync"); err != nil || !got.newEv || !got.destr || got.resync || got.bufferSize != 8<<20 {
+	// The same defaults as ct watch: both event types, 32 MiB, resync.
+	if err := run("--no-resync"); err != nil || len(got.watch.Events) != 2 || got.watch.Resync || got.watch.BufferSize != 32<<20 {
 		t.Errorf("defaults: %+v, %v", got, err)
 	}
 	for _, tt := range []struct {
@@ -183,13 +190,5 @@ func TestStatsText(t *testing.T) {
 	got := string(statsRecord{ctexpect.CPUStats{CPU: 1, New: 2, Create: 3, Delete: 4}}.AppendText(nil))
 	if want := "cpu=1   \texpect_new=2 expect_create=3 expect_delete=4 \n"; got != want {
 		t.Errorf("stats line %q, want conntrack -S expect's %q", got, want)
-	}
-}
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int{"8M": 8 << 20, "512K": 512 << 10, "1G": 1 << 30, "4096": 4096, "16MiB": 16 << 20} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
 	}
 }

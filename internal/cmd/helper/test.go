@@ -31,20 +31,27 @@ func NewCmdTest(env *cli.Env, runF func(*TestOptions) error) *cobra.Command {
 		loose   bool
 		options []string
 		ports   []uint
+		config  string
 	)
 	opts := &TestOptions{Env: env}
 	cmd := &cobra.Command{
-		Use:   "test HELPER --pcap FILE",
+		Use:   "test HELPER --pcap FILE [--config FILE]",
 		Short: "Replay a packet capture through a helper, offline: the expectations it would create",
-		Long: `Replay a packet capture through a built-in helper's parser, the way
-"gonfct run" handles live packets, and print each expectation it would
-create (as "gonfct expect list" would show it), each payload rewrite, each
-packet it drops and each packet it could not parse, with the packet's number
-in the capture (as Wireshark and "tcpdump -#" count). No kernel, no root.
+		Long: `Replay a packet capture through a helper's parser, the way "gonfct run"
+handles live packets, and print each expectation it would create (as
+"gonfct expect list" would show it), each payload rewrite, each packet it
+drops and each packet it could not parse, with the packet's number in the
+capture (as Wireshark and "tcpdump -#" count). No kernel, no root.
+
+HELPER is a built-in helper, or with --config a helper the file declares
+(a pattern helper of its own, or a built-in one with the file's options):
+its Type blocks for each family and protocol are replayed as "gonfct run
+--config" would run them.
 
 The capture may be pcap or pcapng, on Ethernet (VLAN tags too), Linux cooked
 ("tcpdump -i any") or raw IP, IPv4 and IPv6. Each TCP or UDP flow to the
-helper's port (--port, else its well-known one) is one emulated conntrack:
+helper's port (--port, else its well-known one; a pattern helper has none,
+so every flow of its protocol) is one emulated conntrack:
 its original direction is a SYN's sender, or the side that talks to the
 port; packets are NEW until the first reply, then ESTABLISHED; the helper's
 private data is kept per flow. TCP segments whose data was parsed already
@@ -58,7 +65,8 @@ came before the damage), 2 for a usage error.`,
   gonfct helper test ftp --pcap ftp.pcap
   gonfct helper test ftp --pcap ftp.pcap --port 2121 --expect 3
   gonfct helper test ftp --pcap bounce.pcap --loose -o json
-  gonfct helper test rpc --pcap rpcinfo.pcapng -o table`,
+  gonfct helper test rpc --pcap rpcinfo.pcapng -o table
+  gonfct helper test lobby --config helpers.conf --pcap lobby.pcap`,
 		Args: cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Pcap == "" {
@@ -76,16 +84,24 @@ came before the damage), 2 for a usage error.`,
 				o[k] = v
 			}
 			name := args[0]
-			spec, ok := builtin.Registry.Lookup(name)
-			if !ok {
-				return cli.Usagef("%q is not a built-in helper: helper test runs gonfct's own parsers (%s)", name, strings.Join(builtin.Registry.Names(), ", "))
-			}
-			if spec.NewParser == nil {
-				return cli.Usagef("helper %q has no parser in this build of gonfct: nothing to test", name)
-			}
-			h, err := replay.ForBuiltin(builtin.Registry, name, o)
-			if err != nil {
-				return cli.Usage(err) // the parser refused its options
+			var h replay.Helper
+			if config != "" {
+				var err error
+				if h, err = configHelper(config, name, o); err != nil {
+					return err
+				}
+			} else {
+				spec, ok := builtin.Registry.Lookup(name)
+				if !ok {
+					return cli.Usagef("%q is not a built-in helper: give the file that declares it with --config (built in: %s)", name, strings.Join(builtin.Registry.Names(), ", "))
+				}
+				if spec.NewParser == nil {
+					return cli.Usagef("helper %q has no parser in this build of gonfct: nothing to test", name)
+				}
+				var err error
+				if h, err = replay.ForBuiltin(builtin.Registry, name, o); err != nil {
+					return cli.Usage(err) // the parser refused its options
+				}
 			}
 			if len(ports) > 0 {
 				h.Ports = nil
@@ -96,7 +112,7 @@ came before the damage), 2 for a usage error.`,
 					h.Ports = append(h.Ports, uint16(p))
 				}
 			}
-			if len(h.Ports) == 0 {
+			if len(h.Ports) == 0 && config == "" {
 				return cli.Usagef("helper %q has no well-known port: give the control connection's with --port", name)
 			}
 			opts.Helper = h
@@ -115,6 +131,7 @@ came before the damage), 2 for a usage error.`,
 	f.StringArrayVar(&options, "option", nil, "a parser option KEY=VALUE, as in the config file's Option lines (repeatable)")
 	f.UintSliceVar(&ports, "port", nil, "the control connection's port(s), instead of the helper's well-known one")
 	f.IntVar(&opts.Want, "expect", -1, "exit 0 only if exactly this many expectations come out")
+	f.StringVarP(&config, "config", "C", "", "the helpers file (as gonfct run --config) that declares HELPER")
 	return cmd
 }
 
@@ -148,7 +165,7 @@ func testRun(opts *TestOptions) error {
 	if werr != nil {
 		return werr
 	}
-	fmt.Fprintf(env.Err, "%s: %d packets, %d flows to port %s, %d parsed: %d expectations, %d rewrites, %d drops, %d parse errors, %d malformed, %d retransmissions, %d gaps\n",
+	fmt.Fprintf(env.Err, "%s: %d packets, %d flows to %s, %d parsed: %d expectations, %d rewrites, %d drops, %d parse errors, %d malformed, %d retransmissions, %d gaps\n",
 		h.Name, st.Frames, st.Flows, joinPorts(h.Ports), st.Packets, st.Expects, st.Rewrites, st.Drops, st.Errors, st.Malformed, st.Retransmits, st.Gaps)
 	if perr != nil {
 		return fmt.Errorf("%s: %w (the %d packets before it were replayed)", opts.Pcap, perr, len(frames))
@@ -158,19 +175,23 @@ func testRun(opts *TestOptions) error {
 		return &cli.ExitError{Code: cli.ExitRuntime, Err: fmt.Errorf("%d expectations, --expect %d", st.Expects, opts.Want)}
 	case opts.Want < 0 && st.Expects == 0:
 		if st.Flows == 0 {
-			return &cli.ExitError{Code: cli.ExitRuntime, Err: fmt.Errorf("no expectation: the capture has no %s flow to port %s (see --port)", h.Name, joinPorts(h.Ports))}
+			return &cli.ExitError{Code: cli.ExitRuntime, Err: fmt.Errorf("no expectation: the capture has no %s flow to %s (see --port)", h.Name, joinPorts(h.Ports))}
 		}
 		return &cli.ExitError{Code: cli.ExitRuntime, Err: errors.New("no expectation")}
 	}
 	return nil
 }
 
+// joinPorts says which ports the helper's flows go to.
 func joinPorts(ps []uint16) string {
+	if len(ps) == 0 {
+		return "any port"
+	}
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		s[i] = strconv.Itoa(int(p))
 	}
-	return strings.Join(s, ",")
+	return "port " + strings.Join(s, ",")
 }
 
 // testEvent prints a replay event in every output format.
@@ -194,7 +215,7 @@ func ap(a interface{ String() string }, port uint16) string {
 func (e testEvent) detail() string {
 	switch e.Kind {
 	case replay.KindExpect:
-		return string(e.Expect.AppendText(nil))
+		return strings.TrimSuffix(string(e.Expect.AppendText(nil)), "\n")
 	case replay.KindRewrite:
 		return fmt.Sprintf("payload bytes %d-%d %q -> %q", e.Rewrite.Off, e.Rewrite.Off+e.Rewrite.Len, e.Old, e.Rewrite.Data)
 	case replay.KindDrop:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/cli/clitest"
+	"github.com/gonfct/gonfct/pkg/cthelper/pattern"
 )
 
 func TestHelperTestParsing(t *testing.T) {
@@ -25,6 +26,10 @@ func TestHelperTestParsing(t *testing.T) {
 		{args: []string{"ftp", "--pcap", "x", "--option", "bogus=1"}, usage: "bogus"},
 		{args: []string{"ftp", "--pcap", "x", "--port", "0"}, usage: "bad --port"},
 		{args: []string{"ftp", "--pcap", "x", "--expect", "-2"}, usage: "--expect"},
+		{args: []string{"lobby", "--pcap", "x"}, usage: "give the file that declares it with --config"},
+		{args: []string{"lobby", "--pcap", "x", "--config", "../../../docs/examples/helpers.conf"}, usage: `declares no helper "lobby" (it declares ftp)`},
+		{args: []string{"lobby", "--pcap", "x", "--config", "../../../docs/examples/helper/lobby/lobby.conf", "--option", "loose=maybe"}, usage: "lobby.conf:9:2: helper lobby: option loose"},
+		{args: []string{"lobby", "--pcap", "x", "--config", "missing.conf"}, usage: "missing.conf"},
 	}
 	for _, tt := range tests {
 		var got *TestOptions
@@ -42,5 +47,23 @@ func TestHelperTestParsing(t *testing.T) {
 		if got.Want != tt.want || got.Helper.Name != "ftp" || len(got.Helper.Ports) != len(tt.ports) || got.Helper.Ports[0] != tt.ports[0] {
 			t.Errorf("%q: %+v", tt.args, got)
 		}
+	}
+}
+
+// A helper from the config file: its Type blocks (here inet and inet6),
+// any port, the file's policy timeout.
+func TestHelperTestConfig(t *testing.T) {
+	var got *TestOptions
+	err := clitest.Execute(t, NewCmdTest(&cli.Env{}, func(o *TestOptions) error { got = o; return nil }),
+		"lobby", "--pcap", "x", "--config", "../../../docs/examples/helper/lobby/lobby.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := got.Helper
+	if h.Name != "lobby" || len(h.Ports) != 0 || len(h.Families) != 2 || len(h.Protos) != 1 || h.Timeout != 60 || h.PrivLen != pattern.PrivLen {
+		t.Errorf("%+v", h)
+	}
+	if _, ok := h.Parser.(byTuple); !ok {
+		t.Errorf("parser %T: want one per Type block", h.Parser)
 	}
 }

@@ -83,6 +83,16 @@ are ignored with a notice) and from --helper flags, which may be combined:
   any other KEY=VALUE is a parser option (ftp: loose=yes).
   Each helper needs its own queue.
 
+A helper that is not built in is described by patterns: Pattern blocks in
+its Type block (see docs/writing-a-helper.md), or for a quick trial
+pattern=REGEX at the end of --helper, after its settings direction=
+(original, reply, both), expect= (tcp, udp) and lines=no:
+
+  --helper 'lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)$'
+
+  The named group port (or port_hi and port_lo) is the port to expect,
+  addr the address (default: the announcing side's own).
+
 The ruleset assigns the helper to connections, for example:
 
   nft add ct helper inet filter ftp-us '{ type "ftp" protocol tcp; }'
@@ -96,10 +106,10 @@ verdict (NFQA_EXP), and so does one that names a helper for the expected
 connection (ssdp's), which the kernel attaches only there. --expect-via
 verdict always puts the first one in the verdict (the kernel does not report
 its fate); ctnetlink never does. In every mode a NATed expectation whose
-port the payload announces (ftp's PORT, EPRT, 227, 229) is made through
-ctnetlink, and answered, before the verdict: where another connection's
-expectation holds that port, it moves to the next one and the announcement
-is rewritten to match.
+port the payload announces (ftp's PORT, EPRT, 227, 229; a pattern's port)
+is made through ctnetlink, and answered, before the verdict: where another
+connection's expectation holds that port, it moves to the next one and the
+announcement is rewritten to match.
 
 One engine serves many network namespaces: --netns NAME (repeatable) serves
 each namespace named, --netns-all every namespace under /run/netns,
@@ -122,6 +132,7 @@ helper and verdict, expectations created and failed, parse errors, parser
 panics, malformed packets, queue overflows; each labelled with its
 namespace (netns="" for the engine's own).`,
 		Example: `  gonfct run --helper ftp:inet:tcp:queue=5
+  gonfct run --helper 'lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)$'
   gonfct run --config /etc/gonfct/helpers.conf --metrics 127.0.0.1:9469
   gonfct run --config /etc/gonfct/helpers.conf --netns tenant-a --netns tenant-b
   gonfct run --config /etc/gonfct/helpers.conf --netns-all
@@ -216,7 +227,7 @@ func (o *RunOptions) load() error {
 		h := &cfg.Helpers[i]
 		p, err := h.NewParser()
 		if err != nil {
-			return cli.Usagef("%s: helper %s: %v", h.Pos, h.Name, err)
+			return cli.Usagef("%s: %v", h.Pos, err)
 		}
 		ec.Helpers = append(ec.Helpers, engine.Helper{Object: h.Object(), QueueLen: h.QueueLen, Parser: p, Netns: h.Netns,
 			Source: h.Pos.String()})

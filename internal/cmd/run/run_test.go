@@ -12,6 +12,7 @@ import (
 	"github.com/gonfct/gonfct/internal/cli/clitest"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine/registry"
+	"github.com/gonfct/gonfct/pkg/cthelper/pattern"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,6 +31,8 @@ Helper {
 `), 0o644)
 	bad := filepath.Join(dir, "bad.conf")
 	os.WriteFile(bad, []byte("Helper {\n\tType ftp inet tcp {\n\t\tQueueNum x\n\t}\n}\n"), 0o644)
+	badPattern := filepath.Join(dir, "pattern.conf")
+	os.WriteFile(badPattern, []byte("Helper {\n\tType lobby inet tcp {\n\t\tPattern \"^MATCH (?P<prt>[0-9]+)$\"\n\t}\n}\n"), 0o644)
 	empty := filepath.Join(dir, "empty.conf")
 	os.WriteFile(empty, []byte("General { }\n"), 0o644)
 
@@ -64,7 +67,17 @@ Helper {
 					t.Fatal("the General section was skipped without a notice")
 				}
 			}},
+		{args: []string{"--helper", "lobby:inet:tcp:queue=7:direction=reply:expect=udp:pattern=^MATCH (?P<port>[0-9]+)$", "--check"},
+			check: func(t *testing.T, o *RunOptions) {
+				h := o.Config.Helpers[0]
+				if _, ok := h.Parser.(*pattern.Parser); !ok || h.Object.Name != "lobby" || h.Object.QueueNum != 7 || h.Object.PrivLen != pattern.PrivLen ||
+					h.Object.Policies[0].Name != "lobby" || !o.Check {
+					t.Fatalf("helper %+v", h)
+				}
+			}},
 		{args: nil, usage: "no helper to run"},
+		{args: []string{"--config", badPattern, "--check"}, usage: `pattern.conf:3:19: Pattern: unknown group name "prt"`},
+		{args: []string{"--helper", "lobby:inet:tcp:pattern=^MATCH [0-9]+$", "--check"}, usage: "(column 24): pattern: the pattern names no port"},
 		{args: []string{"--config", empty}, usage: "declares no helper"},
 		{args: []string{"--config", bad}, usage: "bad.conf:3:"},
 		{args: []string{"--config", filepath.Join(dir, "absent.conf")}, usage: "absent.conf"},

@@ -82,7 +82,7 @@ func Check(opts Options, cfg Config) []Finding {
 		}
 	}
 
-	err = expect.Dump(c, expect.ListOptions{}, func(*expect.Expectation) error { return nil })
+	err = expect.NewClient(c).Dump(expect.ListOptions{}, func(*expect.Expectation) error { return nil })
 	add("ctnetlink expectations", err, "available")
 
 	for _, f := range found {

@@ -3,30 +3,17 @@ package engine
 import (
 	"errors"
 
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 )
 
-// ctnetlink attributes of the conntrack in NFQA_CT
-// (uapi/linux/netfilter/nfnetlink_conntrack.h).
-const (
-	ctaTupleOrig  = 1  // CTA_TUPLE_ORIG
-	ctaTupleReply = 2  // CTA_TUPLE_REPLY
-	ctaStatus     = 3  // CTA_STATUS
-	ctaHelp       = 5  // CTA_HELP
-	ctaTimeout    = 7  // CTA_TIMEOUT
-	ctaZone       = 18 // CTA_ZONE
-
-	ctaHelpName = 1 // CTA_HELP_NAME
-	ctaHelpInfo = 2 // CTA_HELP_INFO
-
-	ipsConfirmed = 1 << 3 // IPS_CONFIRMED
-)
+const ipsConfirmed = 1 << 3 // IPS_CONFIRMED
 
 var errNoTuples = errors.New("conntrack without both tuples")
 
 // conntrackView is what the engine reads from NFQA_CT.
 type conntrackView struct {
-	orig, reply ctnl.Tuple
+	orig, reply ctnetlink.Tuple
 	status      uint32
 	zone        uint16
 	hasZone     bool
@@ -44,27 +31,27 @@ func decodeConntrack(b []byte, v *conntrackView) error {
 	s := ctnl.NewScanner(b)
 	for s.Next() {
 		switch s.Type() {
-		case ctaTupleOrig:
-			t, err := ctnl.DecodeTuple(s.Data())
+		case ctnetlink.AttrTupleOrig:
+			t, err := ctnetlink.DecodeTuple(s.Data())
 			if err != nil {
 				return err
 			}
 			v.orig, haveOrig = t, true
-		case ctaTupleReply:
-			t, err := ctnl.DecodeTuple(s.Data())
+		case ctnetlink.AttrTupleReply:
+			t, err := ctnetlink.DecodeTuple(s.Data())
 			if err != nil {
 				return err
 			}
 			v.reply, haveReply = t, true
-		case ctaStatus:
+		case ctnetlink.AttrStatus:
 			v.status = s.Uint32()
-		case ctaZone:
+		case ctnetlink.AttrZone:
 			v.zone, v.hasZone = s.Uint16(), true
-		case ctaHelp:
+		case ctnetlink.AttrHelp:
 			h := s.Nested()
 			for h.Next() {
 				switch h.Type() {
-				case ctaHelpName:
+				case ctnetlink.AttrHelpName:
 					v.helper = h.Data()
 					for i, c := range v.helper {
 						if c == 0 {
@@ -72,7 +59,7 @@ func decodeConntrack(b []byte, v *conntrackView) error {
 							break
 						}
 					}
-				case ctaHelpInfo:
+				case ctnetlink.AttrHelpInfo:
 					v.info = h.Data()
 				}
 			}

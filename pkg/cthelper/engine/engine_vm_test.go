@@ -17,6 +17,7 @@ import (
 	"github.com/gonfct/gonfct/internal/nstest"
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/ti-mo/netfilter"
 	"golang.org/x/sys/unix"
@@ -202,7 +203,7 @@ func privData(t *testing.T, c *ctnl.Conn) []byte {
 		for s.Next() {
 			switch s.Type() {
 			case 1:
-				tu, err := ctnl.DecodeTuple(s.Data())
+				tu, err := ctnetlink.DecodeTuple(s.Data())
 				if err == nil && tu.DstPort == 7000 {
 					dport7000 = true
 				}

@@ -2,7 +2,7 @@ package engine
 
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/expect"
 )
 
@@ -29,7 +29,7 @@ var ErrNotTCPUDP = errNotTCPUDP
 // Expectation is the kernel expectation the engine creates through
 // ctnetlink for a parser's Expect x on packet p of the conntrack whose
 // original tuple is master.
-func Expectation(p *cthelper.Packet, x *cthelper.Expect, master ctnl.Tuple) expect.Expectation {
+func Expectation(p *cthelper.Packet, x *cthelper.Expect, master ctnetlink.Tuple) expect.Expectation {
 	w := worker{pkt: *p}
 	w.ct.orig = master
 	return w.expectation(nil, x, true)

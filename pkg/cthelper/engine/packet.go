@@ -149,6 +149,17 @@ func skipExtHeaders(b []byte, next uint8, off int) (uint8, int, error) {
 // checksum). Offsets in the rewrites are relative to the transport
 // payload and refer to the original payload; they must not overlap and
 // must be in increasing order.
+//
+// An IPv6 TCP packet whose length changes gets the offset of its TCP
+// header, in 4-byte units, in the top half of its traffic class (the low
+// nibble of its first byte): Linux records where the stream's sequence
+// numbers shift (nf_ct_tcp_seqadj_set, reached from a verdict's payload)
+// at the TCP header it finds after the IPv4 header length, read from that
+// nibble, for IPv6 packets too (6.1 and 6.18 alike). With the nibble at 0
+// it takes bytes of the IPv6 header for the sequence number, and the
+// connection breaks after the rewrite. The cost: this one packet's DSCP
+// changes (to 40-43 without extension headers).
+
 func rewrite(dst, b []byte, off l4Offsets, payloadEnd int, proto uint8, ws []cthelper.Rewrite) ([]byte, error) {
 	dst = append(dst[:0], b[:off.payload]...)
 	pl := b[off.payload:payloadEnd]
@@ -171,6 +182,9 @@ func rewrite(dst, b []byte, off l4Offsets, payloadEnd int, proto uint8, ws []cth
 		binary.BigEndian.PutUint16(dst[10:], ^fold(sum(dst[:off.l4], 0)))
 	} else {
 		binary.BigEndian.PutUint16(dst[4:], uint16(len(dst)-40))
+		if proto == unix.IPPROTO_TCP && len(dst) != payloadEnd && off.l4 <= 60 {
+			dst[0] = 0x60 | byte(off.l4/4)
+		}
 	}
 	l4 := dst[off.l4:]
 	ck := 16 // TCP checksum offset

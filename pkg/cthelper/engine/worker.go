@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"github.com/gonfct/gonfct/pkg/nfq"
@@ -38,9 +39,10 @@ type worker struct {
 
 	// dial opens the ctnetlink socket for expectations that must be placed
 	// before the verdict is written (port clashes under NAT); sync is that
-	// socket, opened at first need.
+	// socket, opened at first need, and exps the client on it.
 	dial func() (*ctnl.Conn, error)
 	sync *ctnl.Conn
+	exps *expect.Client
 
 	stopping atomic.Bool
 	done     chan struct{}
@@ -304,8 +306,8 @@ func (w *worker) expectation(s *serving, x *cthelper.Expect, master bool) expect
 	zero, ones := unspecified(pk.Family), allOnes(pk.Family)
 	e := expect.Expectation{
 		Family: pk.Family,
-		Tuple:  ctnl.Tuple{Src: x.Src, Dst: x.Dst, Proto: proto, SrcPort: x.SrcPort, DstPort: x.DstPort},
-		Mask:   ctnl.Tuple{Src: ones, Dst: ones, Proto: proto, SrcPort: 0xffff, DstPort: 0xffff},
+		Tuple:  ctnetlink.Tuple{Src: x.Src, Dst: x.Dst, Proto: proto, SrcPort: x.SrcPort, DstPort: x.DstPort},
+		Mask:   ctnetlink.Tuple{Src: ones, Dst: ones, Proto: proto, SrcPort: 0xffff, DstPort: 0xffff},
 		Flags:  expect.Flags(x.Flags),
 		Class:  uint32(x.Class),
 		Helper: x.Helper,
@@ -323,7 +325,7 @@ func (w *worker) expectation(s *serving, x *cthelper.Expect, master bool) expect
 	}
 	if x.NAT {
 		e.NAT = expect.NAT{Set: true, Dir: uint32(x.NATDir),
-			Tuple: ctnl.Tuple{Src: x.NATAddr, Dst: zero, Proto: proto, SrcPort: x.NATPort}}
+			Tuple: ctnetlink.Tuple{Src: x.NATAddr, Dst: zero, Proto: proto, SrcPort: x.NATPort}}
 		e.Fn = "nat-follow-master"
 	}
 	return e
@@ -394,16 +396,16 @@ func (w *worker) createNow(s *serving, x *cthelper.Expect) error {
 		if err != nil {
 			return err
 		}
-		w.sync = c
+		w.sync, w.exps = c, expect.NewClient(c)
 	}
 	e := w.expectation(s, x, true)
-	err := expect.Create(w.sync, &e)
+	err := w.exps.Create(&e)
 	switch ctnl.Errno(err) {
 	case unix.EBUSY:
 		return errPortTaken
 	case unix.EEXIST:
-		old, gerr := expect.Get(w.sync, e.Tuple, e.Zone, e.HasZone, 0)
-		if gerr != nil {
+		var old expect.Expectation
+		if gerr := w.exps.Get(ctnetlink.Key{Tuple: e.Tuple, Zone: e.Zone, HasZone: e.HasZone}, &old); gerr != nil {
 			return err
 		}
 		if old.Master.Src == e.Master.Src && old.Master.Dst == e.Master.Dst &&

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/ctnl/ctnltest"
 	"github.com/gonfct/gonfct/pkg/expect"
@@ -78,7 +79,7 @@ type testRig struct {
 type expectKernel struct {
 	creates []int
 	tried   []uint16 // destination ports of the creates, in order
-	holder  ctnl.Tuple
+	holder  ctnetlink.Tuple
 }
 
 func (k *expectKernel) dial() (*ctnl.Conn, error) {
@@ -128,26 +129,26 @@ func newRig(t *testing.T, parser cthelper.Parser, via ExpectVia) *testRig {
 var (
 	client = netip.MustParseAddr("10.0.0.2")
 	server = netip.MustParseAddr("10.0.0.1")
-	orig   = ctnl.Tuple{Src: client, Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40000, DstPort: 21}
-	reply  = ctnl.Tuple{Src: server, Dst: client, Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: 40000}
+	orig   = ctnetlink.Tuple{Src: client, Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40000, DstPort: 21}
+	reply  = ctnetlink.Tuple{Src: server, Dst: client, Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: 40000}
 )
 
 // conntrackAttrs is an NFQA_CT payload as the kernel builds it (the parts
 // the engine reads, plus some it must skip).
 func conntrackAttrs(confirmed bool, info []byte) []byte {
 	e := ctnl.NewEncoder(nil)
-	orig.Encode(e, ctaTupleOrig)
-	reply.Encode(e, ctaTupleReply)
+	orig.Encode(e, ctnetlink.AttrTupleOrig)
+	reply.Encode(e, ctnetlink.AttrTupleReply)
 	status := uint32(0x180)
 	if confirmed {
 		status |= ipsConfirmed
 	}
-	e.Uint32(ctaStatus, status)
+	e.Uint32(ctnetlink.AttrStatus, status)
 	e.Uint32(7, 300) // CTA_TIMEOUT
-	h := e.Nest(ctaHelp)
-	e.String(ctaHelpName, "ftp")
+	h := e.Nest(ctnetlink.AttrHelp)
+	e.String(ctnetlink.AttrHelpName, "ftp")
 	if info != nil {
-		e.Put(ctaHelpInfo, info)
+		e.Put(ctnetlink.AttrHelpInfo, info)
 	}
 	e.End(h)
 	e.Uint32(12, 0xdeadbeef) // CTA_ID
@@ -186,19 +187,19 @@ func (r *testRig) verdict(t *testing.T) sentVerdict {
 			v.hasCT = true
 			ct := s.Nested()
 			for ct.Next() {
-				if ct.Type() == ctaTimeout {
+				if ct.Type() == ctnetlink.AttrTimeout {
 					v.timeout = ct.Uint32()
 					continue
 				}
-				if ct.Type() != ctaHelp {
+				if ct.Type() != ctnetlink.AttrHelp {
 					t.Fatalf("NFQA_CT carries attribute %d: only CTA_HELP and CTA_TIMEOUT belong there", ct.Type())
 				}
 				h := ct.Nested()
 				for h.Next() {
 					switch h.Type() {
-					case ctaHelpName:
+					case ctnetlink.AttrHelpName:
 						v.helper = h.String()
-					case ctaHelpInfo:
+					case ctnetlink.AttrHelpInfo:
 						v.info = append([]byte{}, h.Data()...)
 					}
 				}
@@ -343,7 +344,7 @@ func (natPortParser) RenumberPort(r *cthelper.Result, i int, port uint16) error 
 // already in place (a retransmission) counts as made; with no free port
 // the packet is dropped unchanged.
 func TestHandleNATPortClash(t *testing.T) {
-	other := ctnl.Tuple{Src: netip.MustParseAddr("10.0.0.9"), Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40001, DstPort: 21}
+	other := ctnetlink.Tuple{Src: netip.MustParseAddr("10.0.0.9"), Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40001, DstPort: 21}
 	busy := make([]int, maxPortTries)
 	for i := range busy {
 		busy[i] = int(unix.EBUSY)
@@ -351,7 +352,7 @@ func TestHandleNATPortClash(t *testing.T) {
 	for _, c := range []struct {
 		name       string
 		creates    []int
-		holder     ctnl.Tuple
+		holder     ctnetlink.Tuple
 		tried      []uint16
 		verdict    uint32
 		payload    string // the verdict's new payload's start; "" for none

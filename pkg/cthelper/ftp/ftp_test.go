@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,14 +22,14 @@ const lineStart = 1000 // the sequence number tests start lines at
 
 // flow is a control connection: its tuples and private data.
 type flow struct {
-	orig, reply ctnl.Tuple
+	orig, reply ctnetlink.Tuple
 	priv        [PrivLen]byte
 }
 
 func newFlow(client, server netip.Addr) *flow {
 	f := &flow{
-		orig:  ctnl.Tuple{Src: client, Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40000, DstPort: 21},
-		reply: ctnl.Tuple{Src: server, Dst: client, Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: 40000},
+		orig:  ctnetlink.Tuple{Src: client, Dst: server, Proto: unix.IPPROTO_TCP, SrcPort: 40000, DstPort: 21},
+		reply: ctnetlink.Tuple{Src: server, Dst: client, Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: 40000},
 	}
 	// Both directions know lineStart follows a newline.
 	st := state{num: [2]uint16{1, 1}}

@@ -19,7 +19,7 @@ import (
 	"github.com/gonfct/gonfct/internal/nstest"
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -214,8 +214,8 @@ func crossReplay(t *testing.T, cside, sside []segment, mode string) []kernelExpe
 		c, s := cc[i], sc[i]
 		// The client's view (c side) is the original tuple, the server's
 		// (s side) the reply tuple.
-		orig := ctnl.Tuple{Src: c.client.Addr(), Dst: c.orig[0][0].dst.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: c.client.Port(), DstPort: 21}
-		reply := ctnl.Tuple{Src: s.orig[0][0].dst.Addr(), Dst: s.client.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: s.client.Port()}
+		orig := ctnetlink.Tuple{Src: c.client.Addr(), Dst: c.orig[0][0].dst.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: c.client.Port(), DstPort: 21}
+		reply := ctnetlink.Tuple{Src: s.orig[0][0].dst.Addr(), Dst: s.client.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: s.client.Port()}
 		if (mode == "masquerade") == (s.client == c.client) || (mode == "dnat") == (orig.Dst == reply.Src) {
 			t.Fatalf("connection %d: %v / %v is not what NAT mode %s makes", i, orig, reply, mode)
 		}

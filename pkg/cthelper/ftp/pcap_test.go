@@ -8,7 +8,7 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,7 +39,7 @@ func readPcap(t testing.TB, path string) []segment {
 
 // conn is one control connection being replayed through the parser.
 type conn struct {
-	orig, reply ctnl.Tuple
+	orig, reply ctnetlink.Tuple
 	priv        [PrivLen]byte
 }
 
@@ -64,8 +64,8 @@ func replay(t testing.TB, parser cthelper.Parser, segs []segment, snat map[netip
 		c := conns[client]
 		if c == nil || (s.syn && dir == cthelper.Original) {
 			c = &conn{
-				orig:  ctnl.Tuple{Src: client.Addr(), Dst: server.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: client.Port(), DstPort: 21},
-				reply: ctnl.Tuple{Src: server.Addr(), Dst: client.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: client.Port()},
+				orig:  ctnetlink.Tuple{Src: client.Addr(), Dst: server.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: client.Port(), DstPort: 21},
+				reply: ctnetlink.Tuple{Src: server.Addr(), Dst: client.Addr(), Proto: unix.IPPROTO_TCP, SrcPort: 21, DstPort: client.Port()},
 			}
 			if to, ok := snat[client.Addr()]; ok {
 				c.reply.Dst = to

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"golang.org/x/sys/unix"
 )
@@ -20,10 +20,11 @@ type Helper struct {
 	Parser  cthelper.Parser
 	PrivLen int
 	// Protos and Ports say which flows the ruleset assigns the helper to:
-	// those whose original direction goes to one of Ports over one of
-	// Protos.
-	Protos []uint8
-	Ports  []uint16
+	// those whose original direction goes to one of Ports (any port if
+	// none) over one of Protos, and over one of Families (any if none).
+	Protos   []uint8
+	Ports    []uint16
+	Families []uint8
 	// Timeout is the expectation timeout of the helper's policy, in
 	// seconds, shown with each expectation.
 	Timeout uint32
@@ -85,7 +86,7 @@ type flowKey struct {
 
 type flow struct {
 	helped      bool
-	orig, reply ctnl.Tuple
+	orig, reply ctnetlink.Tuple
 	seenReply   bool
 	priv        []byte
 	// TCP: the sequence number after the last data seen, per direction.
@@ -234,8 +235,8 @@ const (
 )
 
 func newFlow(p *cthelper.Packet, flags byte, h Helper) *flow {
-	fwd := ctnl.Tuple{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SrcPort: p.SrcPort, DstPort: p.DstPort}
-	rev := ctnl.Tuple{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort}
+	fwd := ctnetlink.Tuple{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SrcPort: p.SrcPort, DstPort: p.DstPort}
+	rev := ctnetlink.Tuple{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort}
 	fl := &flow{orig: fwd, reply: rev}
 	switch {
 	case flags&tcpSYN != 0 && flags&tcpACK == 0:
@@ -245,7 +246,8 @@ func newFlow(p *cthelper.Packet, flags byte, h Helper) *flow {
 	case !slices.Contains(h.Ports, p.DstPort) && slices.Contains(h.Ports, p.SrcPort):
 		fl.orig, fl.reply = rev, fwd // mid-stream: the helper's port is the server's
 	}
-	fl.helped = slices.Contains(h.Protos, p.Proto) && slices.Contains(h.Ports, fl.orig.DstPort)
+	fl.helped = slices.Contains(h.Protos, p.Proto) && (len(h.Ports) == 0 || slices.Contains(h.Ports, fl.orig.DstPort)) &&
+		(len(h.Families) == 0 || slices.Contains(h.Families, p.Family))
 	if fl.helped {
 		fl.priv = make([]byte, h.PrivLen)
 		if fl.orig != fwd {

@@ -10,15 +10,15 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/replay"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"golang.org/x/sys/unix"
 )
 
 var (
 	client = netip.MustParseAddr("10.57.0.2")
 	server = netip.MustParseAddr("10.57.0.1")
-	orig   = ctnl.Tuple{Proto: unix.IPPROTO_TCP, Src: client, Dst: server, SrcPort: 45690, DstPort: Port}
-	reply  = ctnl.Tuple{Proto: unix.IPPROTO_TCP, Src: server, Dst: client, SrcPort: Port, DstPort: 45690}
+	orig   = ctnetlink.Tuple{Proto: unix.IPPROTO_TCP, Src: client, Dst: server, SrcPort: 45690, DstPort: Port}
+	reply  = ctnetlink.Tuple{Proto: unix.IPPROTO_TCP, Src: server, Dst: client, SrcPort: Port, DstPort: 45690}
 )
 
 func packet(dir cthelper.Direction, payload string, priv []byte) *cthelper.Packet {

@@ -13,7 +13,7 @@ import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
 	"github.com/gonfct/gonfct/pkg/cthelper/replay"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,7 +91,7 @@ type flowKey struct {
 }
 
 type flow struct {
-	orig, reply ctnl.Tuple
+	orig, reply ctnetlink.Tuple
 	priv        []byte
 	packets     int
 }
@@ -171,8 +171,8 @@ func flowOf(flows map[flowKey]*flow, f *Frame, privLen int) *flow {
 		return fl
 	}
 	fl := &flow{
-		orig:  ctnl.Tuple{Src: f.Src, Dst: f.Dst, Proto: f.Proto, SrcPort: f.SrcPort, DstPort: f.DstPort},
-		reply: ctnl.Tuple{Src: f.Dst, Dst: f.Src, Proto: f.Proto, SrcPort: f.DstPort, DstPort: f.SrcPort},
+		orig:  ctnetlink.Tuple{Src: f.Src, Dst: f.Dst, Proto: f.Proto, SrcPort: f.SrcPort, DstPort: f.DstPort},
+		reply: ctnetlink.Tuple{Src: f.Dst, Dst: f.Src, Proto: f.Proto, SrcPort: f.DstPort, DstPort: f.SrcPort},
 		priv:  make([]byte, privLen),
 	}
 	flows[k] = fl
