@@ -275,11 +275,3 @@ func (q *queueConfig) parserFor(netns string) (p cthelper.Parser, ok bool) {
 	}
 	return nil, false
 }
-
-func (q *queueConfig) describe() string {
-	var fams []string
-	for _, o := range q.objects {
-		fams = append(fams, ctnl.FamilyName(o.Family)+"/"+ctnl.ProtoName(o.Proto))
-	}
-	return fmt.Sprintf("%s (%s) on queue %d", q.name, strings.Join(fams, ", "), q.num)
-}

@@ -424,9 +424,7 @@ func TestHandleExpectViaVerdictAndFailure(t *testing.T) {
 // panic is counted and logged once per period.
 func TestHandlePanicIsContained(t *testing.T) {
 	r := newRig(t, parserFunc(func(p *cthelper.Packet, res *cthelper.Result) error {
-		var m map[string]int
-		m["boom"]++ // nil map write
-		return nil
+		panic("parser bug")
 	}), ExpectAuto)
 	for range 3 {
 		r.queueK.sent = nil
