@@ -8,7 +8,7 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/internal/pcaptest"
-	"github.com/gonfct/gonfct/pkg/ctnl"
+	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,7 +26,7 @@ const lobbyExpr = `^MATCH (?P<port>[0-9]+)\r?$`
 // private data.
 type conn struct {
 	proto       uint8
-	orig, reply ctnl.Tuple
+	orig, reply ctnetlink.Tuple
 	priv        []byte
 	seq         [2]uint32 // next sequence number per direction
 }
@@ -34,8 +34,8 @@ type conn struct {
 func newConn(proto uint8, client, server netip.Addr) *conn {
 	return &conn{
 		proto: proto,
-		orig:  ctnl.Tuple{Proto: proto, Src: client, Dst: server, SrcPort: 45690, DstPort: 7777},
-		reply: ctnl.Tuple{Proto: proto, Src: server, Dst: client, SrcPort: 7777, DstPort: 45690},
+		orig:  ctnetlink.Tuple{Proto: proto, Src: client, Dst: server, SrcPort: 45690, DstPort: 7777},
+		reply: ctnetlink.Tuple{Proto: proto, Src: server, Dst: client, SrcPort: 7777, DstPort: 45690},
 		priv:  make([]byte, PrivLen),
 		seq:   [2]uint32{1000, 5000},
 	}
