@@ -75,6 +75,9 @@ func (h *Parser) addNAT(r *cthelper.Result, e cthelper.Expect, a announcement, t
 	var pos [4]byte
 	prev := start
 	for _, g := range gs[:n] {
+		if int(a.caps[g.slot]) < prev {
+			return fmt.Errorf("%s: %w: the groups of the announcement overlap: it cannot be rewritten under NAT", h.name, ErrRefused)
+		}
 		b.add(text[prev:a.caps[g.slot]])
 		at := b.n
 		switch g.kind {
