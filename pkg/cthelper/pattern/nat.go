@@ -38,7 +38,7 @@ func (h *Parser) addNAT(r *cthelper.Result, e cthelper.Expect, a announcement, t
 	var gs [3]group
 	n := 0
 	for _, g := range []group{{slotAddr, kindAddr}, {slotPort, kindPort}, {slotLo, kindLo}} {
-		if a.caps[g.slot] >= 0 {
+		if a.caps[g.slot] >= 0 && a.caps[g.slot+1] >= a.caps[g.slot] {
 			gs[n] = g
 			n++
 		}
