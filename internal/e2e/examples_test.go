@@ -57,3 +57,21 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		}
 	}
 }
+
+// docs/failover.md quotes the HA test's configuration files unchanged, so
+// what an admin copies is what the VM test runs.
+func TestFailoverDocQuotesTestedFiles(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/failover.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"firewall.nft", "conntrackd-fw1.conf", "keepalived-fw1.conf", "notify-conntrackd.sh", "notify-ctsave.sh"} {
+		b, err := os.ReadFile(filepath.Join("testdata/ha", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(doc), "```\n"+string(b)+"```\n") && !strings.Contains(string(doc), "```sh\n"+string(b)+"```\n") {
+			t.Errorf("docs/failover.md does not quote testdata/ha/%s as it is", name)
+		}
+	}
+}

@@ -133,9 +133,13 @@ func (h *Parser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 	dir := p.Dir & 1
 
 	// Where the first whole line starts: at the segment start if it is
-	// known to follow a newline, else after the segment's first newline.
+	// known to follow a newline, or if nothing is known yet in this
+	// direction (a conntrack another firewall committed, or restored,
+	// without private data: its first segment is taken as a line start,
+	// as the kernel's helper does with its pick-up flag); else after the
+	// segment's first newline.
 	start := 0
-	if !st.atLineStart(uint8(dir), p.Seq) {
+	if !st.pickUp(uint8(dir)) && !st.atLineStart(uint8(dir), p.Seq) {
 		nl := indexNL(data)
 		if nl < 0 {
 			return nil
@@ -161,7 +165,12 @@ func (h *Parser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
 		}
 		off += nl + 1
 	}
+	changed := st.flags[dir]&seqPickUp != 0
+	st.flags[dir] &^= seqPickUp
 	if data[len(data)-1] == '\n' && st.recordLineStart(uint8(dir), p.Seq+uint32(len(data))) {
+		changed = true
+	}
+	if changed {
 		st.store(p.Priv)
 		r.PrivChanged = true
 	}

@@ -15,7 +15,7 @@ const seqsToRemember = 2
 //
 //	u32 seq_aft_nl[2 dirs][2]  bytes 0-15: sequence numbers just after a '\n'
 //	u16 seq_aft_nl_num[2 dirs] bytes 16-19: how many of them are set
-//	u16 flags[2 dirs]          bytes 20-23: (the kernel's pickup flag; kept)
+//	u16 flags[2 dirs]          bytes 20-23: bit 0 is the kernel's pick-up flag
 type state struct {
 	seq   [2][seqsToRemember]uint32
 	num   [2]uint16
@@ -23,6 +23,21 @@ type state struct {
 }
 
 var host = binary.NativeEndian
+
+// seqPickUp is the kernel's flag for a conntrack created from user space
+// (NF_CT_FTP_SEQ_PICKUP): take the next segment in that direction as a
+// line start, once.
+const seqPickUp = 1
+
+// pickUp reports whether the next segment in direction dir is taken as a
+// line start although its sequence number is not known to follow a
+// newline: when no line start is known in that direction at all (private
+// data zeroed: a conntrack committed by conntrackd or made by `conntrack
+// -I` on a firewall that never saw its start), or when the pick-up flag is
+// set.
+func (s *state) pickUp(dir uint8) bool {
+	return s.num[dir] == 0 || s.flags[dir]&seqPickUp != 0
+}
 
 func loadState(b []byte) (state, bool) {
 	var s state

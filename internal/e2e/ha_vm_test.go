@@ -1,0 +1,553 @@
+//go:build vmtest
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gonfct/gonfct/internal/nstest"
+)
+
+// Issue 15: a firewall pair in active/backup, keepalived moving the
+// addresses and conntrackd (or gonfct ct save/restore) moving the
+// conntracks, one `gonfct run` serving the ftp helper in both firewalls
+// (they share the VM's kernel, hence its global helper objects). One FTP
+// control connection lives through failover and failback.
+//
+// The configuration files are in testdata/ha, as docs/failover.md shows
+// them; at run time they are copied to haRun, the paths they name.
+
+const (
+	haRun            = "/run/gonfct-ha"
+	haCli, haSrv     = "10.80.1.10", "10.80.2.10"
+	haVIPc, haVIPs   = "10.80.1.1", "10.80.2.1"
+	haMetrics        = "127.0.0.1:19473"
+	haPassiveTimeout = 120 // seconds pyftpdlib waits for a passive data connection
+)
+
+// haFirewall is one of the pair: its namespace and its keepalived.
+type haFirewall struct {
+	name  string // fw1, fw2: the names in the configuration files
+	ns    *nstest.NS
+	ka    *exec.Cmd
+	kaLog *syncBuffer
+}
+
+// haNet is the pair with a client and an FTP server: the client side and
+// the server side are each a bridge (in a namespace of its own) both
+// firewalls sit on; fw1 and fw2 have a direct link for conntrackd.
+type haNet struct {
+	cli, srv, brc, brs *nstest.NS
+	fw                 [2]*haFirewall
+	size               int
+}
+
+func newHANet(t *testing.T) *haNet {
+	n := &haNet{cli: nstest.New(t), srv: nstest.New(t), brc: nstest.New(t), brs: nstest.New(t), size: 300000}
+	for i := range n.fw {
+		n.fw[i] = &haFirewall{name: fmt.Sprintf("fw%d", i+1), ns: nstest.New(t)}
+	}
+	for _, b := range []*nstest.NS{n.brc, n.brs} {
+		b.MustRun("ip", "link", "add", "br0", "type", "bridge")
+		b.MustRun("ip", "link", "set", "br0", "up")
+	}
+	port := func(br *nstest.NS, brName string, host *nstest.NS, hostName string) {
+		br.MustRun("ip", "link", "add", brName, "type", "veth", "peer", "name", hostName, "netns", host.Name)
+		br.MustRun("ip", "link", "set", brName, "master", "br0", "up")
+		host.MustRun("ip", "link", "set", hostName, "up")
+	}
+	port(n.brc, "cli", n.cli, "eth0")
+	port(n.brs, "srv", n.srv, "eth0")
+	n.cli.MustRun("ip", "addr", "add", haCli+"/24", "dev", "eth0")
+	n.cli.MustRun("ip", "route", "add", "default", "via", haVIPc)
+	n.srv.MustRun("ip", "addr", "add", haSrv+"/24", "dev", "eth0")
+	n.srv.MustRun("ip", "route", "add", "default", "via", haVIPs)
+	fw1, fw2 := n.fw[0].ns, n.fw[1].ns
+	fw1.MustRun("ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync0", "netns", fw2.Name)
+	for i, f := range n.fw {
+		port(n.brc, f.name, f.ns, "c1")
+		port(n.brs, f.name, f.ns, "s1")
+		f.ns.MustRun("ip", "link", "set", "sync0", "up")
+		f.ns.MustRun("ip", "addr", "add", fmt.Sprintf("10.80.1.%d/24", i+2), "dev", "c1")
+		f.ns.MustRun("ip", "addr", "add", fmt.Sprintf("10.80.2.%d/24", i+2), "dev", "s1")
+		f.ns.MustRun("ip", "addr", "add", fmt.Sprintf("10.80.3.%d/24", i+1), "dev", "sync0")
+		// tcp_loose=0: a firewall does not pick an established TCP
+		// connection up mid-stream by itself, so only a moved conntrack
+		// lets the control connection through the new master.
+		f.ns.MustRun("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.netfilter.nf_conntrack_tcp_loose=0")
+	}
+	return n
+}
+
+// haFiles copies testdata/ha to haRun: the notify script (testdata/ha/NOTIFY
+// as notify.sh, with gonfct beside it), and each firewall's conntrackd.conf
+// and keepalived.conf in a directory of its own.
+func haFiles(t *testing.T, notify string) {
+	os.RemoveAll(haRun)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, fw := range []string{"fw1", "fw2"} {
+				for _, f := range []string{"notify.log", "conntrackd.log"} {
+					b, _ := os.ReadFile(filepath.Join(haRun, fw, f))
+					t.Logf("%s %s:\n%s", fw, f, b)
+				}
+			}
+		}
+		os.RemoveAll(haRun)
+	})
+	copyTo := func(src, dst string, mode os.FileMode) {
+		b, err := os.ReadFile(filepath.Join("testdata/ha", src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyTo(notify, filepath.Join(haRun, "notify.sh"), 0o755)
+	// The notify scripts find gonfct beside them.
+	if err := os.Symlink(gonfctBin(t), filepath.Join(haRun, "gonfct")); err != nil {
+		t.Fatal(err)
+	}
+	for _, fw := range []string{"fw1", "fw2"} {
+		copyTo("conntrackd-"+fw+".conf", filepath.Join(haRun, fw, "conntrackd.conf"), 0o644)
+		copyTo("keepalived-"+fw+".conf", filepath.Join(haRun, fw, "keepalived.conf"), 0o644)
+	}
+}
+
+// loadFirewall loads the drop-forward policy and the rules `gonfct rules
+// ftp` prints into both firewalls.
+func (n *haNet) loadFirewall(t *testing.T) {
+	rules := mustGonfct(t, "rules", "ftp")
+	for _, f := range n.fw {
+		if out, err := nsPipe(t, f.ns, rules, "nft", "-f", "-"); err != nil {
+			t.Fatalf("%s: gonfct rules ftp | nft -f -: %v\n%s", f.name, err, out)
+		}
+		f.ns.MustRun("nft", "-f", "testdata/ha/firewall.nft")
+	}
+}
+
+func (f *haFirewall) conntrackdConf() string { return filepath.Join(haRun, f.name, "conntrackd.conf") }
+
+// startConntrackd runs conntrackd in sync mode in each firewall.
+func (n *haNet) startConntrackd(t *testing.T) {
+	for _, f := range n.fw {
+		daemon(t, f.ns, "conntrackd", "-C", f.conntrackdConf())
+	}
+	for _, f := range n.fw {
+		waitFile(t, filepath.Join(haRun, f.name, "conntrackd.ctl"))
+	}
+}
+
+func waitFile(t *testing.T, path string) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear", path)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// startKeepalived runs keepalived (VRRP only, foreground, logging to its
+// console) in the firewall, with pid files of its own.
+func (f *haFirewall) startKeepalived(t *testing.T) {
+	dir := filepath.Join(haRun, f.name)
+	f.kaLog = &syncBuffer{}
+	f.ka = exec.Command("ip", "netns", "exec", f.ns.Name, "keepalived", "-P", "-n", "-l", "-D",
+		"-f", filepath.Join(dir, "keepalived.conf"), "-p", filepath.Join(dir, "keepalived.pid"),
+		"-r", filepath.Join(dir, "vrrp.pid"))
+	f.ka.Stdout, f.ka.Stderr = f.kaLog, f.kaLog
+	if err := f.ka.Start(); err != nil {
+		t.Fatal(err)
+	}
+	log := f.kaLog
+	t.Cleanup(func() {
+		f.killKeepalived()
+		if t.Failed() {
+			t.Logf("keepalived in %s:\n%s", f.name, log.String())
+		}
+	})
+}
+
+// killKeepalived kills keepalived and its VRRP process at once, as a crash
+// would: no notify script runs.
+func (f *haFirewall) killKeepalived() {
+	if f.ka == nil {
+		return
+	}
+	if b, err := os.ReadFile(filepath.Join(haRun, f.name, "vrrp.pid")); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	f.ka.Process.Kill()
+	f.ka.Wait()
+	f.ka = nil
+}
+
+// notified counts the notify script's completed runs for a state.
+func (f *haFirewall) notified(state string) int {
+	b, _ := os.ReadFile(filepath.Join(haRun, f.name, "notify.log"))
+	return strings.Count(string(b), state+" done\n")
+}
+
+// holdsVIPs reports whether the firewall has both virtual addresses.
+func (f *haFirewall) holdsVIPs() bool {
+	c, _ := f.ns.Run("ip", "-4", "-o", "addr", "show", "dev", "c1")
+	s, _ := f.ns.Run("ip", "-4", "-o", "addr", "show", "dev", "s1")
+	return strings.Contains(c, " "+haVIPc+"/") && strings.Contains(s, " "+haVIPs+"/")
+}
+
+// waitMaster waits until f holds the addresses and its notify script has
+// finished its primary run number want.
+func (f *haFirewall) waitMaster(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !(f.holdsVIPs() && f.notified("primary") >= want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not master with its primary notify run %d done (vips %v, runs %d)", f.name, want, f.holdsVIPs(), f.notified("primary"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// fail takes the firewall off both sides and kills its keepalived: the
+// sync link stays up, as a firewall that lost its outside links would.
+// The virtual addresses it held go too, as after a reboot.
+func (f *haFirewall) fail(t *testing.T) {
+	f.ns.MustRun("ip", "link", "set", "c1", "down")
+	f.ns.MustRun("ip", "link", "set", "s1", "down")
+	f.killKeepalived()
+	f.ns.Run("ip", "addr", "del", haVIPc+"/24", "dev", "c1")
+	f.ns.Run("ip", "addr", "del", haVIPs+"/24", "dev", "s1")
+}
+
+// recover brings the firewall's links back and starts its keepalived.
+func (f *haFirewall) recover(t *testing.T) {
+	f.ns.MustRun("ip", "link", "set", "c1", "up")
+	f.ns.MustRun("ip", "link", "set", "s1", "up")
+	f.startKeepalived(t)
+}
+
+// haServerPy is pyftpdlib serving a directory anonymously, waiting long
+// for passive data connections (one is announced before a failover and
+// used after it).
+const haServerPy = `
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler, PassiveDTP
+from pyftpdlib.servers import FTPServer
+PassiveDTP.timeout = int(sys.argv[3])
+a = DummyAuthorizer()
+a.add_anonymous(sys.argv[2])
+FTPHandler.authorizer = a
+FTPHandler.timeout = 900
+FTPServer((sys.argv[1], 21), FTPHandler).serve_forever()
+`
+
+// haClientPy holds ONE FTP control connection and runs the transfers it is
+// told on stdin, one line each, answering "ok BYTES" or "err WHY":
+//
+//	pasv, port       ftplib's own way: TYPE I, then PASV or PORT, RETR
+//	pasv-bare        PASV and RETR, no command before: the 227 reply is the
+//	                 first segment the firewall sees in that direction
+//	hold             PASV only: the server's data port stays expected
+//	use-held         connect to the held port, RETR
+//	timeout SECONDS  for what follows
+const haClientPy = `
+import ftplib, socket, sys
+ftp = ftplib.FTP(timeout=20)
+ftp.connect(sys.argv[1], 21)
+ftp.login()
+held = None
+def drain(conn):
+    n = 0
+    with conn:
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                break
+            n += len(b)
+    ftp.voidresp()
+    return n
+print("ready", flush=True)
+for line in sys.stdin:
+    w = line.split()
+    try:
+        n = 0
+        if w[0] == "timeout":
+            ftp.timeout = float(w[1])
+            ftp.sock.settimeout(float(w[1]))
+        elif w[0] == "hold":
+            held = ftplib.parse227(ftp.sendcmd("PASV"))
+        elif w[0] == "use-held":
+            conn = socket.create_connection(held, timeout=ftp.timeout)
+            ftp.sendcmd("RETR file.bin")
+            n = drain(conn)
+        else:
+            ftp.set_pasv(w[0].startswith("pasv"))
+            if not w[0].endswith("-bare"):
+                ftp.voidcmd("TYPE I")
+            n = drain(ftp.transfercmd("RETR file.bin"))
+        print("ok", n, flush=True)
+    except Exception as e:
+        print("err", type(e).__name__, e, flush=True)
+`
+
+// ftpSessionClient is haClientPy running in the client namespace.
+type ftpSessionClient struct {
+	in    io.WriteCloser
+	lines chan string
+}
+
+func (n *haNet) startServer(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, n.size)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "file.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	daemon(t, n.srv, "/usr/bin/python3", "-c", haServerPy, haSrv, dir, strconv.Itoa(haPassiveTimeout))
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		out, _ := n.srv.Run("ss", "-Hltn", "sport", "= :21")
+		if strings.Contains(out, "LISTEN") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the FTP server does not listen on port 21")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (n *haNet) startClient(t *testing.T) *ftpSessionClient {
+	cmd := exec.Command("ip", "netns", "exec", n.cli.Name, "/usr/bin/python3", "-c", haClientPy, haSrv)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errw := &syncBuffer{}
+	cmd.Stderr = errw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &ftpSessionClient{in: in, lines: make(chan string, 16)}
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			c.lines <- s.Text()
+		}
+		close(c.lines)
+	}()
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() && errw.String() != "" {
+			t.Logf("FTP client stderr:\n%s", errw.String())
+		}
+	})
+	if got := c.next(t, 120*time.Second); got != "ready" {
+		t.Fatalf("FTP client: %q", got)
+	}
+	return c
+}
+
+func (c *ftpSessionClient) next(t *testing.T, d time.Duration) string {
+	t.Helper()
+	select {
+	case l, ok := <-c.lines:
+		if !ok {
+			t.Fatal("the FTP client exited")
+		}
+		return l
+	case <-time.After(d):
+		t.Fatalf("the FTP client did not answer within %v", d)
+	}
+	return ""
+}
+
+// do runs one client command and returns its answer.
+func (c *ftpSessionClient) do(t *testing.T, cmd string) string {
+	t.Helper()
+	fmt.Fprintln(c.in, cmd)
+	return c.next(t, 120*time.Second)
+}
+
+// transfer runs one transfer on the held control connection and fails the
+// test unless the whole file arrived.
+func (n *haNet) transfer(t *testing.T, c *ftpSessionClient, via, cmd string) {
+	t.Helper()
+	if got, want := c.do(t, cmd), fmt.Sprintf("ok %d", n.size); got != want {
+		t.Errorf("%s through %s: %s, want %s", cmd, via, got, want)
+		return
+	}
+	t.Logf("%s through %s: %d bytes", cmd, via, n.size)
+}
+
+// transferHeld uses the data connection announced before the takeover,
+// and shows what the new master had if that fails.
+func (n *haNet) transferHeld(t *testing.T, c *ftpSessionClient, f *haFirewall, via string) {
+	t.Helper()
+	if got, want := c.do(t, "use-held"), fmt.Sprintf("ok %d", n.size); got != want {
+		ext, _ := f.ns.Run("conntrackd", "-C", f.conntrackdConf(), "-e", "expect")
+		ct, _ := f.ns.Run("conntrack", "-L")
+		t.Errorf("use-held through %s: %s, want %s\nexpectations now:\n%s\nconntrackd external expectations:\n%s\nconntracks:\n%s",
+			via, got, want, expectations(f.ns), ext, ct)
+		return
+	}
+	t.Logf("use-held through %s: %d bytes", via, n.size)
+}
+
+// waitSynced waits until the peer's conntrackd holds the control
+// connection in its external cache, and the expectation for port when it
+// is not 0.
+func waitSynced(t *testing.T, peer *haFirewall, port int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ct, _ := peer.ns.Run("conntrackd", "-C", peer.conntrackdConf(), "-e")
+		exp, _ := peer.ns.Run("conntrackd", "-C", peer.conntrackdConf(), "-e", "expect")
+		if strings.Contains(ct, "dport=21 ") && (port == 0 || strings.Contains(exp, fmt.Sprintf("dport=%d ", port))) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's conntrackd did not receive the session (expectation port %d):\n%s\n%s", peer.name, port, ct, exp)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// heldPort reads the data port the last "hold" got from the server's
+// expectation in the firewall.
+func heldPort(t *testing.T, f *haFirewall) int {
+	t.Helper()
+	out, _ := f.ns.Run("conntrack", "-L", "expect")
+	for _, w := range strings.Fields(out) {
+		if strings.HasPrefix(w, "dport=") && w != "dport=21" {
+			if p, err := strconv.Atoi(strings.TrimPrefix(w, "dport=")); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatalf("no FTP data expectation in %s:\n%s", f.name, out)
+	return 0
+}
+
+// haMove is how a pair moves the session from one firewall to the other
+// before the first one fails: it returns once the peer has what it needs.
+// The data expectation for port is part of it.
+type haMove func(t *testing.T, from, to *haFirewall, port int)
+
+// haFailoverAndBack runs the scenario: transfers through fw1, fw1 fails,
+// transfers through fw2 on the same control connection, fw1 comes back and
+// takes over, transfers through it. Each time, the first transfer uses a
+// data connection announced through the firewall that failed.
+func haFailoverAndBack(t *testing.T, n *haNet, c *ftpSessionClient, move haMove) {
+	fw1, fw2 := n.fw[0], n.fw[1]
+	n.transfer(t, c, "fw1", "pasv")
+	n.transfer(t, c, "fw1", "port")
+	if got := c.do(t, "hold"); got != "ok 0" {
+		t.Fatalf("hold through fw1: %s", got)
+	}
+	move(t, fw1, fw2, heldPort(t, fw1))
+
+	fw1.fail(t)
+	fw2.waitMaster(t, 1)
+	t.Logf("expectations on fw2 after the takeover:\n%s", expectations(fw2.ns))
+	n.transferHeld(t, c, fw2, "fw2 (expectation made on fw1)")
+	n.transfer(t, c, "fw2", "pasv-bare")
+	n.transfer(t, c, "fw2", "pasv")
+	n.transfer(t, c, "fw2", "port")
+	if ct, _ := fw2.ns.Run("conntrack", "-L", "-p", "tcp", "--dport", "21"); !strings.Contains(ct, "helper=ftp") {
+		t.Errorf("the control connection on fw2 has no ftp helper:\n%s", ct)
+	}
+
+	// fw1 comes back with the higher priority and takes over again.
+	if got := c.do(t, "hold"); got != "ok 0" {
+		t.Fatalf("hold through fw2: %s", got)
+	}
+	move(t, fw2, fw1, heldPort(t, fw2))
+	fw1.recover(t)
+	fw1.waitMaster(t, 2)
+	t.Logf("expectations on fw1 after the failback:\n%s", expectations(fw1.ns))
+	n.transferHeld(t, c, fw1, "fw1 after failback (expectation made on fw2)")
+	n.transfer(t, c, "fw1 after failback", "pasv-bare")
+	n.transfer(t, c, "fw1 after failback", "port")
+	n.transfer(t, c, "fw1 after failback", "pasv")
+}
+
+// startHA builds the pair with keepalived driven by the notify script
+// testdata/ha/NOTIFY, one engine serving both firewalls, the FTP server and
+// the client with its control connection open through fw1.
+func startHA(t *testing.T, notify string, conntrackd bool) (*haNet, *engineProc, *ftpSessionClient) {
+	ownHelpers(t)
+	n := newHANet(t)
+	haFiles(t, notify)
+	fw1, fw2 := n.fw[0], n.fw[1]
+	eng := startEngine(t, "--netns", fw1.ns.Name, "--netns", fw2.ns.Name, "run",
+		"--helper", "ftp:inet:tcp:queue=5", "--helper", "ftp:inet6:tcp:queue=6", "--log-level", "debug")
+	n.loadFirewall(t)
+	if conntrackd {
+		n.startConntrackd(t)
+	}
+	fw1.startKeepalived(t)
+	fw2.startKeepalived(t)
+	fw1.waitMaster(t, 1)
+	n.startServer(t)
+	return n, eng, n.startClient(t)
+}
+
+// conntrackd in sync mode moves the conntracks and expectations; keepalived's
+// notify script commits them on the new master.
+func TestHAConntrackdFailover(t *testing.T) {
+	n, eng, c := startHA(t, "notify-conntrackd.sh", true)
+	haFailoverAndBack(t, n, c, func(t *testing.T, _, to *haFirewall, port int) { waitSynced(t, to, port) })
+
+	// Without gonfct run serving the new master, the session's data
+	// connections cannot cross it: the engine serves fw1 only, fw1 fails.
+	fw1, fw2 := n.fw[0], n.fw[1]
+	eng.stop(t)
+	startEngine(t, "--netns", fw1.ns.Name, "run", "--helper", "ftp:inet:tcp:queue=5", "--helper", "ftp:inet6:tcp:queue=6")
+	n.transfer(t, c, "fw1 with the engine serving fw1 only", "pasv")
+	fw1.fail(t)
+	fw2.waitMaster(t, 2)
+	c.do(t, "timeout 8")
+	if got := c.do(t, "pasv"); !strings.HasPrefix(got, "err ") {
+		t.Errorf("pasv through fw2 without gonfct run serving it: %s, want an error", got)
+	}
+}
+
+// Without conntrackd: the master's table is saved (here after the last
+// step, as a timer would) into the peer's peer-state.json, and keepalived's
+// notify script restores it on the new master.
+func TestHACtSaveRestoreFailover(t *testing.T) {
+	n, _, c := startHA(t, "notify-ctsave.sh", false)
+	haFailoverAndBack(t, n, c, func(t *testing.T, from, to *haFirewall, _ int) {
+		mustGonfct(t, "--netns", from.ns.Name, "ct", "save", "-q", "--file", filepath.Join(haRun, to.name, "peer-state.json"))
+	})
+}
