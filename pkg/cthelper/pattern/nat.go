@@ -38,7 +38,7 @@ func (h *Parser) addNAT(r *cthelper.Result, e cthelper.Expect, a announcement, t
 	var gs [3]group
 	n := 0
 	for _, g := range []group{{slotAddr, kindAddr}, {slotPort, kindPort}, {slotLo, kindLo}} {
-		if a.caps[g.slot] >= 0 {
+		if a.caps[g.slot] >= 0 && a.caps[g.slot+1] >= a.caps[g.slot] {
 			gs[n] = g
 			n++
 		}
@@ -75,6 +75,9 @@ func (h *Parser) addNAT(r *cthelper.Result, e cthelper.Expect, a announcement, t
 	var pos [4]byte
 	prev := start
 	for _, g := range gs[:n] {
+		if int(a.caps[g.slot]) < prev {
+			return fmt.Errorf("%s: %w: the groups of the announcement overlap: it cannot be rewritten under NAT", h.name, ErrRefused)
+		}
 		b.add(text[prev:a.caps[g.slot]])
 		at := b.n
 		switch g.kind {

@@ -1,8 +1,10 @@
 package pattern
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
@@ -108,6 +110,16 @@ func TestNATTooLong(t *testing.T) {
 	}
 }
 
+// Groups inside one another cannot be rendered again: refused, not a
+// panic.
+func TestNATNestedGroups(t *testing.T) {
+	h := mustNew(t, cthelper.Options{"loose": "yes"}, Rule{Expr: `^(?P<addr>fd09::(?P<port>\d+))$`})
+	c := newConn(unix.IPPROTO_TCP, client6, server6).snat(netip.MustParseAddr("2001:db8::55"))
+	if r, err := parse(h, c.step("o:fd09::4000\n")); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "overlap") || r.NExpects != 0 || r.NRewrites != 0 {
+		t.Errorf("%d expectations, %d rewrites, %v", r.NExpects, r.NRewrites, err)
+	}
+}
+
 func TestParseDoesNotAllocate(t *testing.T) {
 	h := mustNew(t, nil,
 		Rule{Expr: lobbyExpr, Dir: DirReply, Expect: unix.IPPROTO_UDP},
@@ -155,6 +167,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(`^DATA (?P<addr>\S+) (?P<port>\d+)\r?$`, false, true, []byte("DATA 10.9.0.2 40001\r\nDATA 10.9.0.2 40002\n"))
 	f.Add(lobbyExpr, true, false, []byte("MATCH 40123\r\n"))
 	f.Add(`(?P<port_hi>\d+),(?P<port_lo>\d+)`, false, true, []byte("1,2 3,4\n"))
+	f.Add(`(?P<addr>fd09::(?P<port>\d{4}))`, false, true, []byte("fd09::4000\n"))
 	addrs := map[netip.Addr]bool{client4: true, server4: true, public4: true}
 	f.Fuzz(func(t *testing.T, expr string, whole, nat bool, payload []byte) {
 		if len(expr) > 200 {

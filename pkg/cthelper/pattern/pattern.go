@@ -275,7 +275,7 @@ type announcement struct {
 func (ru *rule) read(c caps, text []byte) (announcement, error) {
 	a := announcement{caps: c, hiLo: ru.prog.hiLo}
 	group := func(slot int) []byte {
-		if c[slot] < 0 {
+		if c[slot] < 0 || c[slot+1] < c[slot] {
 			return nil
 		}
 		return text[c[slot]:c[slot+1]]
@@ -297,7 +297,7 @@ func (ru *rule) read(c caps, text []byte) (announcement, error) {
 	if a.port == 0 {
 		return a, fmt.Errorf("%w: port 0", ErrMalformed)
 	}
-	if c[slotAddr] >= 0 {
+	if group(slotAddr) != nil {
 		var ok bool
 		a.addr, a.commas, ok = addrValue(group(slotAddr))
 		if !ok {
