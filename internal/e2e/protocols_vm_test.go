@@ -111,7 +111,13 @@ func daemon(t *testing.T, ns *nstest.NS, name string, args ...string) {
 
 // waitListen waits until something listens on proto/port in ns.
 func waitListen(t *testing.T, ns *nstest.NS, flag, port string, count int) {
-	deadline := time.Now().Add(30 * time.Second)
+	waitListenFor(t, ns, flag, port, count, 30*time.Second)
+}
+
+// waitListenFor is waitListen for up to d (Python starts slowly under TCG
+// when the host is busy).
+func waitListenFor(t *testing.T, ns *nstest.NS, flag, port string, count int, d time.Duration) {
+	deadline := time.Now().Add(d)
 	for {
 		out, _ := ns.Run("ss", "-Hn"+flag+"l", "sport", "= :"+port)
 		lines := 0
