@@ -447,6 +447,13 @@ func TestRunRPCThroughDNAT(t *testing.T) {
 			t.Errorf("rpcinfo %s (GETADDR) through DNAT with gonfct run: %v\n%s\nexpectations:\n%s", flag, err, out, expectations(n.rtr))
 		}
 	}
+	// The calls to the router's address reached the server: the
+	// portmapper's and the program's connections were translated.
+	for _, port := range []string{"111", "40001", "40002"} {
+		if ok, ct := conntrackMatch(n.rtr, ctTuple(pcli4, prtr4c, port)+ctTuple(psrv4, pcli4, "")); !ok {
+			t.Errorf("no conntrack to %s port %s translated to %s:\n%s", prtr4c, port, psrv4, ct)
+		}
+	}
 	eng.stop(t)
 }
 
