@@ -168,7 +168,7 @@ func TestRunFTPLoose(t *testing.T) {
 	dir := t.TempDir()
 	n.srv.MustRun("sh", "-c", "head -c 100000 /dev/urandom > "+dir+"/file.bin")
 	daemon(t, n.srv, "/usr/bin/python3", "-c", ftpForeignPy, psrv4, dir)
-	waitListen(t, n.srv, "t", "21", 1)
+	waitListenFor(t, n.srv, "t", "21", 1, 120*time.Second)
 	bounce := func() string {
 		out, _ := n.cli.Run("timeout", "-s", "KILL", "30", "/usr/bin/python3", "-c", ftpThirdPartyPy, psrv4, third, pcli4)
 		return out

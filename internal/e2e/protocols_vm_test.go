@@ -111,7 +111,13 @@ func daemon(t *testing.T, ns *nstest.NS, name string, args ...string) {
 
 // waitListen waits until something listens on proto/port in ns.
 func waitListen(t *testing.T, ns *nstest.NS, flag, port string, count int) {
-	deadline := time.Now().Add(30 * time.Second)
+	waitListenFor(t, ns, flag, port, count, 30*time.Second)
+}
+
+// waitListenFor is waitListen for up to d (Python starts slowly under TCG
+// when the host is busy).
+func waitListenFor(t *testing.T, ns *nstest.NS, flag, port string, count int, d time.Duration) {
+	deadline := time.Now().Add(d)
 	for {
 		out, _ := ns.Run("ss", "-Hn"+flag+"l", "sport", "= :"+port)
 		lines := 0
@@ -439,6 +445,13 @@ func TestRunRPCThroughDNAT(t *testing.T) {
 		out, err := n.cli.Run("timeout", "-s", "KILL", "20", "rpcinfo", flag, prtr4c, "100099", "1")
 		if err != nil || !strings.Contains(out, "ready and waiting") {
 			t.Errorf("rpcinfo %s (GETADDR) through DNAT with gonfct run: %v\n%s\nexpectations:\n%s", flag, err, out, expectations(n.rtr))
+		}
+	}
+	// The calls to the router's address reached the server: the
+	// portmapper's and the program's connections were translated.
+	for _, port := range []string{"111", "40001", "40002"} {
+		if ok, ct := conntrackMatch(n.rtr, ctTuple(pcli4, prtr4c, port)+ctTuple(psrv4, pcli4, "")); !ok {
+			t.Errorf("no conntrack to %s port %s translated to %s:\n%s", prtr4c, port, psrv4, ct)
 		}
 	}
 	eng.stop(t)
