@@ -471,34 +471,31 @@ func haFailoverAndBack(t *testing.T, n *haNet, c *ftpSessionClient, move haMove)
 	fw1, fw2 := n.fw[0], n.fw[1]
 	n.transfer(t, c, "fw1", "pasv")
 	n.transfer(t, c, "fw1", "port")
-	if got := c.do(t, "hold"); got != "ok 0" {
-		t.Fatalf("hold through fw1: %s", got)
+	for _, p := range []struct {
+		from, to *haFirewall
+		via      string
+		takeOver func()
+		primary  int // the new master's primary notify runs, this one included
+	}{
+		{fw1, fw2, "fw2", func() { fw1.fail(t) }, 1},
+		// fw1 comes back with the higher priority and takes over again.
+		{fw2, fw1, "fw1 after failback", func() { fw1.recover(t) }, 2},
+	} {
+		if got := c.do(t, "hold"); got != "ok 0" {
+			t.Fatalf("hold through %s: %s", p.from.name, got)
+		}
+		move(t, p.from, p.to, heldPort(t, p.from))
+		p.takeOver()
+		p.to.waitMaster(t, p.primary)
+		t.Logf("expectations on %s after the takeover:\n%s", p.to.name, expectations(p.to.ns))
+		n.transferHeld(t, c, p.to, p.via+" (expectation made on "+p.from.name+")")
+		for _, m := range []string{"pasv-bare", "pasv", "port"} {
+			n.transfer(t, c, p.via, m)
+		}
+		if ct, _ := p.to.ns.Run("conntrack", "-L", "-p", "tcp", "--dport", "21"); !strings.Contains(ct, "helper=ftp") {
+			t.Errorf("the control connection on %s has no ftp helper:\n%s", p.to.name, ct)
+		}
 	}
-	move(t, fw1, fw2, heldPort(t, fw1))
-
-	fw1.fail(t)
-	fw2.waitMaster(t, 1)
-	t.Logf("expectations on fw2 after the takeover:\n%s", expectations(fw2.ns))
-	n.transferHeld(t, c, fw2, "fw2 (expectation made on fw1)")
-	n.transfer(t, c, "fw2", "pasv-bare")
-	n.transfer(t, c, "fw2", "pasv")
-	n.transfer(t, c, "fw2", "port")
-	if ct, _ := fw2.ns.Run("conntrack", "-L", "-p", "tcp", "--dport", "21"); !strings.Contains(ct, "helper=ftp") {
-		t.Errorf("the control connection on fw2 has no ftp helper:\n%s", ct)
-	}
-
-	// fw1 comes back with the higher priority and takes over again.
-	if got := c.do(t, "hold"); got != "ok 0" {
-		t.Fatalf("hold through fw2: %s", got)
-	}
-	move(t, fw2, fw1, heldPort(t, fw2))
-	fw1.recover(t)
-	fw1.waitMaster(t, 2)
-	t.Logf("expectations on fw1 after the failback:\n%s", expectations(fw1.ns))
-	n.transferHeld(t, c, fw1, "fw1 after failback (expectation made on fw2)")
-	n.transfer(t, c, "fw1 after failback", "pasv-bare")
-	n.transfer(t, c, "fw1 after failback", "port")
-	n.transfer(t, c, "fw1 after failback", "pasv")
 }
 
 // startHA builds the pair with keepalived driven by the notify script
