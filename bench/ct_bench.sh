@@ -30,7 +30,7 @@ TIME=/usr/bin/time
 command -v conntrack >/dev/null || { echo "ct_bench: conntrack(8) missing: run scripts/deps" >&2; exit 2; }
 [ -x "$G" ] || { echo "ct_bench: $G missing: run make build" >&2; exit 2; }
 REPORT=${BENCHREPORT:-$here/bin/benchreport}
-[ -x "$REPORT" ] || (cd "$here" && go build -o "$REPORT" ./bench/report)
+[ -x "$REPORT" ] || (cd "$here/bench" && go build -o "$REPORT" ./report)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gonfct-ctbench.XXXXXX")
 nsA=gonfct-bench-a-$$

@@ -21,7 +21,7 @@ ENGINE_OUT := bench/tmp/engine-results.jsonl
 .PHONY: bench-engine bench-engine-micro bin/loadgen
 
 bin/loadgen:
-	$(GO) build -trimpath -o $@ ./bench/engine/loadgen
+	$(GO) -C bench build -trimpath -o $(CURDIR)/$@ ./engine/loadgen
 
 bench-engine: bin/gonfct bin/loadgen bin/benchreport
 	rm -f $(ENGINE_OUT)

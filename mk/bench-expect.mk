@@ -5,5 +5,5 @@
 # (default bench/results); `make bench-report` renders them into
 # docs/performance.md. EXPECTBENCH_FLAGS='-n 1000 -runs 5' etc. tune it.
 .PHONY: bench-expect
-bench-expect: build
-	$(GO) run ./bench/expectbench -gonfct bin/gonfct $(EXPECTBENCH_FLAGS)
+bench-expect: build bin/expectbench
+	bin/expectbench -gonfct bin/gonfct $(EXPECTBENCH_FLAGS)

@@ -7,9 +7,16 @@
 #
 # Each benchmark writes its cases (bench/result schema) to $(BENCH_RESULTS)
 # and stays runnable alone through its own target; `make bench-report`
-# renders whatever cases are there.
+# renders whatever cases are there. The bench programs are their own Go
+# module (bench/go.mod): they are built from it into bin/.
+#
+# The run's own artefacts (start and end stamps, load averages, failed
+# steps, and a re-run note written by hand in $(BENCH_RUN)/rerun) stay out
+# of git in $(BENCH_RUN): the report's run note is made from them, and
+# bench/results.json keeps that note for the next render.
 
 BENCH_RESULTS ?= bench/results
+BENCH_RUN     ?= .cache/bench/run
 BENCH_MD      ?= docs/performance.md
 BENCH_JSON    ?= bench/results.json
 MICRO_OUT     ?= bench/micro.txt
@@ -30,47 +37,52 @@ CT_SAVE_SIZE ?= 100000
 BENCH_ENGINE := $(if $(wildcard mk/bench-engine.mk),bench-engine)
 BENCH_STEPS  := bench-expect bench-ct-sizes bench-ct-watch $(BENCH_ENGINE) bench-pattern bench-micro
 
-.PHONY: bench bench-quick bench-report bench-micro bench-pattern bench-ct-watch bench-ct-sizes bench-steps bin/benchreport
+.PHONY: bench bench-quick bench-report bench-micro bench-pattern bench-ct-watch bench-ct-sizes bench-steps bin/benchreport bin/expectbench bin/ctwatchbench
 
 bench bench-quick bench-report bench-micro bench-pattern bench-ct-watch bench-ct-sizes bench-steps $(BENCH_STEPS): export GONFCT_BENCH_RESULTS = $(BENCH_RESULTS)
 
 bin/benchreport:
-	$(GO) build -o $@ ./bench/report
+	$(GO) -C bench build -o $(CURDIR)/$@ ./report
+
+bin/expectbench bin/ctwatchbench: bin/%:
+	$(GO) -C bench build -o $(CURDIR)/$@ ./$*
 
 # Every step runs even when one fails (its cases then show as not
 # measured); the failures are listed in the report and make bench fails.
 bench-steps: build bin/benchreport
 	@mkdir -p $(BENCH_RESULTS)
-	rm -f $(BENCH_RESULTS)/*.json $(BENCH_RESULTS)/failed $(BENCH_RESULTS)/ended $(BENCH_RESULTS)/loadavg-end $(BENCH_RESULTS)/rerun
-	cut -d' ' -f1-3 /proc/loadavg > $(BENCH_RESULTS)/loadavg-start
-	date -u +%s > $(BENCH_RESULTS)/started
+	rm -f $(BENCH_RESULTS)/*.json
+	rm -rf $(BENCH_RUN) && mkdir -p $(BENCH_RUN)
+	cut -d' ' -f1-3 /proc/loadavg > $(BENCH_RUN)/loadavg-start
+	date -u +%s > $(BENCH_RUN)/started
 	@for step in $(BENCH_STEPS); do \
 	  echo "== $$step"; \
-	  $(MAKE) --no-print-directory $$step || echo $$step >> $(BENCH_RESULTS)/failed; \
+	  $(MAKE) --no-print-directory $$step || echo $$step >> $(BENCH_RUN)/failed; \
 	done
-	cut -d' ' -f1-3 /proc/loadavg > $(BENCH_RESULTS)/loadavg-end
-	date -u +%s > $(BENCH_RESULTS)/ended
+	cut -d' ' -f1-3 /proc/loadavg > $(BENCH_RUN)/loadavg-end
+	date -u +%s > $(BENCH_RUN)/ended
 
 bench: bench-steps
 	$(MAKE) --no-print-directory bench-report
-	@if [ -s $(BENCH_RESULTS)/failed ]; then echo "bench: failed steps: $$(cat $(BENCH_RESULTS)/failed)"; exit 1; fi
+	@if [ -s $(BENCH_RUN)/failed ]; then echo "bench: failed steps: $$(cat $(BENCH_RUN)/failed)"; exit 1; fi
 
 QUICK := .cache/bench-quick
 bench-quick:
 	@mkdir -p $(QUICK)
-	$(MAKE) --no-print-directory bench BENCH_RESULTS=$(QUICK)/results BENCH_MD=$(QUICK)/performance.md \
+	$(MAKE) --no-print-directory bench BENCH_RESULTS=$(QUICK)/results BENCH_RUN=$(QUICK)/run BENCH_MD=$(QUICK)/performance.md \
 	  BENCH_JSON=$(QUICK)/results.json MICRO_OUT=$(QUICK)/micro.txt MICRO_TIME=20ms \
 	  CT_SIZES='2000 20000' CT_SAVE_SIZE=20000 CT_RUNS=5 EXPECTBENCH_FLAGS='-n 500 -events 4000' CTWATCHBENCH_FLAGS='-flows 2000' \
 	  BENCH_SECS=3 BENCH_COUNT=200 BENCH_ROUNDS=2
 
 bench-report: bin/benchreport
-	bin/benchreport render -results $(BENCH_RESULTS) -json $(BENCH_JSON) -md $(BENCH_MD) \
+	bin/benchreport render -results $(BENCH_RESULTS) -run $(BENCH_RUN) -json $(BENCH_JSON) -md $(BENCH_MD) \
 	  -micro $(MICRO_OUT) -benchstat $(basename $(MICRO_OUT)).benchstat.txt
 
-# Go microbenchmarks of every package that has some; the previous run's
-# output is kept as micro.prev.txt and compared with benchstat.
+# Go microbenchmarks of every package of the product (not the bench
+# harness) that has some; the previous run's output is kept as
+# micro.prev.txt and compared with benchstat.
 bench-micro:
-	@pkgs=$$(grep -rl --include='*_test.go' '^func Benchmark' pkg internal cmd bench 2>/dev/null | xargs -n1 dirname | sort -u | sed 's|^|./|'); \
+	@pkgs=$$(grep -rl --include='*_test.go' '^func Benchmark' pkg internal cmd 2>/dev/null | xargs -n1 dirname | sort -u | sed 's|^|./|'); \
 	echo "packages: $$pkgs"; \
 	if [ -s $(MICRO_OUT) ]; then cp $(MICRO_OUT) $(basename $(MICRO_OUT)).prev.txt; fi; \
 	$(GO) test -run '^$$' -bench . -benchmem -count $(MICRO_COUNT) -benchtime $(MICRO_TIME) $$pkgs > $(MICRO_OUT).new \
@@ -117,8 +129,8 @@ bench-pattern: bin/benchreport
 	@rm -f $(BENCH_RESULTS)/pattern-lobby.txt
 
 # gonfct ct watch vs conntrack -E under a conntrack event burst.
-bench-ct-watch: build
-	$(GO) run ./bench/ctwatchbench -gonfct bin/gonfct $(CTWATCHBENCH_FLAGS)
+bench-ct-watch: build bin/ctwatchbench
+	bin/ctwatchbench -gonfct bin/gonfct $(CTWATCHBENCH_FLAGS)
 
 # gonfct ct list vs conntrack -L at every size of CT_SIZES (save/restore at
 # CT_SAVE_SIZE only), each in a fresh namespace.

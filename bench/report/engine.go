@@ -243,13 +243,6 @@ func engineHow(load string, conns int, secs float64, rounds int) string {
 		exchange, rounds, load, conns, secs)
 }
 
-func num(v float64, ok bool) string {
-	if !ok {
-		return "?"
-	}
-	return result.Num(v)
-}
-
 // engineAnalysis is the engine engineer's reading of earlier runs of this
 // benchmark (2026-11-23, before it wrote cases), kept next to the numbers.
 const engineAnalysis = "What held across the engine engineer's earlier runs (07:07Z and 07:31Z the same day, 3 rounds, " +

@@ -3,7 +3,7 @@
 // Go microbenchmarks (bench/micro.txt) and their benchstat comparison
 // against the previous run (bench/micro.benchstat.txt).
 //
-//	report render [-results DIR] [-json FILE] [-md FILE] [-micro FILE] [-benchstat FILE]
+//	report render [-results DIR] [-run DIR] [-json FILE] [-md FILE] [-micro FILE] [-benchstat FILE]
 //	report engine -in bench/tmp/engine-results.jsonl [-how TEXT] [-version tool=v ...]
 //	report add -id ID -section S -title T -how TEXT -reproduce CMD \
 //	    -row 'tool|metric|unit|v1 v2 ...' -anchor-row 'tool|metric|unit|v1 ...' \
@@ -23,6 +23,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -203,18 +204,19 @@ var notMeasuredCase = map[string]string{
 func render(args []string) error {
 	fs := flag.NewFlagSet("render", flag.ExitOnError)
 	dir := fs.String("results", result.Dir(), "results directory")
+	runDir := fs.String("run", ".cache/bench/run", "stamps of the last full run (make bench-steps)")
 	jsonOut := fs.String("json", "bench/results.json", "merged results")
 	mdOut := fs.String("md", "docs/performance.md", "Markdown report")
 	micro := fs.String("micro", "bench/micro.txt", "go test -bench output")
 	stat := fs.String("benchstat", "bench/micro.benchstat.txt", "benchstat of the previous run against this one")
 	_ = fs.Parse(args)
-	loadNote := runNote(*dir)
 
 	cases, err := result.Read(*dir)
 	if err != nil {
 		return err
 	}
-	prev := previous(*jsonOut)
+	prev, prevNote := previous(*jsonOut)
+	loadNote := runNote(*runDir, cases, prevNote)
 	cases = derive(cases)
 	have := map[string]bool{}
 	for _, c := range cases {
@@ -267,22 +269,28 @@ func render(args []string) error {
 	return os.WriteFile(*mdOut, []byte(md), 0o644)
 }
 
-// runNote describes the whole `make bench` run from the files bench-steps
-// leaves in the results directory: start, duration, load, failed steps.
-func runNote(dir string) string {
+// runNote describes the whole `make bench` run from the stamps bench-steps
+// leaves in runDir (outside git): start, duration, load, failed steps, and
+// a re-run note written by hand. Stamps of a run none of the cases comes
+// from (another machine's, an older run's) describe nothing here: the note
+// of the report being replaced (prevNote) is kept instead, so that a
+// render from the committed results alone reproduces the committed report.
+func runNote(runDir string, cases []result.Case, prevNote string) string {
 	read := func(name string) string {
-		b, _ := os.ReadFile(dir + "/" + name)
+		b, _ := os.ReadFile(filepath.Join(runDir, name))
 		return strings.TrimSpace(string(b))
 	}
-	start, load0 := read("started"), read("loadavg-start")
-	if start == "" {
-		return ""
+	start, err := strconv.ParseInt(read("started"), 10, 64)
+	if err != nil {
+		return prevNote
 	}
-	sec, _ := strconv.ParseInt(start, 10, 64)
-	t0 := time.Unix(sec, 0).UTC()
-	t1, load1 := time.Now(), result.LoadAvg()
+	t0 := time.Unix(start, 0).UTC()
+	t1, load0, load1 := time.Now(), read("loadavg-start"), result.LoadAvg()
 	if end, err := strconv.ParseInt(read("ended"), 10, 64); err == nil {
 		t1, load1 = time.Unix(end, 0), read("loadavg-end")
+	}
+	if !slices.ContainsFunc(cases, func(c result.Case) bool { return measuredIn(c, t0, t1) }) {
+		return prevNote
 	}
 	note := fmt.Sprintf("Last full run: started %s, %.0f minutes, on a machine shared with other engineers' builds and tests: "+
 		"load average (1, 5, 15 min) %s at the start and %s at the end, on %d CPUs. Numbers were taken under that load; "+
@@ -296,6 +304,13 @@ func runNote(dir string) string {
 		note += " " + r
 	}
 	return note
+}
+
+// measuredIn says whether c was measured between t0 and t1, at the
+// minute resolution of Env.When.
+func measuredIn(c result.Case, t0, t1 time.Time) bool {
+	when, err := time.Parse("2006-01-02T15:04Z", c.Env.When)
+	return err == nil && !when.Before(t0.Truncate(time.Minute)) && !when.After(t1)
 }
 
 // derive adds the cases computed from others: how gonfct's ct list RSS
@@ -417,24 +432,26 @@ func median(v []float64) float64 {
 	return r.Median
 }
 
-// previous reads the verdicts of the report about to be replaced, so that
-// the new one can show how each target fared last time.
-func previous(path string) map[string]result.Case {
+// previous reads the verdicts and the run note of the report about to be
+// replaced, so that the new one can show how each target fared last time
+// and keep the note when no stamps describe its run.
+func previous(path string) (map[string]result.Case, string) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil
+		return nil, ""
 	}
 	var old struct {
+		Run   string        `json:"run"`
 		Cases []result.Case `json:"cases"`
 	}
 	if json.Unmarshal(b, &old) != nil {
-		return nil
+		return nil, ""
 	}
 	m := map[string]result.Case{}
 	for _, c := range old.Cases {
 		m[c.ID] = c
 	}
-	return m
+	return m, old.Run
 }
 
 func measuredText(c result.Case) string {

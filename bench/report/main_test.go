@@ -70,7 +70,7 @@ func TestRenderMarksMissingCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	md, js := filepath.Join(dir, "p.md"), filepath.Join(dir, "r.json")
-	if err := render([]string{"-results", filepath.Join(dir, "results"), "-md", md, "-json", js,
+	if err := render([]string{"-results", filepath.Join(dir, "results"), "-run", filepath.Join(dir, "none"), "-md", md, "-json", js,
 		"-micro", filepath.Join(dir, "none"), "-benchstat", filepath.Join(dir, "none")}); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRenderMarksMissingCases(t *testing.T) {
 		t.Error(err)
 	}
 	// A second render shows the first one's verdicts as the previous report.
-	if err := render([]string{"-results", filepath.Join(dir, "results"), "-md", md, "-json", js,
+	if err := render([]string{"-results", filepath.Join(dir, "results"), "-run", filepath.Join(dir, "none"), "-md", md, "-json", js,
 		"-micro", filepath.Join(dir, "none"), "-benchstat", filepath.Join(dir, "none")}); err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +139,36 @@ func TestEngineCases(t *testing.T) {
 		default:
 			t.Errorf("unexpected case %s", c.ID)
 		}
+	}
+}
+
+// The run note comes from the stamps of the run the cases were measured
+// in; stamps of another run, or none, keep the replaced report's note.
+func TestRunNote(t *testing.T) {
+	run := t.TempDir()
+	for name, text := range map[string]string{
+		"started": "1795420715", "ended": "1795421984", // 2026-11-23 07:58:35 to 08:19:44 UTC
+		"loadavg-start": "4.10 2.25 3.96", "loadavg-end": "1.90 3.43 4.10",
+		"failed": "bench-engine\n", "rerun": "bench-engine was re-run alone.",
+	} {
+		if err := os.WriteFile(filepath.Join(run, name), []byte(text+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(when string) []result.Case { return []result.Case{{ID: "x", Env: result.Env{When: when}}} }
+	got := runNote(run, at("2026-11-23T07:58Z"), "previous")
+	for _, want := range []string{"started 2026-11-23 07:58 UTC, 21 minutes", "4.10 2.25 3.96 at the start and 1.90 3.43 4.10 at the end",
+		"**Failed steps: bench-engine**", "bench-engine was re-run alone."} {
+		if !strings.Contains(got, want) {
+			t.Errorf("note lacks %q: %s", want, got)
+		}
+	}
+	for _, when := range []string{"2026-11-23T07:57Z", "2026-11-23T08:20Z", ""} {
+		if got := runNote(run, at(when), "previous"); got != "previous" {
+			t.Errorf("case measured at %q, outside the run: note %q, want the previous one", when, got)
+		}
+	}
+	if got := runNote(t.TempDir(), at("2026-11-23T07:58Z"), "previous"); got != "previous" {
+		t.Errorf("no stamps: note %q, want the previous one", got)
 	}
 }

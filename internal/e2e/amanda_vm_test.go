@@ -38,12 +38,18 @@ import (
 // per stream; bsdudp: one port, the streams multiplexed over it) with the
 // client delaying its estimate by delay seconds, and starts amandad.
 func amandaSetup(t *testing.T, n *routedNet, auth string, delay int) (script, dir string) {
+	return amandaSetupAt(t, n, auth, delay, pcli4, psrv4)
+}
+
+// amandaSetupAt is amandaSetup with the addresses the client knows the
+// server by (the one its requests come from) and the server the client.
+func amandaSetupAt(t *testing.T, n *routedNet, auth string, delay int, server, client string) (script, dir string) {
 	script, err := filepath.Abs("../../pkg/cthelper/amanda/testdata/amanda.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir = filepath.Join(t.TempDir(), "amanda")
-	if out, err := exec.Command(script, "config", dir, auth, strconv.Itoa(delay), "amserver", pcli4, "amclient", psrv4).CombinedOutput(); err != nil {
+	if out, err := exec.Command(script, "config", dir, auth, strconv.Itoa(delay), "amserver", server, "amclient", client).CombinedOutput(); err != nil {
 		t.Fatalf("amanda.sh config: %v\n%s", err, out)
 	}
 	daemon(t, n.srv, script, "client", dir)
@@ -234,4 +240,68 @@ func TestRunAmandaEndToEnd(t *testing.T) {
 		}
 	})
 	eng.stop(t)
+}
+
+// amanda over IPv6, and with the backup server masqueraded behind the
+// router (source NAT): the connections to the ports amandad's CONNECT line
+// names cross the firewall only through the expectations. Debian's Amanda
+// resolves host names for IPv4 only (its resolver asks for AF_INET), so
+// over IPv6 amandapeer.py plays both parts with the messages of a real
+// dump (bsd.pcap); through the IPv4 masquerade it is a real amdump, which
+// amandad accepts from the router's address its configuration names.
+func TestRunAmandaIPv6AndNAT(t *testing.T) {
+	ownHelpers(t)
+	n := newRoutedNet(t)
+	n.cli.MustRun("sysctl", "-qw", "net.ipv4.tcp_syn_retries=1")
+	peer, err := filepath.Abs("../../pkg/cthelper/amanda/testdata/amandapeer.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := startRun(t, n.rtr, "--helper", "amanda:inet:udp:queue=65", "--helper", "amanda:inet6:udp:queue=66")
+	const objects = "\tct helper amanda-std { type \"amanda\" protocol udp; l3proto inet; }\n"
+	const assign = "\t\tudp dport 10080 ct helper set \"amanda-std\"\n"
+	const allow = "\t\tudp dport 10080 ct state new accept\n"
+	load := func(nat string) {
+		n.rtr.Run("nft", "delete", "table", "inet", "gonfct_fw")
+		n.rtr.MustRun("conntrack", "-F")
+		n.firewallNAT(t, objects, assign, allow, nat)
+	}
+	// ipv6 runs amandapeer.py's exchange: the server's output says which
+	// streams connected.
+	ipv6 := func() string {
+		daemon(t, n.srv, "/usr/bin/python3", peer, "client")
+		waitListen(t, n.srv, "u", "10080", 1)
+		out, _ := n.cli.Run("timeout", "-s", "KILL", "60", "/usr/bin/python3", peer, "server", psrv6)
+		return out
+	}
+	for _, c := range []struct{ name, nat, seen string }{{"IPv6", "", pcli6}, {"IPv6 masqueraded", masquerade, prtr6s}} {
+		t.Run(c.name, func(t *testing.T) {
+			load(c.nat)
+			out := ipv6()
+			if strings.Count(out, " ok\n") != 4 {
+				t.Errorf("%s: not all four streams connected through the firewall with gonfct run:\n%s\nexpectations:\n%s", c.name, out, expectations(n.rtr))
+			}
+			if ok, ct := conntrackMatch(n.rtr, ctTuple(pcli6, psrv6, "10080")+ctTuple(psrv6, c.seen, "")); !ok {
+				t.Errorf("%s: no amanda master seen by the client from %s:\n%s", c.name, c.seen, ct)
+			}
+		})
+	}
+	t.Run("IPv4 masqueraded amdump", func(t *testing.T) {
+		load(masquerade)
+		script, dir := amandaSetupAt(t, n, "bsd", 0, prtr4s, psrv4)
+		out, size := amdump(t, n, script, dir)
+		if !strings.Contains(out, "SUCCESS dumper amclient /var/lib/amanda/data") || size < 200000 {
+			t.Errorf("amdump through the masquerade with gonfct run: dump image of %d bytes\n%s\nexpectations:\n%s", size, out, expectations(n.rtr))
+		}
+		if ok, ct := conntrackMatch(n.rtr, ctTuple(pcli4, psrv4, "10080")+ctTuple(psrv4, prtr4s, "")); !ok {
+			t.Errorf("the amanda master was not masqueraded to %s:\n%s", prtr4s, ct)
+		}
+	})
+	eng.stop(t)
+	t.Run("IPv6 without gonfct run", func(t *testing.T) {
+		load("")
+		if out := ipv6(); strings.Contains(out, " ok") {
+			t.Errorf("an amanda stream connected over IPv6 without gonfct run:\n%s", out)
+		}
+	})
 }

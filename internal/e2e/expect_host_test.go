@@ -102,7 +102,7 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 
 	// The kernel's reasons, said plainly.
 	r := expectRun(ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.9 1 80", "--tuple", "tcp 10.0.0.9 10.0.0.1 0 50003")
-	if r.code != 1 || !strings.Contains(r.err, "master conntrack has no helper (a conntrack with a helper is made by `gonfct ct add --helper`)") ||
+	if r.code != 1 || !strings.Contains(r.err, "master conntrack has no helper: attach one with `gonfct ct add --helper`") ||
 		strings.Count(r.err, "\n") != 1 {
 		t.Errorf("add to a master without helper: exit %d, %q", r.code, r.err)
 	}

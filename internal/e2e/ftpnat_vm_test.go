@@ -28,10 +28,16 @@ func TestRunFTPThroughNAT(t *testing.T) {
 		}
 		t.Logf("%s through masquerade with gonfct run: %d bytes", m.name, size)
 	}
-	// The masquerade really applied: the server saw the router's address.
-	ct, _ := n.rtr.Run("conntrack", "-L", "-p", "tcp", "--dport", "21")
-	if !strings.Contains(ct, "dst="+rtr4s) {
-		t.Errorf("the control connection was not masqueraded:\n%s", ct)
+	// The masquerade really applied: the server saw the router's address,
+	// over IPv4 and IPv6, on the control connections and, in active mode,
+	// the data connections went to it.
+	for _, re := range []string{
+		ctTuple(cli4, srv4, "21") + ctTuple(srv4, rtr4s, ""), ctTuple(cli6, srv6, "21") + ctTuple(srv6, rtr6s, ""),
+		ctTuple(srv4, rtr4s, "") + ctTuple(cli4, srv4, ""), ctTuple(srv6, rtr6s, "") + ctTuple(cli6, srv6, ""),
+	} {
+		if ok, ct := conntrackMatch(n.rtr, re); !ok {
+			t.Errorf("no conntrack matching %s: not masqueraded\n%s", re, ct)
+		}
 	}
 
 	eng.stop(t)

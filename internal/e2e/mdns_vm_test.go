@@ -48,15 +48,16 @@ publish-workstation=no
 publish-hinfo=no
 `
 
-// mdnsQuerierFirewall: the mdns helper object, a rule that assigns it to
-// queries to the groups (assign, empty for none), and an input chain that
-// drops new UDP.
-func mdnsQuerierFirewall(assign bool) string {
-	rs := "table inet gonfct_fw {\n\tct helper mdns-std { type \"mdns\" protocol udp; l3proto inet; }\n" +
+// querierFirewall is the firewall of a host that queries a multicast
+// group and takes unicast answers (mdns, slp): the helper object, a rule
+// that assigns it to queries to the groups on port (assign, empty for
+// none), and an input chain that drops new UDP.
+func querierFirewall(helper, group4, group6, port string, assign bool) string {
+	rs := "table inet gonfct_fw {\n\tct helper " + helper + "-std { type \"" + helper + "\" protocol udp; l3proto inet; }\n" +
 		"\tchain out {\n\t\ttype filter hook output priority 0;\n"
 	if assign {
-		rs += "\t\tip daddr 224.0.0.251 udp dport 5353 ct helper set \"mdns-std\"\n" +
-			"\t\tip6 daddr ff02::fb udp dport 5353 ct helper set \"mdns-std\"\n"
+		rs += "\t\tip daddr " + group4 + " udp dport " + port + " ct helper set \"" + helper + "-std\"\n" +
+			"\t\tip6 daddr " + group6 + " udp dport " + port + " ct helper set \"" + helper + "-std\"\n"
 	}
 	return rs + "\t}\n\tchain in {\n\t\ttype filter hook input priority 0;\n" +
 		"\t\tct state established,related accept\n\t\tmeta l4proto udp ct state new drop\n\t}\n}\n"
@@ -124,7 +125,7 @@ func TestRunMDNSEndToEnd(t *testing.T) {
 	ruleset := filepath.Join(t.TempDir(), "fw.nft")
 	load := func(assign bool) {
 		q.Run("nft", "delete", "table", "inet", "gonfct_fw")
-		if err := os.WriteFile(ruleset, []byte(mdnsQuerierFirewall(assign)), 0o644); err != nil {
+		if err := os.WriteFile(ruleset, []byte(querierFirewall("mdns", "224.0.0.251", "ff02::fb", "5353", assign)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		q.MustRun("nft", "-f", ruleset)

@@ -131,7 +131,8 @@ func waitListen(t *testing.T, ns *nstest.NS, flag, port string, count int) {
 }
 
 // rpcRegister registers program 100099 version 1 with the server's
-// rpcbind (PMAPPROC_SET for tcp and udp, RPCBPROC_SET for tcp6), and
+// rpcbind (PMAPPROC_SET for tcp and udp, RPCBPROC_SET for tcp6 and
+// udp6), and
 // rpcNull answers every call on those ports with an accepted, successful
 // empty reply: enough for rpcinfo's NULL call.
 const rpcRegisterPy = `
@@ -142,8 +143,9 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 800))
 hdr = lambda xid, vers: struct.pack(">IIIIIIIIII", xid, 0, 2, 100000, vers, 1, 0, 0, 0, 0)
 for i, (prot, port) in enumerate([(6, 40001), (17, 40002)]):
     s.sendto(hdr(i + 1, 2) + struct.pack(">IIII", 100099, 1, prot, port), ("127.0.0.1", 111)); assert s.recv(64)[-4:] == b"\0\0\0\1"
-s.sendto(hdr(3, 3) + struct.pack(">II", 100099, 1) + xstr("tcp6") + xstr("::.156.65") + xstr("superuser"), ("127.0.0.1", 111))
-assert s.recv(64)[-4:] == b"\0\0\0\1"
+for i, (netid, ua) in enumerate([("tcp6", "::.156.65"), ("udp6", "::.156.66")]):
+    s.sendto(hdr(i + 3, 3) + struct.pack(">II", 100099, 1) + xstr(netid) + xstr(ua) + xstr("superuser"), ("127.0.0.1", 111))
+    assert s.recv(64)[-4:] == b"\0\0\0\1"
 `
 
 const rpcNullPy = `
@@ -169,11 +171,23 @@ def tcp():
         except OSError: pass
         c.close()
 threading.Thread(target=tcp, daemon=True).start()
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 40002))
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+u.bind(("::", 40002))
 while True:
     call, peer = u.recvfrom(2048)
     u.sendto(reply(call), peer)
 `
+
+// startRPCServer starts rpcbind on the server and registers program
+// 100099 with it, served by rpcNullPy.
+func startRPCServer(t *testing.T, n *routedNet) {
+	daemon(t, n.srv, "rpcbind", "-f", "-w")
+	waitListen(t, n.srv, "t", "111", 1)
+	n.srv.MustRun("/usr/bin/python3", "-c", rpcRegisterPy)
+	daemon(t, n.srv, "/usr/bin/python3", "-c", rpcNullPy)
+	waitListen(t, n.srv, "u", "40002", 1)
+}
 
 // rpcGetportPy asks the portmapper with a v2 GETPORT (over UDP) for
 // program 100099's port on the given protocol, then makes a NULL call to
@@ -201,13 +215,8 @@ func TestRunRPCEndToEnd(t *testing.T) {
 	phase := func(what string) { t.Logf("%v: %s", time.Since(start).Round(time.Millisecond), what) }
 	n := newRoutedNet(t)
 	phase("network")
-	daemon(t, n.srv, "rpcbind", "-f", "-w")
-	waitListen(t, n.srv, "t", "111", 1)
-	phase("rpcbind listens")
-	n.srv.MustRun("/usr/bin/python3", "-c", rpcRegisterPy)
-	daemon(t, n.srv, "/usr/bin/python3", "-c", rpcNullPy)
-	waitListen(t, n.srv, "u", "40002", 1)
-	phase("program registered")
+	startRPCServer(t, n)
+	phase("rpcbind listens, program registered")
 
 	type probe struct {
 		name string
@@ -368,8 +377,10 @@ func TestRunTFTPThroughSNAT(t *testing.T) {
 		}
 	}
 	// The server saw the router's address, not the client's.
-	if ct := n.rtr.MustRun("conntrack", "-L", "-p", "udp", "--orig-port-dst", "69"); !strings.Contains(ct, "dst="+prtr4s) {
-		t.Errorf("the tftp master was not masqueraded:\n%s", ct)
+	for _, re := range []string{ctTuple(pcli4, psrv4, "69") + ctTuple(psrv4, prtr4s, ""), ctTuple(pcli6, psrv6, "69") + ctTuple(psrv6, prtr6s, "")} {
+		if ok, ct := conntrackMatch(n.rtr, re); !ok {
+			t.Errorf("no conntrack matching %s: the tftp master was not masqueraded\n%s", re, ct)
+		}
 	}
 	eng.stop(t)
 }
@@ -388,12 +399,16 @@ func TestRunRSHThroughSNAT(t *testing.T) {
 		"\tct helper rsh-std { type \"rsh\" protocol tcp; l3proto inet; }\n",
 		"\t\ttcp dport 514 ct helper set \"rsh-std\"\n",
 		"\t\ttcp dport 514 ct state new accept\n", masquerade)
-	for _, c := range [][2]string{{"4", psrv4}, {"6", psrv6}} {
+	for _, c := range [][3]string{{"4", psrv4, prtr4s}, {"6", psrv6, prtr6s}} {
 		daemon(t, n.srv, "/usr/bin/python3", rshd, c[0])
 		waitListen(t, n.srv, "t", "514", 1)
 		out, err := n.cli.Run("timeout", "-s", "KILL", "30", "rsh", "-l", "gonfct", c[1], "echo", "hello")
 		if err != nil || !strings.Contains(out, "stderr connection: up") {
 			t.Errorf("rsh over IPv%s through SNAT with gonfct run: %v\n%s", c[0], err, out)
+		}
+		// rshd saw the router's address, and connected back to it.
+		if !strings.Contains(out, "peer: "+c[2]+"\n") {
+			t.Errorf("rsh over IPv%s: rshd did not see the router's address %s: not masqueraded\n%s", c[0], c[2], out)
 		}
 	}
 	eng.stop(t)
@@ -407,11 +422,7 @@ func TestRunRSHThroughSNAT(t *testing.T) {
 func TestRunRPCThroughDNAT(t *testing.T) {
 	ownHelpers(t)
 	n := newRoutedNet(t)
-	daemon(t, n.srv, "rpcbind", "-f", "-w")
-	waitListen(t, n.srv, "t", "111", 1)
-	n.srv.MustRun("/usr/bin/python3", "-c", rpcRegisterPy)
-	daemon(t, n.srv, "/usr/bin/python3", "-c", rpcNullPy)
-	waitListen(t, n.srv, "u", "40002", 1)
+	startRPCServer(t, n)
 	eng := startRun(t, n.rtr, "--helper", "rpc:inet:tcp:queue=25", "--helper", "rpc:inet:udp:queue=26")
 	dnat := "\tchain prenat {\n\t\ttype nat hook prerouting priority dstnat;\n\t\tip daddr " + prtr4c + " meta l4proto { tcp, udp } th dport 111 dnat ip to " + psrv4 + "\n\t}\n"
 	n.firewallNAT(t,

@@ -29,7 +29,7 @@ func TestRunCheckOnThisKernel(t *testing.T) {
 		"modprobe nfnetlink_cthelper",
 		"ok      ctnetlink expectations",
 		"MISSING helper ftp inet tcp: kernel helper nf_conntrack_ftp",
-		"MISSING queue 5 with conntrack glue (for ftp)",
+		"MISSING queue 5 with conntrack glue in namespace " + ns.Name + " (for ftp)",
 		"CONFIG_NETFILTER_NETLINK_GLUE_CT",
 	} {
 		if !strings.Contains(text, want) {

@@ -47,14 +47,19 @@ const (
 )
 
 func newFTPNet(t *testing.T) *ftpNet {
-	r := newRoutedNetAt(t, routedAddrs{cli4, rtr4c, rtr4s, srv4, cli6, rtr6c, rtr6s, srv6})
+	return newFTPNetAt(t, routedAddrs{cli4, rtr4c, rtr4s, srv4, cli6, rtr6c, rtr6s, srv6})
+}
+
+// newFTPNetAt is newFTPNet on other addresses.
+func newFTPNetAt(t *testing.T, a routedAddrs) *ftpNet {
+	r := newRoutedNetAt(t, a)
 	n := &ftpNet{routedNet: r, dir: t.TempDir(), size: 200000}
 	data := make([]byte, n.size)
 	rand.Read(data)
 	if err := os.WriteFile(filepath.Join(n.dir, "file.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, addr := range []string{srv4, srv6} {
+	for _, addr := range []string{a.srv4, a.srv6} {
 		cmd := exec.Command("ip", "netns", "exec", n.srv.Name, "/usr/bin/python3", "-m", "pyftpdlib", "-i", addr, "-p", "21", "-d", n.dir)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -89,8 +94,7 @@ func (n *ftpNet) loadRuleset(t *testing.T) { n.firewall(t, ftpObjects, ftpAssign
 // loadNATRuleset is the same firewall with the client side masqueraded
 // behind the router's server-side address.
 func (n *ftpNet) loadNATRuleset(t *testing.T) {
-	n.firewallNAT(t, ftpObjects, ftpAssign, ftpAllow,
-		"\tchain post {\n\t\ttype nat hook postrouting priority srcnat;\n\t\toifname \"rs\" masquerade\n\t}\n")
+	n.firewallNAT(t, ftpObjects, ftpAssign, ftpAllow, masquerade)
 }
 
 // ftpMode is one way to download.

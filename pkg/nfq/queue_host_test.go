@@ -42,7 +42,8 @@ func testQueueRealKernel(t *testing.T, poll time.Duration) {
 		verdict uint32
 		listed  bool
 	}{{"40001", nfq.Drop, false}, {"40002", nfq.Accept, true}} {
-		go ns.Run("python3", "-c", "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "+
+		// Debian's python3, not a version manager's shim that may take seconds to start.
+		go ns.Run("/usr/bin/python3", "-c", "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "+
 			"s.bind(('127.0.0.1', "+tc.sport+")); s.sendto(b'hello\\n', ('127.0.0.1', 9999))")
 		var v nfq.Verdict
 		got := false

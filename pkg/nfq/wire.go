@@ -58,6 +58,10 @@ const (
 // (it caps 0xffff to 64 KiB minus its own headers).
 const MaxCopyRange = 0xffff
 
+// MaxPayload is the largest packet a verdict carries back (Verdict.Payload):
+// NFQA_PAYLOAD's 16-bit attribute length counts its own 4-byte header.
+const MaxPayload = 0xffff - 4
+
 // nfgenmsg is the 4-byte netfilter header after the netlink header.
 func appendNfgenmsg(b []byte, family uint8, resID uint16) []byte {
 	return append(b, family, 0, byte(resID>>8), byte(resID))
@@ -234,7 +238,8 @@ func (v *Verdict) Request(subsys, typ uint8, family uint8, flags uint16, seq uin
 	endMsg(v.pre, start)
 }
 
-// Payload replaces the packet (from the network header on).
+// Payload replaces the packet (from the network header on); b is at
+// most MaxPayload bytes.
 func (v *Verdict) Payload(b []byte) { v.attrs.Put(attrPayload, b) }
 
 // SeqAdjust makes the verdict carry NFQA_CT (empty if nothing else goes

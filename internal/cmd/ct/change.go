@@ -16,22 +16,24 @@ import (
 )
 
 // What to type about the kernel's answers; pkg/ctflow says what they mean.
-var (
-	adviceLookup = ctnl.Hints{
-		unix.ENOENT: "see `gonfct ct list`; give --zone for a conntrack outside zone 0",
+
+func adviseLookup(err error) error {
+	return cli.AdviseOn(err, ctnl.ErrNotFound, "see `gonfct ct list`; give --zone for a conntrack outside zone 0")
+}
+
+func adviseAdd(f *ctflow.Flow, err error) error {
+	err = cli.AdviseOn(err, ctnl.ErrExists, "change it with `gonfct ct update`, or delete it first")
+	if f.Has(ctflow.HasHelper) {
+		err = cli.AdviseOn(err, ctnl.ErrNotSupported,
+			"use a kernel helper (ftp, tftp, sip, irc, sane, amanda, pptp, h323 ...) or add a user-space one with `gonfct helper add`")
 	}
-	adviceAdd = ctnl.Hints{
-		unix.EEXIST: "change it with `gonfct ct update`, or delete it first",
-	}
-	adviceAddHelper = ctnl.Hints{
-		unix.EEXIST:     adviceAdd[unix.EEXIST],
-		unix.EOPNOTSUPP: "use a kernel helper (ftp, tftp, sip, irc, sane, amanda, pptp, h323 ...) or add a user-space one with `gonfct helper add`",
-	}
-	adviceUpdate = ctnl.Hints{
-		unix.ENOENT:     "add it with `gonfct ct add`",
-		unix.EOPNOTSUPP: "delete it and add it again with --helper",
-	}
-)
+	return err
+}
+
+func adviseUpdate(err error) error {
+	err = cli.AdviseOn(err, ctnl.ErrNotFound, "add it with `gonfct ct add`")
+	return cli.AdviseOn(err, ctnl.ErrNotSupported, "delete it and add it again with --helper")
+}
 
 // ---- add and update
 
@@ -207,20 +209,9 @@ labels (a namespace whose ruleset uses none), it is removed again.`,
 }
 
 func addRun(opts *AddOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	advice := adviceAdd
-	if opts.flow.Has(ctflow.HasHelper) {
-		advice = adviceAddHelper
-	}
-	if err := ctflow.NewClient(c).Create(&opts.flow); err != nil {
-		return ctcli.Advise(err, advice)
-	}
-	ctcli.Say(opts.env, opts.quiet, "1 flow entries have been created.")
-	return nil
+	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been created.", func(c *ctnl.Conn) error {
+		return adviseAdd(&opts.flow, ctflow.NewClient(c).Create(&opts.flow))
+	})
 }
 
 // UpdateOptions serve `ct update`.
@@ -271,16 +262,9 @@ any other (EBUSY), or any helper for a conntrack created without one
 }
 
 func updateRun(opts *UpdateOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := ctflow.NewClient(c).Change(&opts.flow, opts.markMask); err != nil {
-		return ctcli.Advise(err, adviceUpdate)
-	}
-	ctcli.Say(opts.env, opts.quiet, "1 flow entries have been updated.")
-	return nil
+	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been updated.", func(c *ctnl.Conn) error {
+		return adviseUpdate(ctflow.NewClient(c).Change(&opts.flow, opts.markMask))
+	})
 }
 
 // ---- delete and flush
@@ -336,34 +320,12 @@ func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command 
 }
 
 func deleteRun(opts *DeleteOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
+	if !opts.byKey {
+		return flushRun(&FlushOptions{env: opts.env, filter: opts.filter, quiet: opts.quiet})
 	}
-	defer c.Close()
-	cl := ctflow.NewClient(c)
-	if opts.byKey {
-		if err := cl.Delete(opts.key); err != nil {
-			return ctcli.Advise(err, adviceLookup)
-		}
-		ctcli.Say(opts.env, opts.quiet, "1 flow entries have been deleted.")
-		return nil
-	}
-	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
-}
-
-func deleteMatching(env *cli.Env, cl *ctflow.Client, f ctflow.Filter, quiet bool) error {
-	c2, err := env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c2.Close()
-	n, err := cl.DeleteMatching(f, ctflow.NewClient(c2))
-	if err != nil {
-		return err
-	}
-	ctcli.Say(env, quiet, "%d flow entries have been deleted.", n)
-	return nil
+	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been deleted.", func(c *ctnl.Conn) error {
+		return adviseLookup(ctflow.NewClient(c).Delete(opts.key))
+	})
 }
 
 // FlushOptions serve `ct flush`.
@@ -401,18 +363,9 @@ func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 }
 
 func flushRun(opts *FlushOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	cl := ctflow.NewClient(c)
-	if opts.filter.IsZero() {
-		if err := cl.Flush(); err != nil {
-			return err
-		}
-		ctcli.Say(opts.env, opts.quiet, "connection tracking table has been emptied.")
-		return nil
-	}
-	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
+	return ctcli.Flush(opts.env, opts.quiet, opts.filter.IsZero(), "connection tracking table has been emptied.", "flow entries",
+		func(c *ctnl.Conn) error { return ctflow.NewClient(c).Flush() },
+		func(c, c2 *ctnl.Conn) (int, error) {
+			return ctflow.NewClient(c).DeleteMatching(opts.filter, ctflow.NewClient(c2))
+		})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gonfct/gonfct/internal/output"
 	"github.com/gonfct/gonfct/pkg/ctflow"
 	"github.com/gonfct/gonfct/pkg/ctnetlink"
+	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
@@ -171,19 +172,9 @@ func NewCmdList(env *cli.Env, runF func(*ListOptions) error) *cobra.Command {
 }
 
 func listRun(opts *ListOptions) error {
-	w, err := opts.env.Writer(output.List, ctflow.Columns)
-	if err != nil {
-		return err
-	}
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	err = ctflow.NewClient(c).List(opts.filter, func(f *ctflow.Flow) error { return w.Write(f) })
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
+	w, err := ctcli.Print(opts.env, output.List, ctflow.Columns, func(c *ctnl.Conn, w *output.Writer) error {
+		return ctflow.NewClient(c).List(opts.filter, func(f *ctflow.Flow) error { return w.Write(f) })
+	})
 	if err != nil {
 		return err
 	}
@@ -227,23 +218,14 @@ func NewCmdGet(env *cli.Env, runF func(*GetOptions) error) *cobra.Command {
 }
 
 func getRun(opts *GetOptions) error {
-	w, err := opts.env.Writer(output.Single, ctflow.Columns)
+	_, err := ctcli.Print(opts.env, output.Single, ctflow.Columns, func(c *ctnl.Conn, w *output.Writer) error {
+		var f ctflow.Flow
+		if err := ctflow.NewClient(c).Get(opts.key, &f); err != nil {
+			return adviseLookup(err)
+		}
+		return w.Write(&f)
+	})
 	if err != nil {
-		return err
-	}
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var f ctflow.Flow
-	if err := ctflow.NewClient(c).Get(opts.key, &f); err != nil {
-		return ctcli.Advise(err, adviceLookup)
-	}
-	if err := w.Write(&f); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
 		return err
 	}
 	ctcli.Say(opts.env, opts.quiet, "1 flow entries have been shown.")

@@ -293,7 +293,7 @@ func restoreRun(opts *RestoreOptions) error {
 func adviseSkip(err error) error {
 	var hc *ctflow.HelperConflictError
 	if errors.As(err, &hc) {
-		return fmt.Errorf("%w (use --replace to delete and re-create it)", err)
+		return cli.Advise(err, "use --replace to delete and re-create it")
 	}
 	return err
 }

@@ -3,14 +3,12 @@ package ctcli
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/pkg/ctnetlink"
-	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 )
@@ -84,23 +82,6 @@ func TestAppendEventJSON(t *testing.T) {
 		if string(got) != "x"+tc.want || !json.Valid(got[1:]) {
 			t.Errorf("got %s, want %s", got[1:], tc.want)
 		}
-	}
-}
-
-// Advice is added to the kernel's errno it is for, and only to that.
-func TestAdvise(t *testing.T) {
-	advice := ctnl.Hints{unix.ENOENT: "see `gonfct ct list`"}
-	err := Advise(&ctnl.Error{Op: "get conntrack x", Err: unix.ENOENT, Hint: "no conntrack has this original tuple"}, advice)
-	if got := err.Error(); !strings.HasSuffix(got, "no conntrack has this original tuple (see `gonfct ct list`)") {
-		t.Errorf("advised: %s", got)
-	}
-	err = Advise(&ctnl.Error{Op: "get conntrack x", Err: unix.EPERM}, advice)
-	if strings.Contains(err.Error(), "gonfct") {
-		t.Errorf("advice for another errno: %s", err)
-	}
-	plain := errors.New("plain")
-	if Advise(plain, advice) != plain {
-		t.Error("a plain error changed")
 	}
 }
 

@@ -2,8 +2,7 @@
 // ct (conntracks) and expect (expectations), share, so that they take the
 // same flags, say the same things and print the same count lines: the
 // selection flags, tuple arguments, the watch flags and loop with its loss
-// report, the count line and -q, and the advice that names gonfct
-// commands, which pkg/ctflow and pkg/expect leave to the command line.
+// report, the count line and -q, and the frames of their run functions.
 package ctcli
 
 import (

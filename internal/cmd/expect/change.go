@@ -14,10 +14,15 @@ import (
 )
 
 // What to type about the kernel's answers; pkg/expect says what they mean.
-var adviceAdd = ctnl.Hints{
-	unix.ENOENT:     "check --master (and --zone) against `gonfct ct list`",
-	unix.EOPNOTSUPP: "a conntrack with a helper is made by `gonfct ct add --helper`",
-	unix.EINVAL:     "check --class and --expectfn",
+
+func adviseAdd(err error) error {
+	err = cli.AdviseOn(err, ctnl.ErrNotFound, "check --master (and --zone) against `gonfct ct list`")
+	err = cli.AdviseOn(err, ctnl.ErrNotSupported, "attach one with `gonfct ct add --helper`")
+	return cli.AdviseOn(err, unix.EINVAL, "check --class and --expectfn")
+}
+
+func adviseLookup(err error) error {
+	return cli.AdviseOn(err, ctnl.ErrNotFound, "`gonfct expect list -o json` shows the table, with IDs")
 }
 
 // maxExpectClasses is NF_CT_MAX_EXPECT_CLASSES: the kernel keeps per-class
@@ -131,16 +136,9 @@ tuple must match.
 }
 
 func addRun(opts *AddOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := ctexpect.NewClient(c).Create(&opts.exp); err != nil {
-		return ctcli.Advise(err, adviceAdd)
-	}
-	ctcli.Say(opts.env, opts.quiet, "1 expectations have been created.")
-	return nil
+	return ctcli.Change(opts.env, opts.quiet, "1 expectations have been created.", func(c *ctnl.Conn) error {
+		return adviseAdd(ctexpect.NewClient(c).Create(&opts.exp))
+	})
 }
 
 // DeleteOptions serve `expect delete`.
@@ -215,34 +213,12 @@ meanwhile is skipped). The count goes to stderr.`,
 }
 
 func deleteRun(opts *DeleteOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
+	if !opts.byKey {
+		return flushRun(&FlushOptions{env: opts.env, filter: opts.filter, quiet: opts.quiet})
 	}
-	defer c.Close()
-	cl := ctexpect.NewClient(c)
-	if opts.byKey {
-		if err := cl.Delete(opts.key); err != nil {
-			return ctcli.Advise(err, adviceLookup)
-		}
-		ctcli.Say(opts.env, opts.quiet, "1 expectations have been deleted.")
-		return nil
-	}
-	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
-}
-
-func deleteMatching(env *cli.Env, cl *ctexpect.Client, f ctexpect.Filter, quiet bool) error {
-	c2, err := env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c2.Close()
-	n, err := cl.DeleteMatching(f, ctexpect.NewClient(c2))
-	if err != nil {
-		return ctcli.Advise(err, adviceLookup)
-	}
-	ctcli.Say(env, quiet, "%d expectations have been deleted.", n)
-	return nil
+	return ctcli.Change(opts.env, opts.quiet, "1 expectations have been deleted.", func(c *ctnl.Conn) error {
+		return adviseLookup(ctexpect.NewClient(c).Delete(opts.key))
+	})
 }
 
 // FlushOptions serve `expect flush`.
@@ -280,18 +256,10 @@ func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 }
 
 func flushRun(opts *FlushOptions) error {
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	cl := ctexpect.NewClient(c)
-	if opts.filter.IsZero() {
-		if err := cl.Flush(); err != nil {
-			return err
-		}
-		ctcli.Say(opts.env, opts.quiet, "expectation table has been emptied.")
-		return nil
-	}
-	return deleteMatching(opts.env, cl, opts.filter, opts.quiet)
+	return ctcli.Flush(opts.env, opts.quiet, opts.filter.IsZero(), "expectation table has been emptied.", "expectations",
+		func(c *ctnl.Conn) error { return ctexpect.NewClient(c).Flush() },
+		func(c, c2 *ctnl.Conn) (int, error) {
+			n, err := ctexpect.NewClient(c).DeleteMatching(opts.filter, ctexpect.NewClient(c2))
+			return n, adviseLookup(err)
+		})
 }

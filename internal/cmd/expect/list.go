@@ -10,7 +10,6 @@ import (
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	ctexpect "github.com/gonfct/gonfct/pkg/expect"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 // ListOptions serve `expect list`.
@@ -55,23 +54,13 @@ streams by.`,
 }
 
 func listRun(opts *ListOptions) error {
-	w, err := opts.env.Writer(output.List, columns)
-	if err != nil {
-		return err
-	}
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rec := &record{}
-	err = ctexpect.NewClient(c).List(opts.filter, func(e *ctexpect.Expectation) error {
-		rec.e = e
-		return w.Write(rec)
+	w, err := ctcli.Print(opts.env, output.List, columns, func(c *ctnl.Conn, w *output.Writer) error {
+		rec := &record{}
+		return ctexpect.NewClient(c).List(opts.filter, func(e *ctexpect.Expectation) error {
+			rec.e = e
+			return w.Write(rec)
+		})
 	})
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return err
 	}
@@ -120,23 +109,14 @@ func NewCmdCount(env *cli.Env, runF func(*CountOptions) error) *cobra.Command {
 }
 
 func countRun(opts *CountOptions) error {
-	w, err := opts.env.Writer(output.Single, []string{"COUNT"})
-	if err != nil {
-		return err
-	}
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	n := 0
-	if err := ctexpect.NewClient(c).List(opts.filter, func(*ctexpect.Expectation) error { n++; return nil }); err != nil {
-		return err
-	}
-	if err := w.Write(countRecord{n}); err != nil {
-		return err
-	}
-	return w.Close()
+	_, err := ctcli.Print(opts.env, output.Single, []string{"COUNT"}, func(c *ctnl.Conn, w *output.Writer) error {
+		n := 0
+		if err := ctexpect.NewClient(c).List(opts.filter, func(*ctexpect.Expectation) error { n++; return nil }); err != nil {
+			return err
+		}
+		return w.Write(countRecord{n})
+	})
+	return err
 }
 
 // StatsOptions serve `expect stats`.
@@ -188,19 +168,10 @@ matched by a new connection), expect_create (created), expect_delete
 }
 
 func statsRun(opts *StatsOptions) error {
-	w, err := opts.env.Writer(output.List, []string{"CPU", "EXPECT_NEW", "EXPECT_CREATE", "EXPECT_DELETE"})
-	if err != nil {
-		return err
-	}
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	err = ctexpect.NewClient(c).Stats(func(st ctexpect.CPUStats) error { return w.Write(statsRecord{st}) })
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
+	_, err := ctcli.Print(opts.env, output.List, []string{"CPU", "EXPECT_NEW", "EXPECT_CREATE", "EXPECT_DELETE"},
+		func(c *ctnl.Conn, w *output.Writer) error {
+			return ctexpect.NewClient(c).Stats(func(st ctexpect.CPUStats) error { return w.Write(statsRecord{st}) })
+		})
 	return err
 }
 
@@ -256,27 +227,15 @@ func parseID(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// adviceLookup says where to look when an expectation is not found.
-var adviceLookup = ctnl.Hints{unix.ENOENT: "`gonfct expect list -o json` shows the table, with IDs"}
-
 func getRun(opts *GetOptions) error {
-	w, err := opts.env.Writer(output.Single, columns)
+	_, err := ctcli.Print(opts.env, output.Single, columns, func(c *ctnl.Conn, w *output.Writer) error {
+		var e ctexpect.Expectation
+		if err := ctexpect.NewClient(c).Get(opts.key, &e); err != nil {
+			return adviseLookup(err)
+		}
+		return w.Write(&record{e: &e})
+	})
 	if err != nil {
-		return err
-	}
-	c, err := opts.env.Conn()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	var e ctexpect.Expectation
-	if err := ctexpect.NewClient(c).Get(opts.key, &e); err != nil {
-		return ctcli.Advise(err, adviceLookup)
-	}
-	if err := w.Write(&record{e: &e}); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
 		return err
 	}
 	ctcli.Say(opts.env, opts.quiet, "1 expectations have been shown.")

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/nfq"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,7 @@ var (
 	errNotTCPUDP     = errors.New("not TCP or UDP")
 	errExtHeaders    = errors.New("IPv6 extension header chain too long or truncated")
 	errRewriteBounds = errors.New("payload rewrite out of bounds")
-	errRewriteSize   = errors.New("rewritten packet larger than 64 KiB")
+	errRewriteSize   = errors.New("rewritten packet larger than the 65531 bytes a verdict carries")
 )
 
 // l4Offsets locates a packet's parts: where the transport header and the
@@ -114,7 +115,7 @@ const maxExtHeaders = 8
 // is the first next-header value; it returns the transport protocol and
 // its offset.
 func skipExtHeaders(b []byte, next uint8, off int) (uint8, int, error) {
-	for range maxExtHeaders {
+	for range maxExtHeaders + 1 { // the extension headers, then the transport's
 		switch next {
 		case unix.IPPROTO_HOPOPTS, unix.IPPROTO_ROUTING, unix.IPPROTO_DSTOPTS:
 			if len(b)-off < 8 {
@@ -155,11 +156,10 @@ func skipExtHeaders(b []byte, next uint8, off int) (uint8, int, error) {
 // nibble of its first byte): Linux records where the stream's sequence
 // numbers shift (nf_ct_tcp_seqadj_set, reached from a verdict's payload)
 // at the TCP header it finds after the IPv4 header length, read from that
-// nibble, for IPv6 packets too (6.1 and 6.18 alike). With the nibble at 0
-// it takes bytes of the IPv6 header for the sequence number, and the
-// connection breaks after the rewrite. The cost: this one packet's DSCP
-// changes (to 40-43 without extension headers).
-
+// nibble, for IPv6 packets too (6.1, and the current sources alike). With
+// the nibble at 0 it takes bytes of the IPv6 header for the sequence
+// number, and the connection breaks after the rewrite. The cost: this one
+// packet's DSCP changes (to 40-43 without extension headers).
 func rewrite(dst, b []byte, off l4Offsets, payloadEnd int, proto uint8, ws []cthelper.Rewrite) ([]byte, error) {
 	dst = append(dst[:0], b[:off.payload]...)
 	pl := b[off.payload:payloadEnd]
@@ -173,7 +173,7 @@ func rewrite(dst, b []byte, off l4Offsets, payloadEnd int, proto uint8, ws []cth
 		pos = w.Off + w.Len
 	}
 	dst = append(dst, pl[pos:]...)
-	if len(dst) > 0xffff {
+	if len(dst) > nfq.MaxPayload {
 		return nil, errRewriteSize
 	}
 	if dst[0]>>4 == 4 {

@@ -147,6 +147,6 @@ func TestRewriteBounds(t *testing.T) {
 	}
 	big := make([]byte, 70000)
 	if _, err := rewrite(nil, in, off, end, p.Proto, []cthelper.Rewrite{{Off: 0, Len: 1, Data: big}}); err == nil {
-		t.Error("a rewrite past 64 KiB accepted")
+		t.Error("a rewrite past what a verdict carries accepted")
 	}
 }

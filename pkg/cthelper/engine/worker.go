@@ -217,7 +217,7 @@ func (w *worker) prepare(p *nfq.Packet) {
 			ex := w.expectation(s, &r.Expects[i], true)
 			w.enc.Reset()
 			ex.Encode(&w.enc)
-			w.v.Request(subsysCtnetlinkExp, msgExpNew, pk.Family, unix.NLM_F_CREATE|unix.NLM_F_ACK, 0, w.enc.Bytes())
+			w.v.Request(subsysCtnetlinkExp, ctnetlink.MsgExpNew, pk.Family, unix.NLM_F_CREATE|unix.NLM_F_ACK, 0, w.enc.Bytes())
 		}
 	}
 	if r.PrivChanged {
@@ -417,11 +417,10 @@ func (w *worker) createNow(s *serving, x *cthelper.Expect) error {
 	return err
 }
 
-// ctnetlink expectation messages (nfnetlink.h, nfnetlink_conntrack.h).
+// The netlink message types of the requests sent with verdicts.
 const (
 	subsysCtnetlinkExp = 2 // NFNL_SUBSYS_CTNETLINK_EXP
-	msgExpNew          = 0 // IPCTNL_MSG_EXP_NEW
-	typeExpNew         = subsysCtnetlinkExp<<8 | msgExpNew
+	typeExpNew         = subsysCtnetlinkExp<<8 | ctnetlink.MsgExpNew
 	typeVerdict        = 3<<8 | 1 // NFNL_SUBSYS_QUEUE, NFQNL_MSG_VERDICT
 )
 

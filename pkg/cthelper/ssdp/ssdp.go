@@ -16,7 +16,11 @@
 //     IPv6 annex asks), which the helper cannot tie to the device: IPv6
 //     control points need loose=yes. The control point then connects
 //     from an address of that scope, not the link-local one the answer
-//     went to, so the expectation leaves the source address open.
+//     went to, so the expectation leaves the source address open. Where
+//     the device is destination-NATed (a unicast search to an address
+//     translated to it) and names its own address, the URL is rewritten
+//     to the address the control point searched (IPv4 and IPv6) and the
+//     expected connection follows the master's translation to the device.
 //   - SUBSCRIBE: on a TCP connection from the control point, an HTTP
 //     SUBSCRIBE with "CALLBACK: <http://addr:port/...>" naming the control
 //     point itself expects the device's event connections (NOTIFY) to
@@ -134,7 +138,7 @@ func mSearch(p *cthelper.Packet, r *cthelper.Result) error {
 }
 
 func (s *Parser) location(p *cthelper.Packet, r *cthelper.Result) error {
-	v, _ := header(p.Payload, "location:")
+	v, off := header(p.Payload, "location:")
 	if v == nil {
 		return nil
 	}
@@ -148,7 +152,12 @@ func (s *Parser) location(p *cthelper.Packet, r *cthelper.Result) error {
 	if p.Dir == cthelper.Reply {
 		device, receiver = p.Reply.Src, p.Orig.Src
 	}
-	if u.addr != device && !s.loose {
+	// An answer to a search sent to a destination-NATed device: the
+	// control point reaches the device at the address it searched.
+	_, dnat := p.NATed()
+	dialled := p.Orig.Dst
+	behindDNAT := dnat && p.Dir == cthelper.Reply && (u.addr == device || u.addr == dialled)
+	if u.addr != device && !behindDNAT && !s.loose {
 		if device.IsLinkLocalUnicast() {
 			return errLinkLocal
 		}
@@ -158,7 +167,7 @@ func (s *Parser) location(p *cthelper.Packet, r *cthelper.Result) error {
 	if receiver.IsLinkLocalUnicast() && !u.addr.IsLinkLocalUnicast() {
 		src = netip.Addr{} // the control point's address of the URL's scope
 	}
-	r.AddExpect(cthelper.Expect{
+	e := cthelper.Expect{
 		Proto:      unix.IPPROTO_TCP,
 		Src:        src,
 		Dst:        u.addr,
@@ -166,7 +175,16 @@ func (s *Parser) location(p *cthelper.Packet, r *cthelper.Result) error {
 		DstPort:    u.port,
 		Flags:      cthelper.ExpectPermanent,
 		Helper:     Name,
-	})
+	}
+	if behindDNAT {
+		e.Dst = dialled
+		e.NAT, e.NATDir, e.NATAddr, e.NATPort = true, cthelper.Original, device, u.port
+		if u.addr != dialled {
+			text := dialled.AppendTo(r.Scratch[:0])
+			r.AddRewrite(cthelper.Rewrite{Off: off + u.hostOff, Len: u.hostLen, Data: text})
+		}
+	}
+	r.AddExpect(e)
 	return nil
 }
 

@@ -180,6 +180,57 @@ func TestSubscribeSNAT(t *testing.T) {
 	_ = natted
 }
 
+// dnatAnswer is a device's answer to a unicast search the control point
+// sent to public:1900, destination-NATed to the device: the reply
+// direction of the search's conntrack.
+func dnatAnswer(cp, public, dev netip.Addr, msg string) *cthelper.Packet {
+	p := conn(unix.IPPROTO_UDP, cp, 43479, public, 1900, cthelper.EstablishedReply, msg)
+	p.Dir, p.Src, p.Dst, p.SrcPort, p.DstPort = cthelper.Reply, dev, cp, 1900, 43479
+	p.Reply.Src = dev
+	return p
+}
+
+// A device behind destination NAT names its own address in LOCATION: the
+// URL is rewritten to the address the control point searched, whatever
+// its length, and the connection to it follows the master's translation
+// to the device.
+func TestLocationDNAT(t *testing.T) {
+	for _, c := range []struct {
+		name, cp, public, dev string
+		url, rewritten        string
+	}{
+		{"IPv4 longer", "10.1.1.2", "203.0.113.254", "10.2.0.5", "http://10.2.0.5:5000/rootDesc.xml", "http://203.0.113.254:5000/rootDesc.xml"},
+		{"IPv4 shorter", "192.0.2.1", "10.1.1.1", "198.51.100.20", "http://198.51.100.20:5000/rootDesc.xml", "http://10.1.1.1:5000/rootDesc.xml"},
+		{"IPv6", "2001:db8::1", "2001:db8:ff::1", "fd00:2::5", "http://[fd00:2::5]:5000/rootDesc.xml", "http://[2001:db8:ff::1]:5000/rootDesc.xml"},
+		{"already public", "192.0.2.1", "203.0.113.1", "198.51.100.20", "http://203.0.113.1:5000/rootDesc.xml", "http://203.0.113.1:5000/rootDesc.xml"},
+	} {
+		cp, public, dev := netip.MustParseAddr(c.cp), netip.MustParseAddr(c.public), netip.MustParseAddr(c.dev)
+		msg := strings.Replace(answer, "http://192.0.2.20:49152/rootDesc.xml", c.url, 1)
+		p := dnatAnswer(cp, public, dev, msg)
+		r, err := parse(t, strict(t), p)
+		want := cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: cp, Dst: public, AnySrcPort: true, DstPort: 5000, Flags: cthelper.ExpectPermanent, Helper: "ssdp",
+			NAT: true, NATDir: cthelper.Original, NATAddr: dev, NATPort: 5000}
+		if err != nil || r.NExpects != 1 || r.Expects[0] != want {
+			t.Errorf("%s: %v %+v, want %+v", c.name, err, r.Expects[:r.NExpects], want)
+			continue
+		}
+		if got, want := string(pcaptest.Apply(t, p.Payload, r)), strings.Replace(msg, c.url, c.rewritten, 1); got != want {
+			t.Errorf("%s: rewritten\n%q\nwant\n%q", c.name, got, want)
+		}
+	}
+	// A third host stays refused; the answers to a multicast search (an
+	// original-direction conntrack of the answer's own) are not rewritten.
+	msg := strings.Replace(answer, "192.0.2.20:49152", "198.51.100.99:5000", 1)
+	if r, err := parse(t, strict(t), dnatAnswer(cp, natted, dev, msg)); err != errThirdHost || r.NExpects != 0 {
+		t.Errorf("third host behind DNAT: %v %+v", err, r.Expects[:r.NExpects])
+	}
+	p := conn(unix.IPPROTO_UDP, dev, 1900, natted, 43479, cthelper.Related, answer)
+	p.Reply.Src = cp // the answer's conntrack translated to the searcher
+	if r, err := parse(t, strict(t), p); err != nil || r.NExpects != 1 || r.NRewrites != 0 || r.Expects[0].NAT {
+		t.Errorf("answer to a multicast search, translated: %v %+v", err, r)
+	}
+}
+
 func TestMSearchSNATAndNegative(t *testing.T) {
 	frames := pcaptest.Read(t, filepath.Join("testdata", "msearch4.pcap"))
 	f := frames[0]
@@ -215,7 +266,7 @@ func TestAllocs(t *testing.T) {
 	}
 	sn := conn(unix.IPPROTO_TCP, cp, 40100, dev, 49152, cthelper.Established, subscribeMsg)
 	sn.Reply.Dst = natted
-	pkts = append(pkts, sn)
+	pkts = append(pkts, sn, dnatAnswer(cp, natted, dev, answer))
 	var r cthelper.Result
 	for _, p := range pkts {
 		if n := testing.AllocsPerRun(100, func() { r.Reset(); _ = s.Parse(p, &r) }); n != 0 || r.NExpects != 1 {
@@ -229,10 +280,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(subscribeMsg), uint8(1))
 	f.Add([]byte(notifyMsg), uint8(2))
 	f.Add(pcaptest.Read(f, filepath.Join("testdata", "msearch4.pcap"))[0].Payload, uint8(3))
+	f.Add([]byte(answer), uint8(4))
 	s := strict(f)
 	f.Fuzz(func(t *testing.T, b []byte, kind uint8) {
 		var p *cthelper.Packet
-		switch kind % 4 {
+		switch kind % 5 {
 		case 0:
 			p = conn(unix.IPPROTO_UDP, dev, 1900, cp, 43479, cthelper.Related, "")
 		case 1:
@@ -242,6 +294,8 @@ func FuzzParse(f *testing.F) {
 			p = conn(unix.IPPROTO_TCP, dev, 50000, cp, 42000, cthelper.Established, "")
 		case 3:
 			p = conn(unix.IPPROTO_UDP, cp, 43479, group4, 1900, cthelper.New, "")
+		case 4:
+			p = dnatAnswer(cp, natted, dev, "")
 		}
 		p.Payload = b
 		var r cthelper.Result
@@ -255,8 +309,11 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("rewrite out of the payload: %+v", w)
 			}
 		}
-		if r.NExpects == 1 && kind%4 == 0 && r.Expects[0].Dst != dev {
+		if r.NExpects == 1 && kind%5 == 0 && r.Expects[0].Dst != dev {
 			t.Fatalf("LOCATION to a third host: %+v", r.Expects[0])
+		}
+		if r.NExpects == 1 && kind%5 == 4 && (r.Expects[0].Dst != natted || r.Expects[0].NATAddr != dev) {
+			t.Fatalf("LOCATION behind DNAT to another host: %+v", r.Expects[0])
 		}
 	})
 }

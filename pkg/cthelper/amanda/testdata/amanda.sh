@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throw-away Amanda installation (Debian's amanda-server and
 # amanda-client) for the capture (capture.sh) and the VM scenario
-# (cmd/gonfct/amanda_vm_test.go). Run as root.
+# (internal/e2e/amanda_vm_test.go). Run as root.
 #
 #   amanda.sh config DIR AUTH DELAY SERVER_NAME SERVER_ADDR CLIENT_NAME CLIENT_ADDR
 #       writes the configuration (auth bsd or bsdudp), a small directory
