@@ -31,7 +31,6 @@ const (
 	haRun            = "/run/gonfct-ha"
 	haCli, haSrv     = "10.80.1.10", "10.80.2.10"
 	haVIPc, haVIPs   = "10.80.1.1", "10.80.2.1"
-	haMetrics        = "127.0.0.1:19473"
 	haPassiveTimeout = 120 // seconds pyftpdlib waits for a passive data connection
 )
 
