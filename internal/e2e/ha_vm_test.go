@@ -31,7 +31,6 @@ const (
 	haRun            = "/run/gonfct-ha"
 	haCli, haSrv     = "10.80.1.10", "10.80.2.10"
 	haVIPc, haVIPs   = "10.80.1.1", "10.80.2.1"
-	haMetrics        = "127.0.0.1:19473"
 	haPassiveTimeout = 120 // seconds pyftpdlib waits for a passive data connection
 )
 
@@ -465,40 +464,46 @@ type haMove func(t *testing.T, from, to *haFirewall, port int)
 
 // haFailoverAndBack runs the scenario: transfers through fw1, fw1 fails,
 // transfers through fw2 on the same control connection, fw1 comes back and
-// takes over, transfers through it. Each time, the first transfer uses a
-// data connection announced through the firewall that failed.
+// takes over, transfers through it. After the failover, the first transfer
+// uses a data connection announced through fw1 before it failed; after the
+// failback, the first is a PASV with no command before it, so that the 227
+// reply is the first segment in its direction fw1's fresh conntrack sees.
 func haFailoverAndBack(t *testing.T, n *haNet, c *ftpSessionClient, move haMove) {
 	fw1, fw2 := n.fw[0], n.fw[1]
 	n.transfer(t, c, "fw1", "pasv")
 	n.transfer(t, c, "fw1", "port")
-	if got := c.do(t, "hold"); got != "ok 0" {
-		t.Fatalf("hold through fw1: %s", got)
+	for _, p := range []struct {
+		from, to *haFirewall
+		via      string
+		takeOver func()
+		primary  int  // the new master's primary notify runs, this one included
+		hold     bool // announce a data connection before the takeover, use it after
+	}{
+		{fw1, fw2, "fw2", func() { fw1.fail(t) }, 1, true},
+		// fw1 comes back with the higher priority and takes over again.
+		{fw2, fw1, "fw1 after failback", func() { fw1.recover(t) }, 2, false},
+	} {
+		port := 0
+		if p.hold {
+			if got := c.do(t, "hold"); got != "ok 0" {
+				t.Fatalf("hold through %s: %s", p.from.name, got)
+			}
+			port = heldPort(t, p.from)
+		}
+		move(t, p.from, p.to, port)
+		p.takeOver()
+		p.to.waitMaster(t, p.primary)
+		if p.hold {
+			t.Logf("expectations on %s after the takeover:\n%s", p.to.name, expectations(p.to.ns))
+			n.transferHeld(t, c, p.to, p.via+" (expectation made on "+p.from.name+")")
+		}
+		for _, m := range []string{"pasv-bare", "pasv", "port"} {
+			n.transfer(t, c, p.via, m)
+		}
+		if ct, _ := p.to.ns.Run("conntrack", "-L", "-p", "tcp", "--dport", "21"); !strings.Contains(ct, "helper=ftp") {
+			t.Errorf("the control connection on %s has no ftp helper:\n%s", p.to.name, ct)
+		}
 	}
-	move(t, fw1, fw2, heldPort(t, fw1))
-
-	fw1.fail(t)
-	fw2.waitMaster(t, 1)
-	t.Logf("expectations on fw2 after the takeover:\n%s", expectations(fw2.ns))
-	n.transferHeld(t, c, fw2, "fw2 (expectation made on fw1)")
-	n.transfer(t, c, "fw2", "pasv-bare")
-	n.transfer(t, c, "fw2", "pasv")
-	n.transfer(t, c, "fw2", "port")
-	if ct, _ := fw2.ns.Run("conntrack", "-L", "-p", "tcp", "--dport", "21"); !strings.Contains(ct, "helper=ftp") {
-		t.Errorf("the control connection on fw2 has no ftp helper:\n%s", ct)
-	}
-
-	// fw1 comes back with the higher priority and takes over again.
-	if got := c.do(t, "hold"); got != "ok 0" {
-		t.Fatalf("hold through fw2: %s", got)
-	}
-	move(t, fw2, fw1, heldPort(t, fw2))
-	fw1.recover(t)
-	fw1.waitMaster(t, 2)
-	t.Logf("expectations on fw1 after the failback:\n%s", expectations(fw1.ns))
-	n.transferHeld(t, c, fw1, "fw1 after failback (expectation made on fw2)")
-	n.transfer(t, c, "fw1 after failback", "pasv-bare")
-	n.transfer(t, c, "fw1 after failback", "port")
-	n.transfer(t, c, "fw1 after failback", "pasv")
 }
 
 // startHA builds the pair with keepalived driven by the notify script
