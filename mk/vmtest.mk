@@ -9,7 +9,9 @@
 #   make vmtest-shell VMTEST_CMD='uname -r'  run one command in the VM
 
 VMTEST_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
-VMTEST_TIMEOUT ?= 2400
+# The whole VM run (TCG): the e2e suite grew with the namespace, HA,
+# pattern and rewrite scenarios; CI allows 90 minutes for all of make test.
+VMTEST_TIMEOUT ?= 4200
 VMTEST_MEM ?= 1024
 VMTEST_CMD ?= uname -a
 
