@@ -53,7 +53,8 @@ func amandaSetupAt(t *testing.T, n *routedNet, auth string, delay int, server, c
 		t.Fatalf("amanda.sh config: %v\n%s", err, out)
 	}
 	daemon(t, n.srv, script, "client", dir)
-	waitListen(t, n.srv, "u", "10080", 1)
+	// inetd and amandad start slowly under TCG on a busy host.
+	waitListenFor(t, n.srv, "u", "10080", 1, 120*time.Second)
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := exec.Command("sh", "-c", "tail -n 40 "+dir+"/log/amandad/*.debug "+dir+"/log/client/gonfct/*.debug "+dir+"/log/server/gonfct/dumper.*.debug 2>&1").CombinedOutput()
@@ -270,7 +271,7 @@ func TestRunAmandaIPv6AndNAT(t *testing.T) {
 	// streams connected.
 	ipv6 := func() string {
 		daemon(t, n.srv, "/usr/bin/python3", peer, "client")
-		waitListen(t, n.srv, "u", "10080", 1)
+		waitListenFor(t, n.srv, "u", "10080", 1, 120*time.Second)
 		out, _ := n.cli.Run("timeout", "-s", "KILL", "60", "/usr/bin/python3", peer, "server", psrv6)
 		return out
 	}
