@@ -5,7 +5,9 @@ package e2e
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -200,23 +202,40 @@ const dropByDefault = `table inet filter {
 }
 `
 
-// startRun starts bin/gonfct run in ns and waits until its helper is
-// enabled; it is stopped (SIGTERM) at the end of the test.
-func startRunIn(t *testing.T, ns *nstest.NS, helper string) {
+// startRunIn starts bin/gonfct run in ns and waits until its helper is
+// enabled; the returned stop (also run at the end of the test) sends
+// SIGTERM and waits for the engine's exit. One engine on the host serves a
+// helper: a second one, in another namespace, refuses to start.
+func startRunIn(t *testing.T, ns *nstest.NS, helper string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", ns.Name, "../../bin/gonfct", "run", "--helper", helper, "--log-level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+		})
+	}
+	t.Cleanup(stop)
 	for i := 0; i < 600; i++ { // up to a minute on a busy host
-		if out, _, _ := gonfct(t, "helper", "get", "ftp", "inet", "tcp"); strings.Contains(out, "enabled") {
-			return
+		select {
+		case <-exited:
+			t.Fatalf("gonfct run in %s exited: %v", ns.Name, cmd.ProcessState)
+		default:
+		}
+		if out, _, _ := gonfct(t, "helper", "get", "ftp", "inet", "tcp"); strings.Contains(out, "engine=pid:"+strconv.Itoa(cmd.Process.Pid)) {
+			return stop
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatal("gonfct run did not enable its helper")
+	return stop
 }
 
 // The printed rules make FTP work through drop-by-default firewalls with
@@ -252,7 +271,7 @@ func TestRulesFTPVM(t *testing.T) {
 			if out, err := p.fetch(false); err == nil {
 				t.Fatalf("passive transfer passed the server's firewall without gonfct run: %s", out)
 			}
-			startRunIn(t, p.srv, "ftp:inet:tcp:queue=9")
+			stopSrv := startRunIn(t, p.srv, "ftp:inet:tcp:queue=9")
 			if out, err := p.fetch(false); err != nil || !strings.Contains(out, "hello via gonfct rules") {
 				t.Fatalf("passive transfer with gonfct run: %v: %s", err, out)
 			}
@@ -262,6 +281,7 @@ func TestRulesFTPVM(t *testing.T) {
 			loadNFT(t, p.cli, dropByDefault)
 			variant.load(t, p.cli, script)
 			p.srv.MustRun("nft", "delete", "table", "inet", "filter")
+			stopSrv()
 			if out, err := p.fetch(true); err == nil {
 				t.Fatalf("active transfer passed the client's firewall without gonfct run there: %s", out)
 			}
