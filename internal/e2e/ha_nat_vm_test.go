@@ -38,6 +38,7 @@ const haCliSameLen = "10.80.1.9"
 // The calls are rpcsession.py's (pkg/cthelper/rpc/testdata, argv[2]).
 const haRPCClientPy = `
 import struct, sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, sys.argv[2])
 from rpcsession import TCP, UDP, call, lookup, result
 host = sys.argv[1]
