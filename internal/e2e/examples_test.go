@@ -65,7 +65,7 @@ func TestFailoverDocQuotesTestedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"firewall.nft", "conntrackd-fw1.conf", "keepalived-fw1.conf", "notify-conntrackd.sh", "notify-ctsave.sh"} {
+	for _, name := range []string{"firewall.nft", "firewall-nat.nft", "conntrackd-fw1.conf", "keepalived-fw1.conf", "notify-conntrackd.sh", "notify-ctsave.sh"} {
 		b, err := os.ReadFile(filepath.Join("testdata/ha", name))
 		if err != nil {
 			t.Fatal(err)

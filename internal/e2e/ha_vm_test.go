@@ -3,9 +3,7 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +47,8 @@ type haNet struct {
 	cli, srv, brc, brs *nstest.NS
 	fw                 [2]*haFirewall
 	size               int
+	nat                bool   // source NAT to haVIPs on the server side, ftp and rpc helpers
+	srvLog             string // the FTP server's log of the addresses it saw
 }
 
 func newHANet(t *testing.T) *haNet {
@@ -127,15 +127,20 @@ func haFiles(t *testing.T, notify string) {
 	}
 }
 
-// loadFirewall loads the drop-forward policy and the rules `gonfct rules
-// ftp` prints into both firewalls.
+// loadFirewall loads the drop-forward policy and the rules `gonfct rules`
+// prints into both firewalls: ftp, or with NAT ftp and rpc over TCP
+// assigned before NAT and the policy with source NAT.
 func (n *haNet) loadFirewall(t *testing.T) {
-	rules := mustGonfct(t, "rules", "ftp")
+	args, policy := []string{"rules", "ftp"}, "testdata/ha/firewall.nft"
+	if n.nat {
+		args, policy = []string{"rules", "ftp", "rpc/tcp", "--nat"}, "testdata/ha/firewall-nat.nft"
+	}
+	rules := mustGonfct(t, args...)
 	for _, f := range n.fw {
 		if out, err := nsPipe(t, f.ns, rules, "nft", "-f", "-"); err != nil {
-			t.Fatalf("%s: gonfct rules ftp | nft -f -: %v\n%s", f.name, err, out)
+			t.Fatalf("%s: gonfct %s | nft -f -: %v\n%s", f.name, strings.Join(args, " "), err, out)
 		}
-		f.ns.MustRun("nft", "-f", "testdata/ha/firewall.nft")
+		f.ns.MustRun("nft", "-f", policy)
 	}
 }
 
@@ -245,211 +250,52 @@ func (f *haFirewall) recover(t *testing.T) {
 	f.startKeepalived(t)
 }
 
-// haServerPy is pyftpdlib serving a directory anonymously, waiting long
-// for passive data connections (one is announced before a failover and
-// used after it).
-const haServerPy = `
-import sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler, PassiveDTP
-from pyftpdlib.servers import FTPServer
-PassiveDTP.timeout = int(sys.argv[3])
-a = DummyAuthorizer()
-a.add_anonymous(sys.argv[2])
-FTPHandler.authorizer = a
-FTPHandler.timeout = 900
-FTPServer((sys.argv[1], 21), FTPHandler).serve_forever()
-`
+// haSync is what the peer must hold before the active firewall fails,
+// beside the FTP control connection: conntracks to the ports ct and
+// expectations for the ports exp.
+type haSync struct{ ct, exp []int }
 
-// haClientPy holds ONE FTP control connection and runs the transfers it is
-// told on stdin, one line each, answering "ok BYTES" or "err WHY":
-//
-//	pasv, port       ftplib's own way: TYPE I, then PASV or PORT, RETR
-//	pasv-bare        PASV and RETR, no command before: the 227 reply is the
-//	                 first segment the firewall sees in that direction
-//	hold             PASV only: the server's data port stays expected
-//	use-held         connect to the held port, RETR
-//	timeout SECONDS  for what follows
-const haClientPy = `
-import ftplib, socket, sys
-ftp = ftplib.FTP(timeout=20)
-ftp.connect(sys.argv[1], 21)
-ftp.login()
-held = None
-def drain(conn):
-    n = 0
-    with conn:
-        while True:
-            b = conn.recv(65536)
-            if not b:
-                break
-            n += len(b)
-    ftp.voidresp()
-    return n
-print("ready", flush=True)
-for line in sys.stdin:
-    w = line.split()
-    try:
-        n = 0
-        if w[0] == "timeout":
-            ftp.timeout = float(w[1])
-            ftp.sock.settimeout(float(w[1]))
-        elif w[0] == "hold":
-            held = ftplib.parse227(ftp.sendcmd("PASV"))
-        elif w[0] == "use-held":
-            conn = socket.create_connection(held, timeout=ftp.timeout)
-            ftp.sendcmd("RETR file.bin")
-            n = drain(conn)
-        else:
-            ftp.set_pasv(w[0].startswith("pasv"))
-            if not w[0].endswith("-bare"):
-                ftp.voidcmd("TYPE I")
-            n = drain(ftp.transfercmd("RETR file.bin"))
-        print("ok", n, flush=True)
-    except Exception as e:
-        print("err", type(e).__name__, e, flush=True)
-`
-
-// ftpSessionClient is haClientPy running in the client namespace.
-type ftpSessionClient struct {
-	in    io.WriteCloser
-	lines chan string
-}
-
-func (n *haNet) startServer(t *testing.T) {
-	dir := t.TempDir()
-	data := make([]byte, n.size)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "file.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	daemon(t, n.srv, "/usr/bin/python3", "-c", haServerPy, haSrv, dir, strconv.Itoa(haPassiveTimeout))
-	deadline := time.Now().Add(120 * time.Second)
-	for {
-		out, _ := n.srv.Run("ss", "-Hltn", "sport", "= :21")
-		if strings.Contains(out, "LISTEN") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the FTP server does not listen on port 21")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func (n *haNet) startClient(t *testing.T) *ftpSessionClient {
-	cmd := exec.Command("ip", "netns", "exec", n.cli.Name, "/usr/bin/python3", "-c", haClientPy, haSrv)
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errw := &syncBuffer{}
-	cmd.Stderr = errw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &ftpSessionClient{in: in, lines: make(chan string, 16)}
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			c.lines <- s.Text()
-		}
-		close(c.lines)
-	}()
-	t.Cleanup(func() {
-		in.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() && errw.String() != "" {
-			t.Logf("FTP client stderr:\n%s", errw.String())
-		}
-	})
-	if got := c.next(t, 120*time.Second); got != "ready" {
-		t.Fatalf("FTP client: %q", got)
-	}
-	return c
-}
-
-func (c *ftpSessionClient) next(t *testing.T, d time.Duration) string {
-	t.Helper()
-	select {
-	case l, ok := <-c.lines:
-		if !ok {
-			t.Fatal("the FTP client exited")
-		}
-		return l
-	case <-time.After(d):
-		t.Fatalf("the FTP client did not answer within %v", d)
-	}
-	return ""
-}
-
-// do runs one client command and returns its answer.
-func (c *ftpSessionClient) do(t *testing.T, cmd string) string {
-	t.Helper()
-	fmt.Fprintln(c.in, cmd)
-	return c.next(t, 120*time.Second)
-}
-
-// transfer runs one transfer on the held control connection and fails the
-// test unless the whole file arrived.
-func (n *haNet) transfer(t *testing.T, c *ftpSessionClient, via, cmd string) {
-	t.Helper()
-	if got, want := c.do(t, cmd), fmt.Sprintf("ok %d", n.size); got != want {
-		t.Errorf("%s through %s: %s, want %s", cmd, via, got, want)
-		return
-	}
-	t.Logf("%s through %s: %d bytes", cmd, via, n.size)
-}
-
-// transferHeld uses the data connection announced before the takeover,
-// and shows what the new master had if that fails.
-func (n *haNet) transferHeld(t *testing.T, c *ftpSessionClient, f *haFirewall, via string) {
-	t.Helper()
-	if got, want := c.do(t, "use-held"), fmt.Sprintf("ok %d", n.size); got != want {
-		ext, _ := f.ns.Run("conntrackd", "-C", f.conntrackdConf(), "-e", "expect")
-		ct, _ := f.ns.Run("conntrack", "-L")
-		t.Errorf("use-held through %s: %s, want %s\nexpectations now:\n%s\nconntrackd external expectations:\n%s\nconntracks:\n%s",
-			via, got, want, expectations(f.ns), ext, ct)
-		return
-	}
-	t.Logf("use-held through %s: %d bytes", via, n.size)
-}
-
-// waitSynced waits until the peer's conntrackd holds the control
-// connection in its external cache, and the expectation for port when it
-// is not 0.
-func waitSynced(t *testing.T, peer *haFirewall, port int) {
+// waitSynced waits until the peer's conntrackd holds the FTP control
+// connection and what want names in its external cache.
+func waitSynced(t *testing.T, peer *haFirewall, want haSync) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	has := func(list string, ports []int) bool {
+		for _, p := range ports {
+			if !strings.Contains(list, fmt.Sprintf("dport=%d ", p)) {
+				return false
+			}
+		}
+		return true
+	}
 	for {
 		ct, _ := peer.ns.Run("conntrackd", "-C", peer.conntrackdConf(), "-e")
 		exp, _ := peer.ns.Run("conntrackd", "-C", peer.conntrackdConf(), "-e", "expect")
-		if strings.Contains(ct, "dport=21 ") && (port == 0 || strings.Contains(exp, fmt.Sprintf("dport=%d ", port))) {
+		if has(ct, append([]int{21}, want.ct...)) && has(exp, want.exp) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s's conntrackd did not receive the session (expectation port %d):\n%s\n%s", peer.name, port, ct, exp)
+			t.Fatalf("%s's conntrackd did not receive the session (conntracks to 21 %v, expectations %v):\n%s\n%s", peer.name, want.ct, want.exp, ct, exp)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 }
 
 // heldPort reads the data port the last "hold" got from the server's
-// expectation in the firewall.
+// expectation in the firewall: the expectation whose master goes to port
+// 21 (the rpc helper's have masters to port 111).
 func heldPort(t *testing.T, f *haFirewall) int {
 	t.Helper()
 	out, _ := f.ns.Run("conntrack", "-L", "expect")
-	for _, w := range strings.Fields(out) {
-		if strings.HasPrefix(w, "dport=") && w != "dport=21" {
-			if p, err := strconv.Atoi(strings.TrimPrefix(w, "dport=")); err == nil {
-				return p
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, " dport=21 ") {
+			continue
+		}
+		for _, w := range strings.Fields(line) {
+			if strings.HasPrefix(w, "dport=") && w != "dport=21" {
+				if p, err := strconv.Atoi(strings.TrimPrefix(w, "dport=")); err == nil {
+					return p
+				}
 			}
 		}
 	}
@@ -458,9 +304,17 @@ func heldPort(t *testing.T, f *haFirewall) int {
 }
 
 // haMove is how a pair moves the session from one firewall to the other
-// before the first one fails: it returns once the peer has what it needs.
-// The data expectation for port is part of it.
-type haMove func(t *testing.T, from, to *haFirewall, port int)
+// before the first one fails: it returns once the peer has what it needs
+// (want: the data expectation and what the haSide adds).
+type haMove func(t *testing.T, from, to *haFirewall, want haSync)
+
+// haSide is what a variant does beside the FTP session: before each
+// takeover, through the firewall about to fail, returning what the peer
+// must then hold; after it, through the new master.
+type haSide struct {
+	before func(t *testing.T, from *haFirewall, failback bool) haSync
+	after  func(t *testing.T, to *haFirewall, via string, failback bool)
+}
 
 // haFailoverAndBack runs the scenario: transfers through fw1, fw1 fails,
 // transfers through fw2 on the same control connection, fw1 comes back and
@@ -468,7 +322,7 @@ type haMove func(t *testing.T, from, to *haFirewall, port int)
 // uses a data connection announced through fw1 before it failed; after the
 // failback, the first is a PASV with no command before it, so that the 227
 // reply is the first segment in its direction fw1's fresh conntrack sees.
-func haFailoverAndBack(t *testing.T, n *haNet, c *ftpSessionClient, move haMove) {
+func haFailoverAndBack(t *testing.T, n *haNet, c *sessionClient, side *haSide, move haMove) {
 	fw1, fw2 := n.fw[0], n.fw[1]
 	n.transfer(t, c, "fw1", "pasv")
 	n.transfer(t, c, "fw1", "port")
@@ -483,14 +337,17 @@ func haFailoverAndBack(t *testing.T, n *haNet, c *ftpSessionClient, move haMove)
 		// fw1 comes back with the higher priority and takes over again.
 		{fw2, fw1, "fw1 after failback", func() { fw1.recover(t) }, 2, false},
 	} {
-		port := 0
+		var want haSync
+		if side != nil {
+			want = side.before(t, p.from, !p.hold)
+		}
 		if p.hold {
 			if got := c.do(t, "hold"); got != "ok 0" {
 				t.Fatalf("hold through %s: %s", p.from.name, got)
 			}
-			port = heldPort(t, p.from)
+			want.exp = append(want.exp, heldPort(t, p.from))
 		}
-		move(t, p.from, p.to, port)
+		move(t, p.from, p.to, want)
 		p.takeOver()
 		p.to.waitMaster(t, p.primary)
 		if p.hold {
@@ -503,19 +360,33 @@ func haFailoverAndBack(t *testing.T, n *haNet, c *ftpSessionClient, move haMove)
 		if ct, _ := p.to.ns.Run("conntrack", "-L", "-p", "tcp", "--dport", "21"); !strings.Contains(ct, "helper=ftp") {
 			t.Errorf("the control connection on %s has no ftp helper:\n%s", p.to.name, ct)
 		}
+		if side != nil {
+			side.after(t, p.to, p.via, !p.hold)
+		}
 	}
 }
 
+// helpers are the helpers gonfct run serves: ftp, and with NAT rpc over
+// TCP as well.
+func (n *haNet) helpers() []string {
+	h := []string{"--helper", "ftp:inet:tcp:queue=5", "--helper", "ftp:inet6:tcp:queue=6"}
+	if n.nat {
+		h = append(h, "--helper", "rpc:inet:tcp:queue=7")
+	}
+	return h
+}
+
 // startHA builds the pair with keepalived driven by the notify script
-// testdata/ha/NOTIFY, one engine serving both firewalls, the FTP server and
-// the client with its control connection open through fw1.
-func startHA(t *testing.T, notify string, conntrackd bool) (*haNet, *engineProc, *ftpSessionClient) {
+// testdata/ha/NOTIFY, one engine serving both firewalls, the FTP server (and
+// with NAT rpcbind) and the FTP client with its control connection open
+// through fw1 (with NAT from haCliSameLen).
+func startHA(t *testing.T, notify string, conntrackd, nat bool) (*haNet, *engineProc, *sessionClient) {
 	ownHelpers(t)
 	n := newHANet(t)
+	n.nat = nat
 	haFiles(t, notify)
 	fw1, fw2 := n.fw[0], n.fw[1]
-	eng := startEngine(t, "--netns", fw1.ns.Name, "--netns", fw2.ns.Name, "run",
-		"--helper", "ftp:inet:tcp:queue=5", "--helper", "ftp:inet6:tcp:queue=6", "--log-level", "debug")
+	eng := startEngine(t, append([]string{"--netns", fw1.ns.Name, "--netns", fw2.ns.Name, "run", "--log-level", "debug"}, n.helpers()...)...)
 	n.loadFirewall(t)
 	if conntrackd {
 		n.startConntrackd(t)
@@ -524,20 +395,21 @@ func startHA(t *testing.T, notify string, conntrackd bool) (*haNet, *engineProc,
 	fw2.startKeepalived(t)
 	fw1.waitMaster(t, 1)
 	n.startServer(t)
+	if nat {
+		startRPCServerIn(t, n.srv)
+		n.cli.MustRun("ip", "addr", "add", haCliSameLen+"/24", "dev", "eth0")
+		return n, eng, n.startClientFrom(t, haCliSameLen)
+	}
 	return n, eng, n.startClient(t)
 }
 
-// conntrackd in sync mode moves the conntracks and expectations; keepalived's
-// notify script commits them on the new master.
-func TestHAConntrackdFailover(t *testing.T) {
-	n, eng, c := startHA(t, "notify-conntrackd.sh", true)
-	haFailoverAndBack(t, n, c, func(t *testing.T, _, to *haFirewall, port int) { waitSynced(t, to, port) })
-
-	// Without gonfct run serving the new master, the session's data
-	// connections cannot cross it: the engine serves fw1 only, fw1 fails.
+// failToUnservedPeer proves the session needs gonfct run on the new
+// master: the engine is restarted serving fw1 only, fw1 fails, and a
+// passive transfer through fw2 must fail.
+func failToUnservedPeer(t *testing.T, n *haNet, eng *engineProc, c *sessionClient) {
 	fw1, fw2 := n.fw[0], n.fw[1]
 	eng.stop(t)
-	startEngine(t, "--netns", fw1.ns.Name, "run", "--helper", "ftp:inet:tcp:queue=5", "--helper", "ftp:inet6:tcp:queue=6")
+	startEngine(t, append([]string{"--netns", fw1.ns.Name, "run"}, n.helpers()...)...)
 	n.transfer(t, c, "fw1 with the engine serving fw1 only", "pasv")
 	fw1.fail(t)
 	fw2.waitMaster(t, 2)
@@ -547,12 +419,20 @@ func TestHAConntrackdFailover(t *testing.T) {
 	}
 }
 
+// conntrackd in sync mode moves the conntracks and expectations; keepalived's
+// notify script commits them on the new master.
+func TestHAConntrackdFailover(t *testing.T) {
+	n, eng, c := startHA(t, "notify-conntrackd.sh", true, false)
+	haFailoverAndBack(t, n, c, nil, func(t *testing.T, _, to *haFirewall, want haSync) { waitSynced(t, to, want) })
+	failToUnservedPeer(t, n, eng, c)
+}
+
 // Without conntrackd: the master's table is saved (here after the last
 // step, as a timer would) into the peer's peer-state.json, and keepalived's
 // notify script restores it on the new master.
 func TestHACtSaveRestoreFailover(t *testing.T) {
-	n, _, c := startHA(t, "notify-ctsave.sh", false)
-	haFailoverAndBack(t, n, c, func(t *testing.T, from, to *haFirewall, _ int) {
+	n, _, c := startHA(t, "notify-ctsave.sh", false, false)
+	haFailoverAndBack(t, n, c, nil, func(t *testing.T, from, to *haFirewall, _ haSync) {
 		mustGonfct(t, "--netns", from.ns.Name, "ct", "save", "-q", "--file", filepath.Join(haRun, to.name, "peer-state.json"))
 	})
 }

@@ -187,12 +187,15 @@ while True:
 
 // startRPCServer starts rpcbind on the server and registers program
 // 100099 with it, served by rpcNullPy.
-func startRPCServer(t *testing.T, n *routedNet) {
-	daemon(t, n.srv, "rpcbind", "-f", "-w")
-	waitListen(t, n.srv, "t", "111", 1)
-	n.srv.MustRun("/usr/bin/python3", "-c", rpcRegisterPy)
-	daemon(t, n.srv, "/usr/bin/python3", "-c", rpcNullPy)
-	waitListen(t, n.srv, "u", "40002", 1)
+func startRPCServer(t *testing.T, n *routedNet) { startRPCServerIn(t, n.srv) }
+
+// startRPCServerIn is startRPCServer in the namespace srv.
+func startRPCServerIn(t *testing.T, srv *nstest.NS) {
+	daemon(t, srv, "rpcbind", "-f", "-w")
+	waitListenFor(t, srv, "t", "111", 1, 120*time.Second)
+	srv.MustRun("/usr/bin/python3", "-c", rpcRegisterPy)
+	daemon(t, srv, "/usr/bin/python3", "-c", rpcNullPy)
+	waitListenFor(t, srv, "u", "40002", 1, 120*time.Second)
 }
 
 // rpcGetportPy asks the portmapper with a v2 GETPORT (over UDP) for
