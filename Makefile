@@ -21,8 +21,9 @@ deps:
 
 # Everything: unit tests, tests on this kernel in network namespaces (root),
 # the same two tiers under the race detector, and tests on Debian's 6.1
-# kernel in a VM (cthelper, NFQUEUE glue).
-test: deps lint unit hosttest race vmtest
+# kernel in a VM (cthelper, NFQUEUE glue); the Debian package is checked by
+# lintian here and installed and purged in the VM.
+test: deps lint unit hosttest race package-check vmtest
 
 # The product (root module) and the benchmark harness (bench/, a module of
 # its own so that ./... here is the product only).
@@ -72,6 +73,6 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin .cache/vmtest/bin
+	rm -rf bin dist .cache/vmtest/bin
 
 -include mk/*.mk
