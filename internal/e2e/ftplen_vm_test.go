@@ -192,3 +192,89 @@ func TestRunFTPLoose(t *testing.T) {
 		n.rtr.MustRun("conntrack", "-F")
 	}
 }
+
+// ftpPrivilegedPy is pyftpdlib on port 21 of argv[1] serving argv[2],
+// connecting to data ports below 1024 (it refuses them by default).
+const ftpPrivilegedPy = `
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+auth = DummyAuthorizer(); auth.add_anonymous(sys.argv[2])
+FTPHandler.authorizer = auth
+FTPHandler.permit_privileged_ports = True
+FTPServer((sys.argv[1], 21), FTPHandler).serve_forever()
+`
+
+// ftpFromPortPy logs in to argv[1] from argv[2], listens on argv[2] port
+// argv[3] and has the server send file.bin there, announced with PORT
+// (IPv4) or EPRT (IPv6); it prints the bytes received.
+const ftpFromPortPy = `
+import socket, sys
+host, me, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+c = socket.create_connection((host, 21), timeout=10)
+f = c.makefile("rb")
+def reply():
+    line = f.readline()
+    while line[3:4] == b"-":
+        line = f.readline()
+    return line.decode().strip()
+reply()
+for cmd in ("USER anonymous", "PASS x@y", "TYPE I"):
+    c.sendall(cmd.encode() + b"\r\n"); reply()
+ls = socket.socket(fam); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((me, port)); ls.listen(1); ls.settimeout(10)
+if fam == socket.AF_INET:
+    c.sendall(("PORT %s,%d,%d\r\n" % (me.replace(".", ","), port >> 8, port & 255)).encode())
+else:
+    c.sendall(("EPRT |2|%s|%d|\r\n" % (me, port)).encode())
+try:
+    print("announce:", reply())
+    c.sendall(b"RETR file.bin\r\n")
+    d, _ = ls.accept(); n = 0
+    while True:
+        b = d.recv(65536)
+        if not b: break
+        n += len(b)
+    print("received %d bytes" % n)
+except OSError as e:
+    print("no data connection:", e)
+`
+
+// ftp's low-ports=yes on a kernel: a client announcing data port 1000
+// (PORT over IPv4, EPRT over IPv6) gets the server's data connection
+// through the firewall only with low-ports=yes; a port above 1023 passes
+// either way.
+func TestRunFTPLowPorts(t *testing.T) {
+	ownHelpers(t)
+	n := newRoutedNet(t)
+	dir := t.TempDir()
+	n.srv.MustRun("sh", "-c", "head -c 100000 /dev/urandom > "+dir+"/file.bin")
+	for _, addr := range []string{psrv4, psrv6} {
+		daemon(t, n.srv, "/usr/bin/python3", "-c", ftpPrivilegedPy, addr, dir)
+	}
+	waitListenFor(t, n.srv, "t", "21", 2, 120*time.Second)
+	for i, c := range []struct {
+		opts string
+		low  bool
+	}{{"", false}, {":low-ports=yes", true}} {
+		eng := startRun(t, n.rtr, "--helper", "ftp:inet:tcp:queue=115"+c.opts, "--helper", "ftp:inet6:tcp:queue=116"+c.opts)
+		if i == 0 {
+			n.firewall(t, ftpObjects, ftpAssign, ftpAllow) // the helper exists now
+		}
+		for _, p := range []struct {
+			port string
+			ok   bool
+		}{{"1000", c.low}, {"41000", true}} {
+			for _, f := range [][2]string{{psrv4, pcli4}, {psrv6, pcli6}} {
+				out, _ := n.cli.Run("timeout", "-s", "KILL", "30", "/usr/bin/python3", "-c", ftpFromPortPy, f[0], f[1], p.port)
+				if got := strings.Contains(out, "received 100000 bytes"); got != p.ok {
+					t.Errorf("data port %s to %s with ftp%s: data connection through %v, want %v:\n%s\nexpectations:\n%s", p.port, f[1], c.opts, got, p.ok, out, expectations(n.rtr))
+				}
+			}
+		}
+		eng.stop(t)
+		n.rtr.MustRun("conntrack", "-F")
+	}
+}

@@ -465,9 +465,39 @@ func TestRunRPCThroughDNAT(t *testing.T) {
 func TestRunSANEEndToEnd(t *testing.T) {
 	ownHelpers(t)
 	n := newRoutedNet(t)
+	scan := startSaned(t, n, "10.79.1.0/24", "[fd00:79:1::]/64")
+	eng := startRun(t, n.rtr, "--helper", "sane:inet:tcp:queue=51", "--helper", "sane:inet6:tcp:queue=52")
+	n.firewall(t, saneObjects, saneAssign, saneAllow)
+	for _, dev := range []string{"net:" + psrv4 + ":test:0", "net:[" + psrv6 + "]:test:0"} {
+		if out, size, err := scan(dev, 60*time.Second); err != nil || size < 20 {
+			t.Errorf("scan of %s with gonfct run: %v, %d bytes\n%s\nexpectations:\n%s", dev, err, size, out, expectations(n.rtr))
+		}
+	}
+	eng.stop(t)
+	n.rtr.MustRun("conntrack", "-F")
+	if out, size, err := scan("net:"+psrv4+":test:0", 20*time.Second); err == nil && size >= 20 {
+		t.Errorf("scan succeeded without gonfct run:\n%s", out)
+	}
+}
+
+// The SANE firewall's parts, for routedNet.firewallNAT.
+const (
+	saneObjects = "\tct helper sane-std { type \"sane\" protocol tcp; l3proto inet; }\n"
+	saneAssign  = "\t\ttcp dport 6566 ct helper set \"sane-std\"\n"
+	saneAllow   = "\t\ttcp dport 6566 ct state new accept\n"
+)
+
+// saneScan scans from the client with scanimage (net backend) from
+// device ("net:HOST:test:0") within limit; it reports scanimage's output,
+// the image's size and its error.
+type saneScan func(device string, limit time.Duration) (string, int, error)
+
+// startSaned starts saned with its test backend on the server, serving
+// the networks given (saned.conf lines), and returns the client's scan.
+func startSaned(t *testing.T, n *routedNet, nets ...string) saneScan {
 	srvConf, cliConf, work := t.TempDir(), t.TempDir(), t.TempDir()
 	for f, text := range map[string]string{
-		filepath.Join(srvConf, "dll.conf"): "test\n", filepath.Join(srvConf, "saned.conf"): "10.79.1.0/24\n[fd00:79:1::]/64\n",
+		filepath.Join(srvConf, "dll.conf"): "test\n", filepath.Join(srvConf, "saned.conf"): strings.Join(nets, "\n") + "\n",
 		filepath.Join(srvConf, "test.conf"): "number_of_devices 1\n",
 		filepath.Join(cliConf, "dll.conf"):  "net\n", filepath.Join(cliConf, "net.conf"): "connect_timeout = 5\n",
 	} {
@@ -481,7 +511,7 @@ func TestRunSANEEndToEnd(t *testing.T) {
 	waitListen(t, n.srv, "t", "6566", 1)
 	// scanimage waits long for a data connection that never comes; the
 	// context and WaitDelay bound it whatever holds its output open.
-	scan := func(device string, limit time.Duration) (string, int, error) {
+	return func(device string, limit time.Duration) (string, int, error) {
 		img := filepath.Join(work, "scan.pnm")
 		os.Remove(img)
 		ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -492,20 +522,5 @@ func TestRunSANEEndToEnd(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		b, _ := os.ReadFile(img)
 		return string(out), len(b), err
-	}
-	eng := startRun(t, n.rtr, "--helper", "sane:inet:tcp:queue=51", "--helper", "sane:inet6:tcp:queue=52")
-	n.firewall(t,
-		"\tct helper sane-std { type \"sane\" protocol tcp; l3proto inet; }\n",
-		"\t\ttcp dport 6566 ct helper set \"sane-std\"\n",
-		"\t\ttcp dport 6566 ct state new accept\n")
-	for _, dev := range []string{"net:" + psrv4 + ":test:0", "net:[" + psrv6 + "]:test:0"} {
-		if out, size, err := scan(dev, 60*time.Second); err != nil || size < 20 {
-			t.Errorf("scan of %s with gonfct run: %v, %d bytes\n%s\nexpectations:\n%s", dev, err, size, out, expectations(n.rtr))
-		}
-	}
-	eng.stop(t)
-	n.rtr.MustRun("conntrack", "-F")
-	if out, size, err := scan("net:"+psrv4+":test:0", 20*time.Second); err == nil && size >= 20 {
-		t.Errorf("scan succeeded without gonfct run:\n%s", out)
 	}
 }

@@ -22,6 +22,50 @@ for l in s.recv(4096).decode().split("\r\n"):
         print("LOCATION", l[9:].strip())
 `
 
+// ssdpEventPy is an event server on port 5001 (IPv4 and IPv6) that keeps
+// HTTP/1.1 connections open (miniupnpd closes each after one answer):
+// it answers a SUBSCRIBE with a SID and the CALLBACK header it received.
+const ssdpEventPy = `
+import http.server, socket
+class Events(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_SUBSCRIBE(self):
+        self.send_response(200)
+        self.send_header("SID", self.headers.get("SID") or "uuid:gonfct-event")
+        self.send_header("X-Callback-Seen", self.headers.get("CALLBACK", "none"))
+        self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+Server(("::", 5001), Events).serve_forever()
+`
+
+// ssdpSubscribeRenewPy subscribes on one connection to argv[1] port 5001
+// with the callback URL host argv[2], then renews the subscription three
+// times on the same connection, printing each answer.
+const ssdpSubscribeRenewPy = `
+import socket, sys
+host, cb = sys.argv[1], sys.argv[2]
+c = socket.create_connection((host.strip("[]"), 5001), timeout=10)
+f = c.makefile("rb")
+def ask(extra):
+    c.sendall(("SUBSCRIBE /evt HTTP/1.1\r\nHOST: %s:5001\r\n%s\r\n" % (host, extra)).encode())
+    status, hdrs = f.readline().decode().strip(), {}
+    while True:
+        l = f.readline().decode().strip()
+        if not l:
+            return status, hdrs
+        k, v = l.split(":", 1); hdrs[k.strip().upper()] = v.strip()
+try:
+    status, h = ask("CALLBACK: <http://%s:42000/notify>\r\nNT: upnp:event\r\nTIMEOUT: Second-300\r\n" % cb)
+    print("subscribe:", status, "callback seen", h.get("X-CALLBACK-SEEN"), flush=True)
+    for i in range(3):
+        status, _ = ask("SID: %s\r\nTIMEOUT: Second-300\r\n" % h["SID"])
+        print("renewal %d:" % (i + 1), status, flush=True)
+except (OSError, KeyError) as e:
+    print("failed:", e)
+`
+
 // ssdp through NAT whose addresses change length, with miniupnpd as the
 // device on the server side of the routed firewall and the control point
 // on the client side.
@@ -31,7 +75,9 @@ for l in s.recv(4096).decode().split("\r\n"):
 // router's (longer), miniupnpd sends its NOTIFY there, and the
 // expectation translates it back to the control point. miniupnpd answers
 // the SUBSCRIBE on the connection the rewrite shifted, and closes it (it
-// closes every HTTP connection after one answer).
+// closes every HTTP connection after one answer); ssdpEventPy keeps the
+// connection open, and three renewals follow the rewritten SUBSCRIBE on
+// it.
 //
 // LOCATION under destination NAT: the control point searches the router's
 // address (unicast M-SEARCH, translated to the device); miniupnpd's answer
@@ -47,6 +93,8 @@ func TestRunSSDPThroughLengthChangingNAT(t *testing.T) {
 	notify := filepath.Join(t.TempDir(), "notify.log")
 	daemon(t, n.cli, "/usr/bin/python3", "-c", upnpCallbackPy, notify)
 	waitListen(t, n.cli, "t", "42000", 1)
+	daemon(t, n.srv, "/usr/bin/python3", "-c", ssdpEventPy)
+	waitListenFor(t, n.srv, "t", "5001", 1, 120*time.Second)
 	conf := strings.ReplaceAll(miniupnpdConf, "=dv", "=sr")
 	stopDevice := startMiniupnpd(t, n.srv, conf)
 	eng := startRun(t, n.rtr, "--helper", "ssdp:inet:udp:queue=75", "--helper", "ssdp:inet:tcp:queue=76",
@@ -62,6 +110,16 @@ func TestRunSSDPThroughLengthChangingNAT(t *testing.T) {
 
 	subscribeAll := func(stopped bool) {
 		for _, f := range families {
+			out, _ := n.cli.Run("timeout", "-s", "KILL", "40", "/usr/bin/python3", "-c", ssdpSubscribeRenewPy, f.dev, f.cp)
+			if stopped {
+				if strings.Contains(out, f.rtrs) {
+					t.Errorf("%s: CALLBACK rewritten without gonfct run:\n%s", f.name, out)
+				}
+			} else {
+				requireLines(t, f.name+": SUBSCRIBE and renewals on one connection through the masquerade", out,
+					"subscribe: HTTP/1.1 200 OK callback seen <http://"+f.rtrs+":42000/notify>",
+					"renewal 1: HTTP/1.1 200 OK", "renewal 2: HTTP/1.1 200 OK", "renewal 3: HTTP/1.1 200 OK")
+			}
 			sid, out := upnpSubscribe(n.cli, f.upnpFamily)
 			if stopped {
 				if sid != "" {
@@ -82,7 +140,8 @@ func TestRunSSDPThroughLengthChangingNAT(t *testing.T) {
 			}
 		}
 	}
-	n.firewallNAT(t, objects, "\t\ttcp dport 5000 ct helper set \"ssdp-tcp\"\n", "\t\ttcp dport 5000 ct state new accept\n", masquerade)
+	const subAssign, subAllow = "\t\ttcp dport { 5000, 5001 } ct helper set \"ssdp-tcp\"\n", "\t\ttcp dport { 5000, 5001 } ct state new accept\n"
+	n.firewallNAT(t, objects, subAssign, subAllow, masquerade)
 	subscribeAll(false)
 	for _, re := range []string{ctTuple(a.cli4, a.srv4, "5000") + ctTuple(a.srv4, a.rtr4s, ""), ctTuple(a.cli6, a.srv6, "5000") + ctTuple(a.srv6, a.rtr6s, "")} {
 		if ok, ct := conntrackMatch(n.rtr, re); !ok {
@@ -138,6 +197,6 @@ func TestRunSSDPThroughLengthChangingNAT(t *testing.T) {
 	searchAll(true)
 	n.rtr.MustRun("nft", "delete", "table", "inet", "gonfct_fw")
 	n.rtr.MustRun("conntrack", "-F")
-	n.firewallNAT(t, objects, "\t\ttcp dport 5000 ct helper set \"ssdp-tcp\"\n", "\t\ttcp dport 5000 ct state new accept\n", masquerade)
+	n.firewallNAT(t, objects, subAssign, subAllow, masquerade)
 	subscribeAll(true)
 }

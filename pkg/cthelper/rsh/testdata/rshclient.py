@@ -3,7 +3,8 @@
 rresvport takes one from 512-1023): it listens on STDERR-PORT, connects to
 HOST:PORT, sends the stderr port and the user names and command as
 NUL-terminated strings (rshd(8)), waits up to 8 s for the server's stderr
-connection and prints what came on both.
+connection and prints what came on both, and the address the stderr
+connection came from.
 
     rshclient.py HOST PORT STDERR-PORT"""
 import socket, sys
@@ -18,8 +19,9 @@ ls.settimeout(8)
 c = socket.create_connection((host, port), timeout=20)
 c.sendall(b"%d\0gonfct\0gonfct\0echo hello\0" % errport)
 try:
-    e, _ = ls.accept()
+    e, src = ls.accept()
     e.settimeout(5)
+    print("stderr from:", src[0])
     print("stderr:", e.recv(1024).decode().strip())
 except OSError as err:
     print("stderr: none (%s)" % err)
