@@ -102,14 +102,14 @@ func TestUpstreamHelperExample(t *testing.T) {
 func TestPolicyKeepsDefaultOfUnsetValue(t *testing.T) {
 	cfg, err := parse(t, `Helper { Type ftp inet6 tcp { Policy ftp { ExpectMax 7 } }
 	Type tftp inet udp { QueueNum 1
-	Policy tftp { ExpectTimeout 9 } } }`)
+	Policy tftp { ExpectTimeout 2m } } }`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := cfg.Helpers[0].Policies[0]; p != (cthelper.Policy{Name: "ftp", ExpectMax: 7, ExpectTimeout: 300}) {
 		t.Errorf("ftp policy %+v", p)
 	}
-	if p := cfg.Helpers[1].Policies[0]; p != (cthelper.Policy{Name: "tftp", ExpectMax: 1, ExpectTimeout: 9}) {
+	if p := cfg.Helpers[1].Policies[0]; p != (cthelper.Policy{Name: "tftp", ExpectMax: 1, ExpectTimeout: 120}) {
 		t.Errorf("tftp policy %+v", p)
 	}
 	// The registry's own defaults are untouched.
@@ -235,7 +235,7 @@ func TestErrors(t *testing.T) {
 		{"Helper { Type ftp inet tcp { Policy ftp { ExpectMax 256 } } }", `t.conf:1:53: ExpectMax "256" is not a number from 0 to 255`},
 		{"Helper { Type ftp inet tcp { Policy ftp { ExpectMax 1 ExpectMax 2 } } }", `t.conf:1:55: ExpectMax is given twice in Policy ftp`},
 		{"Helper { Type ftp inet tcp { Policy ftp { ExpectTimeout 1 ExpectTimeout 2 } } }", `t.conf:1:59: ExpectTimeout is given twice in Policy ftp`},
-		{"Helper { Type ftp inet tcp { Policy ftp { ExpectTimeout -5 } } }", `t.conf:1:57: ExpectTimeout "-5" is not a number from 0 to 4294967295`},
+		{"Helper { Type ftp inet tcp { Policy ftp { ExpectTimeout -5 } } }", `t.conf:1:57: ExpectTimeout "-5" is not a duration: want seconds (300) or with units (300s, 5m, 1h30m), at most 4294967 s`},
 		{"Helper { Type ftp inet tcp { Policy ftp { Expectmax 1 } } }", `t.conf:1:43: unknown keyword "Expectmax": keywords are case-sensitive, write ExpectMax`},
 		{"Helper { Type ftp inet tcp { Policy ftp { { } } }", `t.conf:1:43: unexpected '{' in Policy ftp`},
 		{"Helper { Type ftp inet tcp { Policy ftp { ExpectMax 1", `t.conf:1:54: missing '}' to close Policy ftp at t.conf:1:30`},

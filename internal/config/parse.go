@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"github.com/gonfct/gonfct/pkg/cttimeout"
 	"math"
 	"slices"
 	"strconv"
@@ -117,6 +118,25 @@ func (p *parser) number(kw token, max uint64) (uint32, token, error) {
 		return 0, t, errorf(t.pos, "%s %s", kw.text, err)
 	}
 	return uint32(n), t, nil
+}
+
+// duration reads the argument of kw as a duration: seconds, or 300s, 5m,
+// 1h as everywhere in gonfct (cttimeout.ParseSeconds).
+func (p *parser) duration(kw token) (uint32, error) {
+	t, err := p.word(kw, "a duration")
+	if err != nil {
+		return 0, err
+	}
+	n, err := cttimeout.ParseSeconds(t.text)
+	if err != nil {
+		return 0, errorf(t.pos, "%s %s", kw.text, durationError(t.text))
+	}
+	return n, nil
+}
+
+// durationError says what a duration looks like.
+func durationError(s string) string {
+	return fmt.Sprintf("%q is not a duration: want seconds (300) or with units (300s, 5m, 1h30m), at most %d s", s, cttimeout.MaxSeconds)
 }
 
 func parseUint(s string, max uint64) (uint64, error) {
@@ -345,7 +365,7 @@ func (p *parser) policyBlock(h *Helper, kw token, seen map[string]Position) erro
 			if setTimeout {
 				return errorf(t.pos, "ExpectTimeout is given twice in Policy %s: keep one", name.text)
 			}
-			n, _, err := p.number(t, math.MaxUint32)
+			n, err := p.duration(t)
 			if err != nil {
 				return err
 			}
