@@ -358,3 +358,53 @@ func TestNetns(t *testing.T) {
 		}
 	}
 }
+
+// Every mistake in a file at once, in file order, each at its position;
+// the parser goes on after a bad value, an unknown keyword, a bad Type
+// line and a bad Policy block (issue 19, defect 4).
+func TestErrorsAllAtOnce(t *testing.T) {
+	_, err := parse(t, `Helper {
+	Type ftp inet tcp {
+		QueueNum 70000
+		Colour blue
+		QueueLen 5
+		QueueLen 6
+	}
+	Type tftp inet5 udp { QueueNum 2 Policy tftp { ExpectMax 1 } }
+	Type ftp inet6 tcp {
+		Policy nope { ExpectMax 1 }
+		Policy ftp { ExpectMax x ExpectTimeout 1y }
+	}
+	Stray
+}
+`)
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("err %v (%T), want an ErrorList", err, err)
+	}
+	want := []string{
+		`t.conf:3:12: QueueNum "70000" is not a number from 0 to 65535`,
+		`t.conf:4:3: unknown keyword "Colour": expected QueueNum, QueueLen, Policy, Option, Netns, Pattern`,
+		`t.conf:6:3: QueueLen is given twice in this Type block (first at t.conf:5:3): keep one`,
+		`t.conf:8:12: unknown family "inet5": write inet or inet6`,
+		`t.conf:10:10: helper ftp has no policy "nope": its policies are ftp`,
+		`t.conf:11:26: ExpectMax "x" is not a number from 0 to 255`,
+		`t.conf:11:42: ExpectTimeout "1y" is not a duration: want seconds (300) or with units (300s, 5m, 1h30m), at most 4294967 s`,
+		`t.conf:13:2: unknown keyword "Stray": expected Type, Setup, Netns`,
+	}
+	got := strings.Split(list.Error(), "\n")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(list.Errors()) != len(want) {
+		t.Errorf("Errors() has %d, want %d", len(list.Errors()), len(want))
+	}
+}
+
+func TestErrorsCapped(t *testing.T) {
+	_, err := parse(t, "Helper {\n"+strings.Repeat("\tSetup maybe\n", 30)+"}\n")
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != maxErrors+1 || !strings.Contains(list[maxErrors].Msg, "and 10 more errors") {
+		t.Errorf("30 mistakes: %v", err)
+	}
+}
