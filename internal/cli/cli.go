@@ -50,7 +50,15 @@ func (e *Env) Conn() (*ctnl.Conn, error) {
 type NetNSFlag struct{ Env *Env }
 
 func (f NetNSFlag) String() string     { return strings.Join(f.Env.NetNS, ",") }
-func (f NetNSFlag) Set(s string) error { f.Env.NetNS = append(f.Env.NetNS, s); return nil }
+func (f NetNSFlag) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		// An empty word from a script's unset variable would silently
+		// mean this namespace.
+		return errors.New("empty: give a name from `ip netns list` or a path such as /proc/PID/ns/net (leave --netns out for this namespace)")
+	}
+	f.Env.NetNS = append(f.Env.NetNS, s)
+	return nil
+}
 func (f NetNSFlag) Type() string       { return "string" }
 
 // Format checks -o against the formats every command offers and the

@@ -45,7 +45,7 @@ func TestHelperAddParsing(t *testing.T) {
 		{args: []string{"ftp", "inet", "udp"}, usage: "does not exist for inet udp"},
 		{args: []string{"dhcpv6", "inet", "udp"}, usage: "does not exist"},
 		{args: []string{"ftp", "inet"}, usage: "takes 3 argument"},
-		{args: []string{"ftp", "inet", "tcp", "--queue", "x"}, usage: "invalid argument"},
+		{args: []string{"ftp", "inet", "tcp", "--queue", "x"}, usage: "want a whole number"},
 	}
 	for _, tt := range tests {
 		var got *AddOptions

@@ -86,3 +86,34 @@ func TestConfigErrorsAllAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// What a new user types wrong is said in gonfct's words, one line, exit 2,
+// before any kernel is reached (issue 19, defect 6).
+func TestNoGoInternalsInMessages(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ct", "list", "-p", "300"}, "protocol number 300 is out of range: IP protocol numbers go from 0 to 255"},
+		{[]string{"ct", "list", "-5"}, "-5 is not a flag of gonfct ct list"},
+		{[]string{"expect", "-L", "-5"}, "-5 is not a flag of gonfct expect list"},
+		{[]string{"helper", "add", "ftp", "inet", "tcp", "--queue", "-1"}, `--queue "-1": want a number, 0 or more`},
+		{[]string{"ct", "watch", "-c", "x"}, `--count "x": want a whole number`},
+		{[]string{"ct", "watch", "--timeout", "1x"}, `--timeout "1x": want a duration`},
+		{[]string{"expect", "watch", "--timeout", "-1"}, `--timeout "-1": want a duration`},
+		{[]string{"run", "--rcvbuf", "1.5", "--helper", "ftp:inet:tcp"}, `--rcvbuf "1.5": want a whole number`},
+		{[]string{"--netns", "", "ct", "list"}, `--netns "": empty`},
+		{[]string{"--netns=", "run", "--check", "--helper", "ftp:inet:tcp"}, `--netns "": empty`},
+		{[]string{"ct", "add", "tcp", "1.1.1.1", "2.2.2.2", "1", "2", "-t", "1x"}, `--timeout "1x": want a duration from 1s to`},
+	} {
+		code, errw := gonfct(tt.args...)
+		if code != 2 || strings.Count(errw, "\n") != 1 || !strings.Contains(errw, tt.want) {
+			t.Errorf("gonfct %q: exit %d, %q; want exit 2 with %q", tt.args, code, errw, tt.want)
+		}
+		for _, internal := range []string{"strconv", "time:", "shorthand", "parsing \""} {
+			if strings.Contains(errw, internal) {
+				t.Errorf("gonfct %q: %q shows Go's %q", tt.args, errw, internal)
+			}
+		}
+	}
+}
