@@ -49,7 +49,7 @@ func (e *Env) Conn() (*ctnl.Conn, error) {
 // It reads as a plain string flag in help and man pages.
 type NetNSFlag struct{ Env *Env }
 
-func (f NetNSFlag) String() string     { return strings.Join(f.Env.NetNS, ",") }
+func (f NetNSFlag) String() string { return strings.Join(f.Env.NetNS, ",") }
 func (f NetNSFlag) Set(s string) error {
 	if strings.TrimSpace(s) == "" {
 		// An empty word from a script's unset variable would silently
@@ -59,7 +59,7 @@ func (f NetNSFlag) Set(s string) error {
 	f.Env.NetNS = append(f.Env.NetNS, s)
 	return nil
 }
-func (f NetNSFlag) Type() string       { return "string" }
+func (f NetNSFlag) Type() string { return "string" }
 
 // Format checks -o against the formats every command offers and the
 // command's extra ones, for commands that check it before doing anything.
