@@ -30,7 +30,7 @@ import (
 func TestCtAddWithHelperFTPThenExpectation(t *testing.T) {
 	ns := nstest.New(t)
 	mustCtCLI(t, ns, "", "ct", "add", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21", "--timeout", "600",
-		"--state", "ESTABLISHED", "--status", "assured,seen-reply", "--helper", "ftp", "--helper-info", "0102030405060708")
+		"--state", "ESTABLISHED", "--status", "assured,seen-reply", "--helper", "ftp")
 	got := mustCtCLI(t, ns, "", "ct", "get", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21")
 	if !strings.Contains(got.out, " helper=ftp ") || !strings.Contains(got.out, "[ASSURED]") || !strings.HasPrefix(got.out, "tcp      6 ") {
 		t.Errorf("ct get: %q", got.out)

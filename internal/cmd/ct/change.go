@@ -161,8 +161,9 @@ rules: a helper can only be set when the conntrack is created (update cannot
 add or change it: EOPNOTSUPP / EBUSY), the name must be a helper registered
 for the conntrack's family and protocol (kernel helpers such as ftp, tftp, sip,
 or user-space ones from 'gonfct helper add'; else EOPNOTSUPP), and private data
-(--helper-info) is kept only by user-space helpers, up to 32 bytes. The kernel
-drops private data given at creation (it offers it to the helper before
+(--helper-info) is kept only by user-space helpers, up to 32 bytes: for a
+kernel helper gonfct refuses it (exit 1, nothing added), where the kernel
+would drop it without a word. The kernel drops private data given at creation (it offers it to the helper before
 attaching the helper), so gonfct sends it again in an update right after.
 
 The conntrack is added whole or not at all: where the kernel drops its
@@ -210,6 +211,9 @@ labels (a namespace whose ruleset uses none), it is removed again.`,
 
 func addRun(opts *AddOptions) error {
 	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been created.", func(c *ctnl.Conn) error {
+		if err := checkHelperInfo(c, &opts.flow, "add conntrack "+opts.flow.Orig.String()); err != nil {
+			return err
+		}
 		return adviseAdd(&opts.flow, ctflow.NewClient(c).Create(&opts.flow))
 	})
 }
@@ -263,6 +267,9 @@ any other (EBUSY), or any helper for a conntrack created without one
 
 func updateRun(opts *UpdateOptions) error {
 	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been updated.", func(c *ctnl.Conn) error {
+		if err := checkHelperInfo(c, &opts.flow, "update conntrack "+opts.flow.Orig.String()); err != nil {
+			return adviseUpdate(err)
+		}
 		return adviseUpdate(ctflow.NewClient(c).Change(&opts.flow, opts.markMask))
 	})
 }
