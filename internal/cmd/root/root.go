@@ -64,6 +64,7 @@ nfct's word order works too: "gonfct add helper rpc inet udp".`,
 		completion.NewCmdCompletion(env, nil),
 		man.NewCmdGenMan(env, newDocRoot, nil),
 	)
+	registerCompletions(root, env)
 	return root
 }
 
