@@ -49,9 +49,17 @@ func (e *Env) Conn() (*ctnl.Conn, error) {
 // It reads as a plain string flag in help and man pages.
 type NetNSFlag struct{ Env *Env }
 
-func (f NetNSFlag) String() string     { return strings.Join(f.Env.NetNS, ",") }
-func (f NetNSFlag) Set(s string) error { f.Env.NetNS = append(f.Env.NetNS, s); return nil }
-func (f NetNSFlag) Type() string       { return "string" }
+func (f NetNSFlag) String() string { return strings.Join(f.Env.NetNS, ",") }
+func (f NetNSFlag) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		// An empty word from a script's unset variable would silently
+		// mean this namespace.
+		return errors.New("empty: give a name from `ip netns list` or a path such as /proc/PID/ns/net (leave --netns out for this namespace)")
+	}
+	f.Env.NetNS = append(f.Env.NetNS, s)
+	return nil
+}
+func (f NetNSFlag) Type() string { return "string" }
 
 // Format checks -o against the formats every command offers and the
 // command's extra ones, for commands that check it before doing anything.
@@ -100,6 +108,25 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, args...)}
 }
 
+// InputError is an input file named on the command line (a config, a
+// save file, a capture) that is missing, unreadable or not what it should
+// be. Its exit status is 2, as for a usage error, in every command: the
+// command was not carried out, nothing was changed, and the fix is in what
+// was given (the file's name or its content). Its message has no --help
+// hint: the file, not the flags, is wrong.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Input marks err as an input file's error.
+func Input(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InputError{Err: err}
+}
+
 // Exit status values.
 const (
 	ExitOK      = 0
@@ -114,6 +141,10 @@ func ExitCode(err error) int {
 	}
 	var ue *UsageError
 	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	var ie *InputError
+	if errors.As(err, &ie) {
 		return ExitUsage
 	}
 	var ce *ExitError
@@ -138,8 +169,22 @@ func (e *ExitError) Error() string {
 }
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// Message is the one line printed for err on stderr.
+// errorList is an error made of several mistakes, each worth its own
+// line (config.ErrorList: every mistake in a file, file:line:column each).
+type errorList interface{ Errors() []error }
+
+// Message is what is printed for err on stderr: one line, or for a list
+// of mistakes one line each.
 func Message(err error) string {
+	var list errorList
+	if errors.As(err, &list) {
+		errs := list.Errors()
+		lines := make([]string, len(errs))
+		for i, e := range errs {
+			lines[i] = "gonfct: " + strings.ReplaceAll(e.Error(), "\n", "; ")
+		}
+		return strings.Join(lines, "\n")
+	}
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	var ue *UsageError
 	if errors.As(err, &ue) && !strings.Contains(msg, "--help") {

@@ -167,10 +167,8 @@ func ParseWith(reg *cthelper.Registry, name string, r io.Reader) (*Config, error
 		return nil, err
 	}
 	p := &parser{reg: reg, toks: toks, cfg: &Config{}}
-	if err := p.file(); err != nil {
-		return nil, err
-	}
-	return p.cfg, nil
+	p.fail(p.file())
+	return p.result()
 }
 
 // Add appends h to c, refusing a second helper with the same name, family

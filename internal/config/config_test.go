@@ -102,14 +102,14 @@ func TestUpstreamHelperExample(t *testing.T) {
 func TestPolicyKeepsDefaultOfUnsetValue(t *testing.T) {
 	cfg, err := parse(t, `Helper { Type ftp inet6 tcp { Policy ftp { ExpectMax 7 } }
 	Type tftp inet udp { QueueNum 1
-	Policy tftp { ExpectTimeout 9 } } }`)
+	Policy tftp { ExpectTimeout 2m } } }`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := cfg.Helpers[0].Policies[0]; p != (cthelper.Policy{Name: "ftp", ExpectMax: 7, ExpectTimeout: 300}) {
 		t.Errorf("ftp policy %+v", p)
 	}
-	if p := cfg.Helpers[1].Policies[0]; p != (cthelper.Policy{Name: "tftp", ExpectMax: 1, ExpectTimeout: 9}) {
+	if p := cfg.Helpers[1].Policies[0]; p != (cthelper.Policy{Name: "tftp", ExpectMax: 1, ExpectTimeout: 120}) {
 		t.Errorf("tftp policy %+v", p)
 	}
 	// The registry's own defaults are untouched.
@@ -235,7 +235,7 @@ func TestErrors(t *testing.T) {
 		{"Helper { Type ftp inet tcp { Policy ftp { ExpectMax 256 } } }", `t.conf:1:53: ExpectMax "256" is not a number from 0 to 255`},
 		{"Helper { Type ftp inet tcp { Policy ftp { ExpectMax 1 ExpectMax 2 } } }", `t.conf:1:55: ExpectMax is given twice in Policy ftp`},
 		{"Helper { Type ftp inet tcp { Policy ftp { ExpectTimeout 1 ExpectTimeout 2 } } }", `t.conf:1:59: ExpectTimeout is given twice in Policy ftp`},
-		{"Helper { Type ftp inet tcp { Policy ftp { ExpectTimeout -5 } } }", `t.conf:1:57: ExpectTimeout "-5" is not a number from 0 to 4294967295`},
+		{"Helper { Type ftp inet tcp { Policy ftp { ExpectTimeout -5 } } }", `t.conf:1:57: ExpectTimeout "-5" is not a duration: want seconds (300) or with units (300s, 5m, 1h30m), at most 4294967 s`},
 		{"Helper { Type ftp inet tcp { Policy ftp { Expectmax 1 } } }", `t.conf:1:43: unknown keyword "Expectmax": keywords are case-sensitive, write ExpectMax`},
 		{"Helper { Type ftp inet tcp { Policy ftp { { } } }", `t.conf:1:43: unexpected '{' in Policy ftp`},
 		{"Helper { Type ftp inet tcp { Policy ftp { ExpectMax 1", `t.conf:1:54: missing '}' to close Policy ftp at t.conf:1:30`},
@@ -356,5 +356,55 @@ func TestNetns(t *testing.T) {
 		if _, err := parse(t, tc.src); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q:\n got %v\nwant %q", tc.src, err, tc.want)
 		}
+	}
+}
+
+// Every mistake in a file at once, in file order, each at its position;
+// the parser goes on after a bad value, an unknown keyword, a bad Type
+// line and a bad Policy block (issue 19, defect 4).
+func TestErrorsAllAtOnce(t *testing.T) {
+	_, err := parse(t, `Helper {
+	Type ftp inet tcp {
+		QueueNum 70000
+		Colour blue
+		QueueLen 5
+		QueueLen 6
+	}
+	Type tftp inet5 udp { QueueNum 2 Policy tftp { ExpectMax 1 } }
+	Type ftp inet6 tcp {
+		Policy nope { ExpectMax 1 }
+		Policy ftp { ExpectMax x ExpectTimeout 1y }
+	}
+	Stray
+}
+`)
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("err %v (%T), want an ErrorList", err, err)
+	}
+	want := []string{
+		`t.conf:3:12: QueueNum "70000" is not a number from 0 to 65535`,
+		`t.conf:4:3: unknown keyword "Colour": expected QueueNum, QueueLen, Policy, Option, Netns, Pattern`,
+		`t.conf:6:3: QueueLen is given twice in this Type block (first at t.conf:5:3): keep one`,
+		`t.conf:8:12: unknown family "inet5": write inet or inet6`,
+		`t.conf:10:10: helper ftp has no policy "nope": its policies are ftp`,
+		`t.conf:11:26: ExpectMax "x" is not a number from 0 to 255`,
+		`t.conf:11:42: ExpectTimeout "1y" is not a duration: want seconds (300) or with units (300s, 5m, 1h30m), at most 4294967 s`,
+		`t.conf:13:2: unknown keyword "Stray": expected Type, Setup, Netns`,
+	}
+	got := strings.Split(list.Error(), "\n")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(list.Errors()) != len(want) {
+		t.Errorf("Errors() has %d, want %d", len(list.Errors()), len(want))
+	}
+}
+
+func TestErrorsCapped(t *testing.T) {
+	_, err := parse(t, "Helper {\n"+strings.Repeat("\tSetup maybe\n", 30)+"}\n")
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != maxErrors+1 || !strings.Contains(list[maxErrors].Msg, "and 10 more errors") {
+		t.Errorf("30 mistakes: %v", err)
 	}
 }

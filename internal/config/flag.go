@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/gonfct/gonfct/pkg/cttimeout"
 	"math"
 	"slices"
 	"strings"
@@ -152,11 +153,11 @@ func flagPolicy(h *Helper, val string, at Position, seen map[string]bool) *Error
 	}
 	if len(parts) == 3 && parts[2] != "" {
 		col.Col += len(parts[1]) + 1
-		n, err := parseUint(parts[2], math.MaxUint32)
+		n, err := cttimeout.ParseSeconds(parts[2])
 		if err != nil {
-			return errorf(col, "policy %s: ExpectTimeout %s", parts[0], err)
+			return errorf(col, "policy %s: ExpectTimeout %s", parts[0], durationError(parts[2]))
 		}
-		pol.ExpectTimeout = uint32(n)
+		pol.ExpectTimeout = n
 	}
 	if parts[1] == "" && (len(parts) == 2 || parts[2] == "") {
 		return errorf(at, "policy %q sets nothing: give MAX and/or TIMEOUT (ftp/1/300)", val)

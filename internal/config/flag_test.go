@@ -67,7 +67,7 @@ func TestParseHelperFlagErrors(t *testing.T) {
 		{"ftp:inet:tcp:policy=ftp//", `(column 21): policy "ftp//" sets nothing`},
 		{"ftp:inet:tcp:policy=tftp/1/1", `(column 21): helper ftp has no policy "tftp": its policies are ftp`},
 		{"ftp:inet:tcp:policy=ftp/256/1", `(column 25): policy ftp: ExpectMax "256" is not a number from 0 to 255`},
-		{"ftp:inet:tcp:policy=ftp/1/x", `(column 27): policy ftp: ExpectTimeout "x" is not a number`},
+		{"ftp:inet:tcp:policy=ftp/1/x", `(column 27): policy ftp: ExpectTimeout "x" is not a duration`},
 		{"ftp:inet:tcp:policy=ftp/1/1:policy=ftp/2/2", `(column 36): policy ftp is given twice`},
 		{"ftp:inet:tcp:loose=maybe", `(column 14): helper ftp: option loose: "maybe" is not yes, no, on or off`},
 		{"ftp:inet:tcp:loose=yes:lose=yes", `(column 24): helper ftp: unknown option "lose"`},

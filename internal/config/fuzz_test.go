@@ -24,8 +24,18 @@ func FuzzParse(f *testing.F) {
 		cfg, err := ParseWith(reg, "f.conf", strings.NewReader(src))
 		if err != nil {
 			var ce *Error
-			if !errors.As(err, &ce) || ce.Pos.Line < 1 || ce.Pos.Col < 1 || strings.Contains(ce.Msg, "\n") && !strings.Contains(src, "\n") {
-				t.Fatalf("error %q", err)
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %q is not positioned", err)
+			}
+			list := ErrorList{ce}
+			errors.As(err, &list)
+			if len(list) > maxErrors+1 {
+				t.Fatalf("%d errors, above the cap", len(list))
+			}
+			for _, ce := range list {
+				if ce.Pos.Line < 1 || ce.Pos.Col < 1 || strings.Contains(ce.Msg, "\n") && !strings.Contains(src, "\n") {
+					t.Fatalf("error %q in %q", ce, err)
+				}
 			}
 			return
 		}

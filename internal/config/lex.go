@@ -23,12 +23,20 @@ func (p Position) String() string {
 type Error struct {
 	Pos Position
 	Msg string
+	// value: a mistake in a value whose words were read as expected, so
+	// the parser goes on right after it (no resync).
+	value bool
 }
 
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
 
 func errorf(pos Position, format string, args ...any) *Error {
 	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// valueErrorf is errorf for a mistake in a value (see Error.value).
+func valueErrorf(pos Position, format string, args ...any) *Error {
+	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...), value: true}
 }
 
 type tokenKind uint8

@@ -3,12 +3,14 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"github.com/gonfct/gonfct/pkg/cttimeout"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/pattern"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,13 +21,23 @@ type parser struct {
 	toks []token
 	i    int
 	cfg  *Config
+	// depth counts the '{' consumed and not yet closed, for resync.
+	depth int
+	errs  ErrorList
+	nerr  int // mistakes found, also those past maxErrors
 }
 
 func (p *parser) next() token {
 	t := p.toks[p.i]
-	if t.kind != tokEOF {
-		p.i++
+	switch t.kind {
+	case tokEOF:
+		return t
+	case tokOpen:
+		p.depth++
+	case tokClose:
+		p.depth--
 	}
+	p.i++
 	return t
 }
 
@@ -35,30 +47,30 @@ func (p *parser) peek() token { return p.toks[p.i] }
 var skippedSections = []string{"General", "Sync", "Stats"}
 
 func (p *parser) file() error {
+	sections := append([]string{"Helper"}, skippedSections...)
 	for {
 		t := p.next()
+		var err error
 		switch {
 		case t.kind == tokEOF:
 			return nil
 		case t.kind != tokWord:
-			return errorf(t.pos, "unexpected %s: a section (Helper, General, Sync or Stats) must come first", t)
+			err = errorf(t.pos, "unexpected %s: a section (Helper, General, Sync or Stats) must come first", t)
 		case t.text == "Helper" && !t.quoted:
-			if err := p.expectOpen("Helper"); err != nil {
-				return err
-			}
-			if err := p.helperSection(); err != nil {
-				return err
+			if err = p.expectOpen("Helper"); err == nil {
+				err = p.helperSection()
 			}
 		case contains(skippedSections, t.text) && !t.quoted:
-			if err := p.expectOpen(t.text); err != nil {
-				return err
+			if err = p.expectOpen(t.text); err == nil {
+				if err = p.skipBlock(t); err == nil {
+					p.cfg.Notices = append(p.cfg.Notices, fmt.Sprintf("%s: %s section ignored: gonfct reads only the Helper section", t.pos, t.text))
+				}
 			}
-			if err := p.skipBlock(t); err != nil {
-				return err
-			}
-			p.cfg.Notices = append(p.cfg.Notices, fmt.Sprintf("%s: %s section ignored: gonfct reads only the Helper section", t.pos, t.text))
 		default:
-			return p.unknown(t, "section", []string{"Helper", "General", "Sync", "Stats"})
+			err = p.unknown(t, "section", sections)
+		}
+		if err != nil {
+			p.recover(err, 0, sections)
 		}
 	}
 }
@@ -74,10 +86,13 @@ func (p *parser) unknown(t token, what string, keywords []string) error {
 	return errorf(t.pos, "unknown %s %s: expected %s", what, t, strings.Join(keywords, ", "))
 }
 
+// expectOpen consumes a '{', or reports what stands there instead and
+// leaves it for resync.
 func (p *parser) expectOpen(after string) error {
-	if t := p.next(); t.kind != tokOpen {
+	if t := p.peek(); t.kind != tokOpen {
 		return errorf(t.pos, "expected '{' after %s, got %s", after, t)
 	}
+	p.next()
 	return nil
 }
 
@@ -100,11 +115,12 @@ func (p *parser) skipBlock(open token) error {
 
 // word reads the argument of keyword kw.
 func (p *parser) word(kw token, what string) (token, error) {
-	t := p.next()
+	t := p.peek()
 	if t.kind != tokWord {
+		// A brace stays for resync: it opens or closes a block.
 		return t, errorf(t.pos, "%s needs %s, got %s", kw.text, what, t)
 	}
-	return t, nil
+	return p.next(), nil
 }
 
 func (p *parser) number(kw token, max uint64) (uint32, token, error) {
@@ -114,9 +130,28 @@ func (p *parser) number(kw token, max uint64) (uint32, token, error) {
 	}
 	n, err := parseUint(t.text, max)
 	if err != nil {
-		return 0, t, errorf(t.pos, "%s %s", kw.text, err)
+		return 0, t, valueErrorf(t.pos, "%s %s", kw.text, err)
 	}
 	return uint32(n), t, nil
+}
+
+// duration reads the argument of kw as a duration: seconds, or 300s, 5m,
+// 1h as everywhere in gonfct (cttimeout.ParseSeconds).
+func (p *parser) duration(kw token) (uint32, error) {
+	t, err := p.word(kw, "a duration")
+	if err != nil {
+		return 0, err
+	}
+	n, err := cttimeout.ParseSeconds(t.text)
+	if err != nil {
+		return 0, valueErrorf(t.pos, "%s %s", kw.text, durationError(t.text))
+	}
+	return n, nil
+}
+
+// durationError says what a duration looks like.
+func durationError(s string) string {
+	return fmt.Sprintf("%q is not a duration: want seconds (300) or with units (300s, 5m, 1h30m), at most %d s", s, cttimeout.MaxSeconds)
 }
 
 func parseUint(s string, max uint64) (uint64, error) {
@@ -137,42 +172,46 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%q is not yes, no, on or off", s)
 }
 
+var helperKeywords = []string{"Type", "Setup", "Netns"}
+
+// helperSection reads the Helper section after its '{'. A mistake is
+// recorded and reading goes on at the next keyword.
 func (p *parser) helperSection() error {
+	depth := p.depth
 	for {
 		t := p.next()
+		var err error
 		switch {
 		case t.kind == tokClose:
 			return nil
 		case t.kind == tokEOF:
 			return errorf(t.pos, "missing '}' to close the Helper section")
 		case t.kind != tokWord:
-			return errorf(t.pos, "unexpected %s in the Helper section: expected Type, Setup or Netns", t)
+			err = errorf(t.pos, "unexpected %s in the Helper section: expected Type, Setup or Netns", t)
 		case t.text == "Setup":
-			v, err := p.word(t, "yes or no")
-			if err != nil {
-				return err
+			var v token
+			if v, err = p.word(t, "yes or no"); err == nil {
+				var b bool
+				if b, err = parseBool(v.text); err != nil {
+					err = valueErrorf(v.pos, "Setup %s", err)
+				}
+				p.cfg.Setup, p.cfg.HasSetup = b, true
 			}
-			b, err := parseBool(v.text)
-			if err != nil {
-				return errorf(v.pos, "Setup %s", err)
-			}
-			p.cfg.Setup, p.cfg.HasSetup = b, true
 		case t.text == "Netns":
-			v, err := p.netns(t, p.cfg.Netns, p.cfg.NetnsPos)
-			if err != nil {
-				return err
+			var v token
+			if v, err = p.netns(t, p.cfg.Netns, p.cfg.NetnsPos); err == nil {
+				p.cfg.Netns, p.cfg.NetnsPos = append(p.cfg.Netns, v.text), append(p.cfg.NetnsPos, v.pos)
 			}
-			p.cfg.Netns, p.cfg.NetnsPos = append(p.cfg.Netns, v.text), append(p.cfg.NetnsPos, v.pos)
 		case t.text == "Type":
-			h, err := p.typeBlock(t)
-			if err != nil {
-				return err
-			}
-			if err := p.cfg.Add(h); err != nil {
-				return err
+			var h Helper
+			if h, err = p.typeBlock(t); err == nil {
+				err = p.cfg.Add(h)
 			}
 		default:
-			return p.unknown(t, "keyword", []string{"Type", "Setup", "Netns"})
+			err = p.unknown(t, "keyword", helperKeywords)
+		}
+		if err != nil && p.recover(err, depth, helperKeywords) {
+			return nil
 		}
 	}
 }
@@ -196,16 +235,17 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 		return h, err
 	}
 	h.Pos = kw.pos
+	inner, before := p.depth, p.nerr
 	var bad, unknown *Error
 	h, unknown, bad = newHelper(p.reg, h.Pos, name.text, name.pos, fam.text, fam.pos, proto.text, proto.pos)
-	if bad != nil {
-		return h, bad
-	}
+	// A wrong name, family or protocol is reported; the block is read on
+	// for the mistakes it holds too.
+	p.fail(bad)
 
 	seen := map[string]Position{}
 	once := func(t token) error {
 		if first, dup := seen[t.text]; dup {
-			return errorf(t.pos, "%s is given twice in this Type block (first at %s): keep one", t.text, first)
+			return valueErrorf(t.pos, "%s is given twice in this Type block (first at %s): keep one", t.text, first)
 		}
 		seen[t.text] = t.pos
 		return nil
@@ -214,78 +254,92 @@ func (p *parser) typeBlock(kw token) (Helper, error) {
 	var netnsPos []Position
 	for {
 		t := p.next()
+		var err error
 		switch {
 		case t.kind == tokClose:
-			if len(h.Patterns) > 0 {
-				setPatternSpec(&h)
-			} else if unknown != nil {
-				return h, unknown
+			if bad == nil {
+				if len(h.Patterns) > 0 {
+					setPatternSpec(&h)
+				} else {
+					p.fail(unknown)
+				}
+				if p.nerr == before {
+					p.fail(checkOptions(&h, optPos))
+				}
 			}
-			if err := checkOptions(&h, optPos); err != nil {
-				return h, err
+			if p.nerr > before {
+				return h, errReported
 			}
 			return h, nil
 		case t.kind == tokEOF:
 			return h, errorf(t.pos, "missing '}' to close Type %s at %s", h.Name, kw.pos)
 		case t.kind != tokWord:
-			return h, errorf(t.pos, "unexpected %s in Type %s: expected QueueNum, QueueLen, Policy, Option, Netns or Pattern", t, h.Name)
+			err = errorf(t.pos, "unexpected %s in Type %s: expected QueueNum, QueueLen, Policy, Option, Netns or Pattern", t, h.Name)
 		case t.text == "Pattern":
-			if unknown == nil {
-				return h, errorf(t.pos, "helper %s is built in: a Pattern helper needs a name of its own (Type my-%s ...)", h.Name, h.Name)
+			if unknown == nil && bad == nil {
+				err = errorf(t.pos, "helper %s is built in: a Pattern helper needs a name of its own (Type my-%s ...)", h.Name, h.Name)
+				break
 			}
-			r, err := p.patternBlock(t)
-			if err != nil {
-				return h, err
+			var r pattern.Rule
+			if r, err = p.patternBlock(t); err == nil {
+				h.Patterns = append(h.Patterns, r)
 			}
-			h.Patterns = append(h.Patterns, r)
 		case t.text == "QueueNum":
-			if err := once(t); err != nil {
-				return h, err
+			// The value first: a keyword given twice is then a mistake in
+			// a value, and reading goes on right after it.
+			if h.QueueNum, _, err = p.number(t, 65535); err == nil {
+				err = once(t)
 			}
-			n, _, err := p.number(t, 65535)
-			if err != nil {
-				return h, err
-			}
-			h.QueueNum = n
 		case t.text == "QueueLen":
-			if err := once(t); err != nil {
-				return h, err
+			if h.QueueLen, _, err = p.number(t, math.MaxUint32); err == nil {
+				err = once(t)
 			}
-			n, _, err := p.number(t, math.MaxUint32)
-			if err != nil {
-				return h, err
+		case t.text == "Policy" && bad != nil:
+			// No helper to check it against: read over it.
+			var name token
+			if name, err = p.word(t, "a policy name"); err == nil {
+				if err = p.expectOpen("Policy " + name.text); err == nil {
+					err = p.skipBlock(name)
+				}
 			}
-			h.QueueLen = n
 		case t.text == "Policy":
-			if err := p.policyBlock(&h, t, seen); err != nil {
-				return h, err
-			}
+			err = p.policyBlock(&h, t, seen)
 		case t.text == "Option":
-			key, err := p.word(t, "a name and a value (Option loose yes)")
-			if err != nil {
-				return h, err
-			}
-			val, err := p.word(t, "a value after the name (Option loose yes)")
-			if err != nil {
-				return h, err
-			}
-			if first, dup := optPos[key.text]; dup {
-				return h, errorf(key.pos, "option %s is given twice in Type %s (first at %s): keep one", key.text, h.Name, first)
-			}
-			if err := setOption(&h, key.text, val.text); err != nil {
-				return h, errorf(key.pos, "%s", err)
-			}
-			optPos[key.text] = key.pos
+			err = p.option(&h, t, optPos)
 		case t.text == "Netns":
-			v, err := p.netns(t, h.Netns, netnsPos)
-			if err != nil {
-				return h, err
+			var v token
+			if v, err = p.netns(t, h.Netns, netnsPos); err == nil {
+				h.Netns, netnsPos = append(h.Netns, v.text), append(netnsPos, v.pos)
 			}
-			h.Netns, netnsPos = append(h.Netns, v.text), append(netnsPos, v.pos)
 		default:
-			return h, p.unknown(t, "keyword", []string{"QueueNum", "QueueLen", "Policy", "Option", "Netns", "Pattern"})
+			err = p.unknown(t, "keyword", typeKeywords)
+		}
+		if err != nil && p.recover(err, inner, typeKeywords) {
+			return h, errReported
 		}
 	}
+}
+
+var typeKeywords = []string{"QueueNum", "QueueLen", "Policy", "Option", "Netns", "Pattern"}
+
+// option reads "Option KEY VALUE" after Option.
+func (p *parser) option(h *Helper, kw token, optPos map[string]Position) error {
+	key, err := p.word(kw, "a name and a value (Option loose yes)")
+	if err != nil {
+		return err
+	}
+	val, err := p.word(kw, "a value after the name (Option loose yes)")
+	if err != nil {
+		return err
+	}
+	if first, dup := optPos[key.text]; dup {
+		return valueErrorf(key.pos, "option %s is given twice in Type %s (first at %s): keep one", key.text, h.Name, first)
+	}
+	if err := setOption(h, key.text, val.text); err != nil {
+		return valueErrorf(key.pos, "%s", err)
+	}
+	optPos[key.text] = key.pos
+	return nil
 }
 
 // netns reads the word after a Netns keyword, refusing one given before.
@@ -295,7 +349,7 @@ func (p *parser) netns(kw token, seen []string, pos []Position) (token, error) {
 		return v, err
 	}
 	if i := slices.Index(seen, v.text); i >= 0 {
-		return v, errorf(v.pos, "Netns %s is given twice (first at %s): keep one", v.text, pos[i])
+		return v, valueErrorf(v.pos, "Netns %s is given twice (first at %s): keep one", v.text, pos[i])
 	}
 	return v, nil
 }
@@ -310,51 +364,55 @@ func (p *parser) policyBlock(h *Helper, kw token, seen map[string]Position) erro
 	if err := p.expectOpen("Policy " + name.text); err != nil {
 		return err
 	}
+	depth, before := p.depth, p.nerr
 	pol, err := findPolicy(h, name.text)
 	if err != nil {
-		return errorf(name.pos, "%s", err)
+		p.recover(errorf(name.pos, "%s", err), depth, nil)
+		return errReported
 	}
 	key := "Policy " + name.text
 	if first, dup := seen[key]; dup {
-		return errorf(kw.pos, "%s is given twice in Type %s (first at %s): keep one", key, h.Name, first)
+		p.recover(errorf(kw.pos, "%s is given twice in Type %s (first at %s): keep one", key, h.Name, first), depth, nil)
+		return errReported
 	}
 	seen[key] = kw.pos
 	var setMax, setTimeout bool
 	for {
 		t := p.next()
+		var err error
 		switch {
 		case t.kind == tokClose:
-			if !setMax && !setTimeout {
-				return errorf(t.pos, "Policy %s is empty: set ExpectMax and/or ExpectTimeout, or remove it", name.text)
+			if !setMax && !setTimeout && p.nerr == before {
+				p.fail(errorf(t.pos, "Policy %s is empty: set ExpectMax and/or ExpectTimeout, or remove it", name.text))
+			}
+			if p.nerr > before {
+				return errReported
 			}
 			return nil
 		case t.kind == tokEOF:
 			return errorf(t.pos, "missing '}' to close Policy %s at %s", name.text, kw.pos)
 		case t.kind != tokWord:
-			return errorf(t.pos, "unexpected %s in Policy %s: expected ExpectMax or ExpectTimeout", t, name.text)
+			err = errorf(t.pos, "unexpected %s in Policy %s: expected ExpectMax or ExpectTimeout", t, name.text)
 		case t.text == "ExpectMax":
-			if setMax {
-				return errorf(t.pos, "ExpectMax is given twice in Policy %s: keep one", name.text)
+			if pol.ExpectMax, _, err = p.number(t, cthelper.MaxExpectLimit); err == nil && setMax {
+				err = valueErrorf(t.pos, "ExpectMax is given twice in Policy %s: keep one", name.text)
 			}
-			n, _, err := p.number(t, cthelper.MaxExpectLimit)
-			if err != nil {
-				return err
-			}
-			pol.ExpectMax, setMax = n, true
+			setMax = true
 		case t.text == "ExpectTimeout":
-			if setTimeout {
-				return errorf(t.pos, "ExpectTimeout is given twice in Policy %s: keep one", name.text)
+			if pol.ExpectTimeout, err = p.duration(t); err == nil && setTimeout {
+				err = valueErrorf(t.pos, "ExpectTimeout is given twice in Policy %s: keep one", name.text)
 			}
-			n, _, err := p.number(t, math.MaxUint32)
-			if err != nil {
-				return err
-			}
-			pol.ExpectTimeout, setTimeout = n, true
+			setTimeout = true
 		default:
-			return p.unknown(t, "keyword", []string{"ExpectMax", "ExpectTimeout"})
+			err = p.unknown(t, "keyword", policyKeywords)
+		}
+		if err != nil && p.recover(err, depth, policyKeywords) {
+			return errReported
 		}
 	}
 }
+
+var policyKeywords = []string{"ExpectMax", "ExpectTimeout"}
 
 // newHelper checks a helper's name, family and protocol against the
 // built-in table and fills in its defaults. Each error is placed on the

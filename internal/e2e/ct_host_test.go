@@ -30,7 +30,7 @@ import (
 func TestCtAddWithHelperFTPThenExpectation(t *testing.T) {
 	ns := nstest.New(t)
 	mustCtCLI(t, ns, "", "ct", "add", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21", "--timeout", "600",
-		"--state", "ESTABLISHED", "--status", "assured,seen-reply", "--helper", "ftp", "--helper-info", "0102030405060708")
+		"--state", "ESTABLISHED", "--status", "assured,seen-reply", "--helper", "ftp")
 	got := mustCtCLI(t, ns, "", "ct", "get", "tcp", "10.9.0.1", "10.9.0.2", "40000", "21")
 	if !strings.Contains(got.out, " helper=ftp ") || !strings.Contains(got.out, "[ASSURED]") || !strings.HasPrefix(got.out, "tcp      6 ") {
 		t.Errorf("ct get: %q", got.out)
@@ -49,7 +49,7 @@ func TestCtAddWithHelperFTPThenExpectation(t *testing.T) {
 
 	// Now an expectation on that master succeeds (it needs the helper).
 	mustCtCLI(t, ns, "", "expect", "add", "--master", "tcp 10.9.0.1 10.9.0.2 40000 21",
-		"--tuple", "tcp 10.9.0.2 10.9.0.1 0 50000", "--mask", "src=10.9.0.2 sport=0")
+		"--tuple", "tcp 10.9.0.2 10.9.0.1 0 50000", "--mask", "src=/32 sport=0")
 	if l := ns.MustRun("conntrack", "-L", "expect"); !strings.Contains(l, "dport=50000") || !strings.Contains(l, "helper=ftp") {
 		t.Errorf("conntrack -L expect:\n%s", l)
 	}
@@ -383,12 +383,12 @@ func TestCtFailoverSaveRestore(t *testing.T) {
 	// Expectations on some masters (IPv4, IPv6, and the zoned tftp master).
 	for i := 0; i < 5; i++ {
 		mustCtCLI(t, a, "", "expect", "add", "--master", fmt.Sprintf("tcp 10.6.0.%d 10.6.1.1 %d 21", i+1, 30000+i),
-			"--tuple", fmt.Sprintf("tcp 10.6.1.1 10.6.0.%d 0 %d", i+1, 50000+i), "--mask", "src=10.6.1.1 sport=0")
+			"--tuple", fmt.Sprintf("tcp 10.6.1.1 10.6.0.%d 0 %d", i+1, 50000+i), "--mask", "src=/32 sport=0")
 	}
 	mustCtCLI(t, a, "", "expect", "add", "--master", "tcp fd00::1 fd00::21 40000 21", "--tuple", "tcp fd00::21 fd00::1 0 50100",
-		"--mask", "src=fd00::21 sport=0")
+		"--mask", "src=/128 sport=0")
 	mustCtCLI(t, a, "", "expect", "add", "--master", "udp 10.6.3.1 10.6.3.2 5000 69", "--zone", "5",
-		"--tuple", "udp 10.6.3.2 10.6.3.1 0 5000", "--mask", "src=10.6.3.2 sport=0")
+		"--tuple", "udp 10.6.3.2 10.6.3.1 0 5000", "--mask", "src=/32 sport=0")
 	// An expected connection: a conntrack whose master is an ftp control
 	// connection (as the kernel makes when the data channel arrives).
 	ca := a.Dial()

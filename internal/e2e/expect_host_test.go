@@ -92,13 +92,13 @@ func TestExpectCommandsEndToEnd(t *testing.T) {
 	newMasterCT(t, ns, "tcp 10.0.0.1 10.0.0.9 1 80", "")
 
 	mustExpectRun(t, ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000",
-		"--mask", "src=10.0.0.2 sport=0", "--flags", "permanent")
+		"--mask", "src=/32 sport=0", "--flags", "permanent")
 	mustExpectRun(t, ns, "expect", "-I", "--master", "tcp 10.0.0.1 10.0.0.4 40000 21", "--tuple", "tcp 10.0.0.4 10.0.0.1 0 50001",
 		"--expectfn", "nat-follow-master", "--nat-dir", "reply", "--nat-tuple", "192.0.2.1 1234")
 	mustExpectRun(t, ns, "expect", "add", "--master", "tcp fd00::1 fd00::2 40001 21", "--tuple", "tcp fd00::2 fd00::1 0 50002",
 		"--mask", "src=:: sport=0")
 	mustExpectRun(t, ns, "expect", "add", "--master", "udp 10.0.0.1 10.0.0.3 5060 5060", "--tuple", "udp 10.0.0.3 10.0.0.1 0 5004",
-		"--mask", "src=10.0.0.3 sport=0", "--class", "2", "--helper", "sip")
+		"--mask", "src=/32 sport=0", "--class", "2", "--helper", "sip")
 
 	// The kernel's reasons, said plainly.
 	r := expectRun(ns, "expect", "add", "--master", "tcp 10.0.0.1 10.0.0.9 1 80", "--tuple", "tcp 10.0.0.9 10.0.0.1 0 50003")

@@ -67,7 +67,8 @@ func TestHelperTestRun(t *testing.T) {
 }
 
 // Malformed and truncated captures: a one-line error naming the file and
-// the damage, exit 1; what came before the damage is still replayed.
+// the damage, exit 2 as for every bad input file (docs/migration.md); what
+// came before the damage is still replayed.
 func TestHelperTestBadCaptures(t *testing.T) {
 	dir := t.TempDir()
 	pcap, err := os.ReadFile(ftpPcap)
@@ -86,17 +87,17 @@ func TestHelperTestBadCaptures(t *testing.T) {
 	empty := write("empty.pcap", nil)
 
 	out, errw, code := gonfctRun("helper", "test", "ftp", "--pcap", cut)
-	if code != 1 || !strings.Contains(errw, "cut.pcap: malformed capture: file truncated in packet ") || !strings.Contains(errw, "were replayed") ||
+	if code != 2 || !strings.Contains(errw, "cut.pcap: malformed capture: file truncated in packet ") || !strings.Contains(errw, "were replayed") ||
 		!strings.Contains(out, "packet 14 expect") || strings.Count(strings.TrimSpace(errw), "\n") != 1 {
 		t.Errorf("truncated: exit %d\n%s%s", code, out, errw)
 	}
 	for _, f := range []string{text, empty} {
 		out, errw, code := gonfctRun("helper", "test", "ftp", "--pcap", f)
-		if code != 1 || out != "" || !strings.Contains(errw, "not a pcap or pcapng file") || strings.Count(errw, "\n") != 1 {
+		if code != 2 || out != "" || !strings.Contains(errw, "not a pcap or pcapng file") || strings.Count(errw, "\n") != 1 {
 			t.Errorf("%s: exit %d\n%s%s", f, code, out, errw)
 		}
 	}
-	if _, errw, code := gonfctRun("helper", "test", "ftp", "--pcap", filepath.Join(dir, "missing.pcap")); code != 1 || !strings.Contains(errw, "no such file") {
+	if _, errw, code := gonfctRun("helper", "test", "ftp", "--pcap", filepath.Join(dir, "missing.pcap")); code != 2 || !strings.Contains(errw, "no such file") {
 		t.Errorf("missing file: exit %d %q", code, errw)
 	}
 }

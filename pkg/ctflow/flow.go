@@ -423,3 +423,7 @@ func (f *Flow) decodeProtoinfo(s ctnl.Scanner) error {
 	}
 	return s.Err()
 }
+
+// StateNames are the protocol's state names as --state takes them, or nil
+// for a protocol without states.
+func StateNames(proto uint8) []string { return append([]string(nil), stateTable(proto)...) }

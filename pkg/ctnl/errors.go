@@ -31,6 +31,10 @@ var (
 	ErrDumpInterrupted = errors.New("dump interrupted by a change of the table (NLM_F_DUMP_INTR)")
 )
 
+// ErrNotNetNS: a --netns file that is not a network namespace (a plain
+// file, or a namespace of another type such as /proc/PID/ns/mnt).
+var ErrNotNetNS = errors.New("not a network namespace")
+
 // HintPermission is said whenever the kernel answers EPERM: every netfilter
 // subsystem checks CAP_NET_ADMIN (cthelper even in the initial user namespace).
 const HintPermission = "needs CAP_NET_ADMIN: run as root (in the initial user namespace for helpers)"

@@ -1,6 +1,7 @@
 package ctnl
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -74,8 +75,12 @@ func ParseProto(s string) (uint8, error) {
 			return n, nil
 		}
 	}
-	if n, err := strconv.ParseUint(s, 10, 8); err == nil {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err == nil && n <= 255 {
 		return uint8(n), nil
 	}
-	return 0, fmt.Errorf("unknown protocol %q: want tcp, udp, udplite, sctp, dccp, icmp, icmpv6, gre or a number", s)
+	if err == nil || errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("protocol number %s is out of range: IP protocol numbers go from 0 to 255", s)
+	}
+	return 0, fmt.Errorf("unknown protocol %q: want tcp, udp, udplite, sctp, dccp, icmp, icmpv6, gre or a protocol number from 0 to 255", s)
 }

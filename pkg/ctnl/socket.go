@@ -107,6 +107,10 @@ func dialKernel(opts DialOptions) (*kernelSocket, error) {
 				Hint: "give a name from `ip netns list` or a path such as /proc/PID/ns/net"}
 		}
 		defer f.Close()
+		if err := checkNetNS(f); err != nil {
+			return nil, &Error{Op: "open network namespace " + opts.NetNS, Err: err,
+				Hint: "give a name from `ip netns list` or a path such as /proc/PID/ns/net"}
+		}
 		cfg.NetNS = int(f.Fd())
 	}
 	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
@@ -124,6 +128,27 @@ func dialKernel(opts DialOptions) (*kernelSocket, error) {
 	s := &kernelSocket{nl: nl, raw: raw}
 	s.readFn, s.writeFn, s.pollFn = s.readOnce, s.writeOnce, s.pollOnce
 	return s, nil
+}
+
+// nsGetNSType is NS_GET_NSTYPE, _IO(0xb7, 0x3) (Linux 4.11): the
+// CLONE_NEW* type of a namespace file.
+const nsGetNSType = 0xb703
+
+// checkNetNS says whether f is a network namespace before setns would
+// refuse any other file with a bare EINVAL.
+func checkNetNS(f *os.File) error {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Type != unix.NSFS_MAGIC {
+		return ErrNotNetNS
+	}
+	t, err := unix.IoctlRetInt(int(f.Fd()), nsGetNSType)
+	if err == nil && t != unix.CLONE_NEWNET {
+		return ErrNotNetNS
+	}
+	return nil
 }
 
 func unwrapOp(err error) error {

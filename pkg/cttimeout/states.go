@@ -240,28 +240,89 @@ func ParseSettings(words []string) ([]Setting, error) {
 	return out, nil
 }
 
-// ParseSeconds reads a timeout: a number of seconds, or a number with the
-// unit s, m, h or d.
+// ParseSeconds reads a duration in whole seconds: a number of seconds
+// (300), or numbers with the units d, h, m and s, largest first (300s, 5m,
+// 1h30m, 2d). Every gonfct duration goes through it, so that what one
+// command takes, all take; listings print durations in the same form.
 func ParseSeconds(s string) (uint32, error) {
-	mult := uint64(1)
-	num := s
-	if n := len(s); n > 1 {
-		switch s[n-1] {
-		case 's':
-			num = s[:n-1]
-		case 'm':
-			mult, num = 60, s[:n-1]
-		case 'h':
-			mult, num = 3600, s[:n-1]
-		case 'd':
-			mult, num = 86400, s[:n-1]
+	total, ok := parseUnits(s)
+	if !ok || total > MaxSeconds {
+		return 0, fmt.Errorf("bad timeout %q: want seconds from 0 to %d, or with units such as 300s, 5m, 1h30m, 2d", s, MaxSeconds)
+	}
+	return uint32(total), nil
+}
+
+// AppendDuration writes seconds as ParseSeconds reads them: 5d, 1h30m,
+// 2m5s, 0s.
+func AppendDuration(b []byte, secs uint32) []byte {
+	if secs == 0 {
+		return append(b, "0s"...)
+	}
+	for _, u := range [...]struct {
+		n    uint32
+		unit byte
+	}{{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}} {
+		if secs >= u.n {
+			b = strconv.AppendUint(b, uint64(secs/u.n), 10)
+			b = append(b, u.unit)
+			secs %= u.n
 		}
 	}
-	v, err := strconv.ParseUint(num, 10, 32)
-	if err != nil || v*mult > MaxSeconds {
-		return 0, fmt.Errorf("bad timeout %q: want seconds from 0 to %d, or a number with s, m, h or d", s, MaxSeconds)
+	return b
+}
+
+// parseUnits sums "1h30m"-style text; a bare number is seconds and must
+// stand alone. Allocation-free; false for anything else.
+func parseUnits(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
 	}
-	return uint32(v * mult), nil
+	var total uint64
+	last := uint64(1 << 62) // each unit must be smaller than the one before
+	for len(s) > 0 {
+		i := 0
+		var n uint64
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			n = n*10 + uint64(s[i]-'0')
+			if n > MaxSeconds {
+				return 0, false
+			}
+			i++
+		}
+		if i == 0 {
+			return 0, false
+		}
+		if i == len(s) {
+			// A bare number: seconds, the whole text.
+			if total != 0 || last != 1<<62 {
+				return 0, false
+			}
+			return n, true
+		}
+		var mult uint64
+		switch s[i] {
+		case 'd':
+			mult = 86400
+		case 'h':
+			mult = 3600
+		case 'm':
+			mult = 60
+		case 's':
+			mult = 1
+		default:
+			return 0, false
+		}
+		if mult >= last {
+			return 0, false
+		}
+		last = mult
+		total += n * mult
+		if total > MaxSeconds {
+			return 0, false
+		}
+		s = s[i+1:]
+	}
+	return total, true
 }
 
 // Resolve checks settings against a protocol's states and turns them into

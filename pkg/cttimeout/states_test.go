@@ -125,3 +125,42 @@ func TestTimeoutsIgnoresOutOfRange(t *testing.T) {
 		t.Errorf("Len = %d after setting out-of-range attributes", tm.Len())
 	}
 }
+
+func TestParseSeconds(t *testing.T) {
+	for s, want := range map[string]uint32{
+		"0": 0, "300": 300, "300s": 300, "5m": 300, "1h": 3600, "2d": 172800, "1h30m": 5400, "2m5s": 125,
+		"1d2h3m4s": 93784, "4294967": MaxSeconds, "4294967s": MaxSeconds,
+	} {
+		if got, err := ParseSeconds(s); err != nil || got != want {
+			t.Errorf("ParseSeconds(%q) = %d, %v; want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "-1", "1.5", "1x", "h", "1h30", "30m1h", "1m1m", "4294968", "50d", "99999999999999999999", " 1", "1 h"} {
+		if got, err := ParseSeconds(s); err == nil {
+			t.Errorf("ParseSeconds(%q) = %d, want an error", s, got)
+		} else if strings.Contains(err.Error(), "strconv") {
+			t.Errorf("ParseSeconds(%q): Go internals in %q", s, err)
+		}
+	}
+}
+
+func FuzzParseSeconds(f *testing.F) {
+	for _, s := range []string{"300", "5m", "1h30m", "1d2h3m4s", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseSeconds(s)
+		if err == nil && n > MaxSeconds {
+			t.Errorf("ParseSeconds(%q) = %d, above MaxSeconds", s, n)
+		}
+	})
+}
+
+func TestAppendDurationRoundTrip(t *testing.T) {
+	for _, n := range []uint32{0, 1, 59, 60, 61, 3600, 5400, 86399, 86400, 93784, MaxSeconds} {
+		s := string(AppendDuration(nil, n))
+		if got, err := ParseSeconds(s); err != nil || got != n {
+			t.Errorf("ParseSeconds(AppendDuration(%d) = %q) = %d, %v", n, s, got, err)
+		}
+	}
+}

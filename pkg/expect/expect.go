@@ -175,6 +175,24 @@ func ExactMask(t ctnetlink.Tuple) ctnetlink.Tuple {
 	return m
 }
 
+// DefaultMask is the mask the kernel's own helpers give an expectation:
+// exact, except that a zero source address or source port (unknown when
+// the helper expects the connection) matches any. The kernel matches the
+// destination exactly whatever the mask says.
+func DefaultMask(t ctnetlink.Tuple) ctnetlink.Tuple {
+	m := ExactMask(t)
+	if t.Src.IsUnspecified() {
+		m.Src = netip.IPv6Unspecified()
+		if t.Src.Is4() {
+			m.Src = netip.IPv4Unspecified()
+		}
+	}
+	if ctnetlink.Layer4Of(t.Proto) == ctnetlink.Ports && t.SrcPort == 0 {
+		m.SrcPort = 0
+	}
+	return m
+}
+
 var (
 	allOnes4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 	allOnes6 = netip.AddrFrom16([16]byte{255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255})

@@ -2,6 +2,7 @@ package expect
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -11,16 +12,21 @@ import (
 // ParseMask reads a mask for the expected tuple t from command-line text,
 // in either form:
 //
-//	SRC DST [SPORT DPORT]          255.255.255.0 255.255.255.255 0 65535
-//	src=A [dst=B] [sport=N] [dport=N]   keys left out match exactly
+//	SRC DST [SPORT DPORT]          /24 /32 0 65535, or 255.255.255.0 255.255.255.255 0 65535
+//	src=M [dst=M] [sport=N] [dport=N]   keys left out take DefaultMask's value
 //
-// so "src=0.0.0.0 sport=0" accepts any source address and port.
+// An address mask is a prefix length (/24, /128) or a mask address
+// (255.255.255.0); a port mask is a number (65535: exact, 0: any). So
+// "src=/0 sport=0" accepts any source address and port. A mask address need
+// not be a contiguous prefix (the kernel ANDs bit by bit): Contiguous tells
+// the caller whether it is one.
 func ParseMask(s string, t ctnetlink.Tuple) (ctnetlink.Tuple, error) {
-	m := ExactMask(t)
+	m := DefaultMask(t)
 	words := strings.Fields(s)
 	if len(words) == 0 {
-		return m, fmt.Errorf("empty mask: give SRC DST [SPORT DPORT] or src=A sport=N")
+		return m, fmt.Errorf("empty mask: give SRC DST [SPORT DPORT] or src=/32 sport=0")
 	}
+	bits := t.Src.BitLen()
 	if strings.Contains(words[0], "=") {
 		seen := map[string]bool{}
 		for _, w := range words {
@@ -32,9 +38,9 @@ func ParseMask(s string, t ctnetlink.Tuple) (ctnetlink.Tuple, error) {
 			var err error
 			switch k {
 			case "src":
-				m.Src, err = ctnetlink.ParseAddr(v)
+				m.Src, err = parseAddrMask(v, bits)
 			case "dst":
-				m.Dst, err = ctnetlink.ParseAddr(v)
+				m.Dst, err = parseAddrMask(v, bits)
 			case "sport":
 				m.SrcPort, err = ctnetlink.ParsePort(v)
 			case "dport":
@@ -46,7 +52,7 @@ func ParseMask(s string, t ctnetlink.Tuple) (ctnetlink.Tuple, error) {
 				return m, fmt.Errorf("unknown mask key %q (want src, dst, sport, dport)", k)
 			}
 			if err != nil {
-				return m, fmt.Errorf("mask: %w", err)
+				return m, fmt.Errorf("mask %s: %w", k, err)
 			}
 		}
 	} else {
@@ -54,11 +60,11 @@ func ParseMask(s string, t ctnetlink.Tuple) (ctnetlink.Tuple, error) {
 			return m, fmt.Errorf("mask %q: want SRC DST [SPORT DPORT]", s)
 		}
 		var err error
-		if m.Src, err = ctnetlink.ParseAddr(words[0]); err != nil {
-			return m, fmt.Errorf("mask: %w", err)
+		if m.Src, err = parseAddrMask(words[0], bits); err != nil {
+			return m, fmt.Errorf("mask src: %w", err)
 		}
-		if m.Dst, err = ctnetlink.ParseAddr(words[1]); err != nil {
-			return m, fmt.Errorf("mask: %w", err)
+		if m.Dst, err = parseAddrMask(words[1], bits); err != nil {
+			return m, fmt.Errorf("mask dst: %w", err)
 		}
 		if len(words) == 4 {
 			if m.SrcPort, err = ctnetlink.ParsePort(words[2]); err != nil {
@@ -73,6 +79,52 @@ func ParseMask(s string, t ctnetlink.Tuple) (ctnetlink.Tuple, error) {
 		return m, fmt.Errorf("mask %q and tuple are of different families", s)
 	}
 	return m, nil
+}
+
+// parseAddrMask reads an address mask: "/N", N from 0 to bits, or a mask
+// address.
+func parseAddrMask(s string, bits int) (netip.Addr, error) {
+	if n, ok := strings.CutPrefix(s, "/"); ok {
+		l, err := strconv.ParseUint(n, 10, 8)
+		if err != nil || int(l) > bits {
+			return netip.Addr{}, fmt.Errorf("bad prefix length %q: want /0 to /%d", s, bits)
+		}
+		return PrefixMask(bits, int(l)), nil
+	}
+	return ctnetlink.ParseAddr(s)
+}
+
+// PrefixMask is the address mask of a prefix of length ones in an address
+// of bits bits (32 or 128).
+func PrefixMask(bits, ones int) netip.Addr {
+	var b [16]byte
+	for i := 0; i < ones; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	if bits == 32 {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b)
+}
+
+// Contiguous reports whether an address mask is a prefix: ones, then zeros
+// only. An address typed where a mask belongs (src=10.0.0.2) is not one.
+func Contiguous(m netip.Addr) bool {
+	b := m.AsSlice()
+	zero := false
+	for _, c := range b {
+		if zero && c != 0 {
+			return false
+		}
+		if c != 0xff {
+			// Within the byte: ones then zeros means ^c+1 is a power of two.
+			if inv := ^c; inv&(inv+1) != 0 {
+				return false
+			}
+			zero = true
+		}
+	}
+	return true
 }
 
 // ParseNATTuple reads the NAT target of an expectation: "ADDR [PORT]" or

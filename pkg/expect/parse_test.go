@@ -40,7 +40,7 @@ func TestParseFlags(t *testing.T) {
 func TestParseMask(t *testing.T) {
 	tu := ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000}
 	v6 := ctnetlink.Tuple{Src: a("fd00::2"), Dst: a("fd00::1"), Proto: 6, DstPort: 50000}
-	exact := ExactMask(tu)
+	exact := DefaultMask(tu) // tu's source port is 0: any
 	anySrc := exact
 	anySrc.Src, anySrc.SrcPort = a("0.0.0.0"), 0
 	net24 := exact
@@ -57,6 +57,15 @@ func TestParseMask(t *testing.T) {
 		{"proto=tcp src=255.255.255.255", tu, exact, ""},
 		{"src=::", tu, exact, "different families"},
 		{"src=:: sport=0", v6, func() ctnetlink.Tuple { m := ExactMask(v6); m.Src, m.SrcPort = a("::"), 0; return m }(), ""},
+		{"src=/0", v6, func() ctnetlink.Tuple { m := DefaultMask(v6); m.Src = a("::"); return m }(), ""},
+		{"src=/64 dst=/128", v6, func() ctnetlink.Tuple { m := DefaultMask(v6); m.Src = a("ffff:ffff:ffff:ffff::"); return m }(), ""},
+		{"src=/24", tu, net24, ""},
+		{"/24 /32 0 65535", tu, net24, ""},
+		{"src=/32 sport=65535", tu, ExactMask(tu), ""},
+		{"src=/33", tu, exact, "want /0 to /32"},
+		{"src=/", tu, exact, "bad prefix length"},
+		{"src=/-1", tu, exact, "bad prefix length"},
+		{"src=/129", v6, exact, "want /0 to /128"},
 		{"src=1.1.1.1 src=2.2.2.2", tu, exact, "given twice"},
 		{"foo=1", tu, exact, "unknown mask key"},
 		{"1.1.1.1", tu, exact, "want SRC DST"},
@@ -73,6 +82,36 @@ func TestParseMask(t *testing.T) {
 		}
 		if err != nil || got != tt.want {
 			t.Errorf("ParseMask(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestDefaultMask(t *testing.T) {
+	// The kernel's helpers leave a source they do not know open: a zero
+	// address or port in the expected tuple matches any.
+	m := DefaultMask(ctnetlink.Tuple{Src: a("10.0.0.2"), Dst: a("10.0.0.1"), Proto: 6, DstPort: 50000})
+	if m.Src != a("255.255.255.255") || m.SrcPort != 0 || m.Dst != a("255.255.255.255") || m.DstPort != 0xffff {
+		t.Errorf("source port 0: mask %+v, want exact but for the source port", m)
+	}
+	m = DefaultMask(ctnetlink.Tuple{Src: a("::"), Dst: a("fd00::1"), Proto: 17, SrcPort: 5060, DstPort: 5060})
+	if m.Src != a("::") || m.SrcPort != 0xffff || m.Dst != allOnes6 {
+		t.Errorf("source ::: mask %+v, want exact but for the source address", m)
+	}
+}
+
+func TestContiguous(t *testing.T) {
+	for s, want := range map[string]bool{
+		"255.255.255.255": true, "255.255.255.0": true, "255.255.128.0": true, "0.0.0.0": true,
+		"10.0.0.2": false, "255.0.255.0": false, "255.255.255.254": true, "255.255.255.253": false,
+		"ffff:ffff::": true, "::": true, "ffff::1": false, "fd00::2": false,
+	} {
+		if got := Contiguous(a(s)); got != want {
+			t.Errorf("Contiguous(%s) = %v, want %v", s, got, want)
+		}
+	}
+	for l := 0; l <= 32; l++ {
+		if m := PrefixMask(32, l); !Contiguous(m) || netip.PrefixFrom(m, l).Masked().Addr() != m {
+			t.Errorf("PrefixMask(32, %d) = %v", l, m)
 		}
 	}
 }

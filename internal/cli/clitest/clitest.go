@@ -19,6 +19,6 @@ func Execute(t testing.TB, cmd *cobra.Command, args ...string) error {
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usage(err) })
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return cli.FlagError(c.CommandPath(), err) })
 	return cmd.Execute()
 }

@@ -2,7 +2,6 @@ package ct
 
 import (
 	"encoding/hex"
-	"strconv"
 	"strings"
 
 	"github.com/gonfct/gonfct/internal/cli"
@@ -57,7 +56,7 @@ type flowSettings struct {
 }
 
 func (s *flowSettings) add(fs *pflag.FlagSet, helperUsage string) {
-	fs.StringVarP(&s.timeout, "timeout", "t", "", "seconds until the conntrack expires")
+	fs.StringVarP(&s.timeout, "timeout", "t", "", "time until the conntrack expires: seconds, or 300s, 5m, 1h")
 	fs.StringVarP(&s.mark, "mark", "m", "", "mark (update: MARK/MASK changes only the bits in MASK)")
 	fs.StringVar(&s.status, "status", "", "status bits to set: seen-reply,assured,fixed-timeout")
 	fs.StringVar(&s.state, "state", "", "protocol state: ESTABLISHED, SYN_SENT, ... (TCP)")
@@ -70,11 +69,12 @@ func (s *flowSettings) add(fs *pflag.FlagSet, helperUsage string) {
 // apply checks the settings and puts them in f; markMask is for update.
 func (s *flowSettings) apply(f *ctflow.Flow, update bool) (markMask uint32, err error) {
 	if s.timeout != "" {
-		t, err := strconv.ParseUint(s.timeout, 10, 32)
-		if err != nil || t == 0 || t > 0x7fffffff/1000 {
-			return 0, cli.Usagef("--timeout %q: want seconds, 1 or more", s.timeout)
+		// The kernel keeps a conntrack's timeout in signed 32-bit jiffies.
+		t, err := cli.ParseSeconds("--timeout", s.timeout, 1, 0x7fffffff/1000)
+		if err != nil {
+			return 0, err
 		}
-		f.Timeout, f.Set = uint32(t), f.Set|ctflow.HasTimeout
+		f.Timeout, f.Set = t, f.Set|ctflow.HasTimeout
 	}
 	if s.mark != "" {
 		m, mask, err := parseMark(s.mark)
@@ -161,8 +161,9 @@ rules: a helper can only be set when the conntrack is created (update cannot
 add or change it: EOPNOTSUPP / EBUSY), the name must be a helper registered
 for the conntrack's family and protocol (kernel helpers such as ftp, tftp, sip,
 or user-space ones from 'gonfct helper add'; else EOPNOTSUPP), and private data
-(--helper-info) is kept only by user-space helpers, up to 32 bytes. The kernel
-drops private data given at creation (it offers it to the helper before
+(--helper-info) is kept only by user-space helpers, up to 32 bytes: for a
+kernel helper gonfct refuses it (exit 1, nothing added), where the kernel
+would drop it without a word. The kernel drops private data given at creation (it offers it to the helper before
 attaching the helper), so gonfct sends it again in an update right after.
 
 The conntrack is added whole or not at all: where the kernel drops its
@@ -188,7 +189,7 @@ labels (a namespace whose ruleset uses none), it is removed again.`,
 				f.Reply = ctflow.Invert(f.Orig)
 			}
 			if s.timeout == "" {
-				return cli.Usagef("ct add needs --timeout SECONDS (the kernel refuses a conntrack without one)")
+				return cli.Usagef("ct add needs --timeout DURATION, such as 300 or 5m (the kernel refuses a conntrack without one)")
 			}
 			if _, err := s.apply(f, false); err != nil {
 				return err
@@ -210,6 +211,9 @@ labels (a namespace whose ruleset uses none), it is removed again.`,
 
 func addRun(opts *AddOptions) error {
 	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been created.", func(c *ctnl.Conn) error {
+		if err := checkHelperInfo(c, &opts.flow, "add conntrack "+opts.flow.Orig.String()); err != nil {
+			return err
+		}
 		return adviseAdd(&opts.flow, ctflow.NewClient(c).Create(&opts.flow))
 	})
 }
@@ -263,6 +267,9 @@ any other (EBUSY), or any helper for a conntrack created without one
 
 func updateRun(opts *UpdateOptions) error {
 	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been updated.", func(c *ctnl.Conn) error {
+		if err := checkHelperInfo(c, &opts.flow, "update conntrack "+opts.flow.Orig.String()); err != nil {
+			return adviseUpdate(err)
+		}
 		return adviseUpdate(ctflow.NewClient(c).Change(&opts.flow, opts.markMask))
 	})
 }

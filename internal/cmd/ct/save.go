@@ -230,21 +230,25 @@ func restoreRun(opts *RestoreOptions) error {
 		if errors.As(err, &ue) {
 			return err
 		}
-		return fmt.Errorf("read save file: %w", err)
+		return cli.Input(fmt.Errorf("read save file: %w", err))
+	}
+	src := opts.file
+	if src == "" {
+		src = "stdin"
 	}
 	_, entries, exps, err := ctflow.ParseSaveFile(data)
 	if err != nil {
-		return cli.Usage(err)
+		return cli.Input(fmt.Errorf("%s: %w", src, err))
 	}
 	// Everything is checked before the first write.
 	for _, e := range entries {
 		if e.Err != nil && !opts.cont {
-			return cli.Usagef("save file conntracks[%d] (line %d): %v (nothing was restored; --continue skips bad entries)", e.Index, e.Line, e.Err)
+			return cli.Input(fmt.Errorf("%s: save file conntracks[%d] (line %d): %v (nothing was restored; --continue skips bad entries)", src, e.Index, e.Line, e.Err))
 		}
 	}
 	for _, e := range exps {
 		if e.Err != nil && !opts.cont {
-			return cli.Usagef("save file expectations[%d]: %v (nothing was restored; --continue skips bad entries)", e.Index, e.Err)
+			return cli.Input(fmt.Errorf("%s: save file expectations[%d]: %v (nothing was restored; --continue skips bad entries)", src, e.Index, e.Err))
 		}
 	}
 	c, err := env.Conn()

@@ -13,6 +13,7 @@ import (
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/output"
 	"github.com/gonfct/gonfct/pkg/ctnetlink"
+	"github.com/gonfct/gonfct/pkg/cttimeout"
 	"github.com/spf13/pflag"
 )
 
@@ -20,7 +21,7 @@ import (
 type WatchFlags struct {
 	events     string
 	count      int
-	timeout    time.Duration
+	timeout    string
 	bufferSize string
 	noResync   bool
 }
@@ -34,7 +35,7 @@ func (f *WatchFlags) Add(fs *pflag.FlagSet, types ...ctnetlink.EventType) {
 	}
 	fs.StringVarP(&f.events, "event-mask", "e", "all", "event types to show: "+strings.Join(names, ", ")+" or all (comma-separated)")
 	fs.IntVarP(&f.count, "count", "c", 0, "stop after this many events (0: no limit; events a resync made up do not count)")
-	fs.DurationVar(&f.timeout, "timeout", 0, "stop after this long (e.g. 30s; 0: no limit)")
+	fs.StringVar(&f.timeout, "timeout", "0", "stop after this long: seconds, or 30s, 5m, 1h (0: no limit)")
 	fs.StringVarP(&f.bufferSize, "buffer-size", "b", strconv.Itoa(ctnetlink.DefaultBufferSize>>20)+"M",
 		"socket receive buffer: bytes, or with K, M, G (SO_RCVBUFFORCE; a limit, not memory taken up front)")
 	fs.BoolVar(&f.noResync, "no-resync", false, "after lost events, only report how many (no dump)")
@@ -60,7 +61,7 @@ type Watch struct {
 // (format): a watch prints text or JSON lines as the events come; a table
 // would be redrawn with its header for every batch.
 func (f *WatchFlags) Parse(format string, types ...ctnetlink.EventType) (Watch, error) {
-	w := Watch{Count: f.count, Timeout: f.timeout, Resync: !f.noResync}
+	w := Watch{Count: f.count, Resync: !f.noResync}
 	if strings.EqualFold(format, string(output.Table)) {
 		return w, cli.Usagef("watch prints -o text or -o json")
 	}
@@ -71,9 +72,11 @@ func (f *WatchFlags) Parse(format string, types ...ctnetlink.EventType) (Watch, 
 	if w.Count < 0 {
 		return w, cli.Usagef("--count %d: want a number of events (0: no limit)", w.Count)
 	}
-	if w.Timeout < 0 {
-		return w, cli.Usagef("--timeout %s: want a positive duration such as 30s", w.Timeout)
+	secs, err := cli.ParseSeconds("--timeout", f.timeout, 0, cttimeout.MaxSeconds)
+	if err != nil {
+		return w, err
 	}
+	w.Timeout = time.Duration(secs) * time.Second
 	if w.BufferSize, err = ParseSize(f.bufferSize); err != nil {
 		return w, err
 	}

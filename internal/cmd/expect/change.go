@@ -1,11 +1,13 @@
 package expect
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/cmd/ctcli"
+	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	ctexpect "github.com/gonfct/gonfct/pkg/expect"
@@ -44,19 +46,27 @@ func NewCmdAdd(env *cli.Env, runF func(*AddOptions) error) *cobra.Command {
 		Aliases: []string{"create"},
 		Short:   "Add an expectation (conntrack -I expect, with class, helper, flags, zone, NAT)",
 		Example: `  gonfct expect add --master "tcp 192.0.2.1 192.0.2.2 40000 21" \
-      --tuple "tcp 192.0.2.2 192.0.2.1 0 50000" --mask "255.255.255.255 255.255.255.255 0 65535"
+      --tuple "tcp 192.0.2.2 192.0.2.1 0 50000"
   gonfct expect add --master "udp 192.0.2.1 192.0.2.2 1000 111" \
-      --tuple "tcp 192.0.2.1 192.0.2.2 0 2049" --mask "src=192.0.2.1 sport=0" --flags permanent`,
+      --tuple "tcp 192.0.2.1 192.0.2.2 0 2049" --mask "src=/32 sport=0" --flags permanent
+  gonfct expect add --master "tcp 192.0.2.1 192.0.2.2 40000 21" \
+      --tuple "tcp 192.0.2.2 192.0.2.1 0 50000" --mask "src=/24"`,
 		Long: `Add an expectation to a master conntrack that carries a helper.
 
   gonfct expect add --master "tcp 10.0.0.1 10.0.0.2 40000 21" \
-      --tuple "tcp 10.0.0.2 10.0.0.1 0 50000" --mask "src=10.0.0.2 sport=0"
+      --tuple "tcp 10.0.0.2 10.0.0.1 0 50000"
 
 Tuples take "PROTO SRC DST [SPORT DPORT]" or conntrack's key=value words.
---mask says which bits of the expected tuple must match: "SRC DST [SPORT
-DPORT]" or keys src=, dst=, sport=, dport= (keys left out match exactly);
-the kernel always matches the destination exactly. Without --mask the whole
-tuple must match.
+A zero source address or port in --tuple means any, as in the kernel's own
+helpers: the connection above may come from any port of 10.0.0.2.
+
+--mask says which bits of the expected tuple must match, as masks, not
+addresses: "SRC DST [SPORT DPORT]" or keys src=, dst=, sport=, dport=.
+An address mask is a prefix length (src=/32: this source only, src=/24:
+its /24, src=/0: any) or a mask address (src=255.255.255.255); a port mask
+is 65535 (exact) or 0 (any). Keys left out keep the default above. gonfct
+warns when an address mask is not a contiguous prefix (src=10.0.0.2 is an
+address, not a mask). The kernel always matches the destination exactly.
 
 ` + longHelp,
 		Args: cli.NoArgs,
@@ -72,11 +82,12 @@ tuple must match.
 			if e.Tuple, err = ctcli.ParseTuple("--tuple", strings.Fields(tuple)...); err != nil {
 				return err
 			}
-			e.Mask = ctexpect.ExactMask(e.Tuple)
+			e.Mask = ctexpect.DefaultMask(e.Tuple)
 			if mask != "" {
 				if e.Mask, err = ctexpect.ParseMask(mask, e.Tuple); err != nil {
 					return cli.Usagef("--mask: %v", err)
 				}
+				warnMask(env, e.Mask)
 			}
 			if class != "" {
 				n, err := strconv.ParseUint(class, 0, 32)
@@ -84,6 +95,11 @@ tuple must match.
 					return cli.Usagef("--class %q: want 0 to %d (and below the helper's class count)", class, maxExpectClasses-1)
 				}
 				e.Class = uint32(n)
+			}
+			if helper != "" {
+				if err := cthelper.ValidateName("helper", helper); err != nil {
+					return cli.Usagef("--helper: %v", err)
+				}
 			}
 			e.Helper = helper
 			if e.Flags, err = ctexpect.ParseFlags(flags); err != nil {
@@ -123,7 +139,7 @@ tuple must match.
 	f := cmd.Flags()
 	f.StringVar(&master, "master", "", `master conntrack's original tuple, "PROTO SRC DST SPORT DPORT"`)
 	f.StringVar(&tuple, "tuple", "", `expected connection, "PROTO SRC DST SPORT DPORT"`)
-	f.StringVar(&mask, "mask", "", `which bits of --tuple must match: "SRC DST [SPORT DPORT]" or "src=A sport=N"`)
+	f.StringVar(&mask, "mask", "", `which bits of --tuple must match: "src=/32 sport=0" or "SRC DST [SPORT DPORT]" masks (see above)`)
 	f.StringVar(&class, "class", "", "expectation class: the index of the helper's expectation policy (0-3)")
 	f.StringVar(&helper, "helper", "", "helper for the expected connection (CTA_EXPECT_HELP_NAME; kernels before 6.18 also check --class against it, newer ones against the master's helper)")
 	f.StringVar(&flags, "flags", "", "permanent,inactive")
@@ -133,6 +149,16 @@ tuple must match.
 	f.StringVar(&fn, "expectfn", "", "function run when the expected connection arrives: nat-follow-master")
 	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
+}
+
+// warnMask says on stderr when a source mask is not a contiguous prefix:
+// most often an address typed where a mask belongs, which lets in sources
+// the user did not mean. The kernel ignores the destination mask.
+func warnMask(env *cli.Env, m ctnetlink.Tuple) {
+	if !ctexpect.Contiguous(m.Src) {
+		fmt.Fprintf(env.Err, "gonfct: warning: --mask src=%s is not a contiguous prefix: it is a mask, not an address (src=/%d matches one source, src=/24 its /24)\n",
+			m.Src, m.Src.BitLen())
+	}
 }
 
 func addRun(opts *AddOptions) error {

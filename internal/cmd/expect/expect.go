@@ -70,7 +70,7 @@ func NewCmdExpect(env *cli.Env) *cobra.Command {
 		cmd.DisableFlagParsing = false
 		defer func() { cmd.DisableFlagParsing = true }()
 		if err := cmd.ParseFlags(args); err != nil {
-			return cli.Usage(err)
+			return cli.FlagError(cmd.CommandPath(), err)
 		}
 		if h, _ := cmd.Flags().GetBool("help"); h {
 			return cmd.Help()
@@ -86,7 +86,7 @@ func runSubcommand(cmd *cobra.Command, args []string) error {
 	if err := cmd.ParseFlags(args); errors.Is(err, pflag.ErrHelp) {
 		return cmd.Help()
 	} else if err != nil {
-		return cli.Usage(err)
+		return cli.FlagError(cmd.CommandPath(), err)
 	}
 	if h, _ := cmd.Flags().GetBool("help"); h {
 		return cmd.Help()

@@ -16,14 +16,15 @@ import (
 var addr = netip.MustParseAddr
 
 func TestExpectAddParsing(t *testing.T) {
-	env := &cli.Env{}
+	var stderr strings.Builder
+	env := &cli.Env{Err: &stderr}
 	var got *AddOptions
 	run := func(args ...string) error {
 		got = nil
 		return clitest.Execute(t, NewCmdAdd(env, func(o *AddOptions) error { got = o; return nil }), args...)
 	}
 	err := run("--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "proto=tcp src=10.0.0.2 dst=10.0.0.1 sport=0 dport=50000",
-		"--mask", "src=10.0.0.2 sport=0", "--class", "0", "--helper", "ftp", "--flags", "permanent,inactive", "--zone", "5",
+		"--mask", "src=/32 sport=0", "--class", "0", "--helper", "ftp", "--flags", "permanent,inactive", "--zone", "5",
 		"--nat-dir", "reply", "--nat-tuple", "192.0.2.1 1234", "--expectfn", "nat-follow-master")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestExpectAddParsing(t *testing.T) {
 	want := ctexpect.Expectation{
 		Master: ctnetlink.Tuple{Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), Proto: 6, SrcPort: 40000, DstPort: 21},
 		Tuple:  ctnetlink.Tuple{Src: addr("10.0.0.2"), Dst: addr("10.0.0.1"), Proto: 6, DstPort: 50000},
-		Mask:   ctnetlink.Tuple{Src: addr("10.0.0.2"), Dst: addr("255.255.255.255"), Proto: 6, DstPort: 65535},
+		Mask:   ctnetlink.Tuple{Src: addr("255.255.255.255"), Dst: addr("255.255.255.255"), Proto: 6, DstPort: 65535},
 		Flags:  ctexpect.Permanent | ctexpect.Inactive, Helper: "ftp", Zone: 5, HasZone: true,
 		NAT: ctexpect.NAT{Set: true, Dir: 1, Tuple: ctnetlink.Tuple{Src: addr("192.0.2.1"), Dst: addr("0.0.0.0"), Proto: 6, SrcPort: 1234}},
 		Fn:  "nat-follow-master",
@@ -40,11 +41,50 @@ func TestExpectAddParsing(t *testing.T) {
 	if e != want {
 		t.Errorf("options\n got %+v\nwant %+v", e, want)
 	}
+	if stderr.Len() != 0 {
+		t.Errorf("a prefix mask warned: %q", stderr.String())
+	}
+	// Without --mask, a zero source port matches any port (the kernel's
+	// helpers do the same); the rest matches exactly.
 	if err := run("--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000"); err != nil {
 		t.Fatal(err)
 	}
-	if got.exp.Mask != ctexpect.ExactMask(got.exp.Tuple) {
-		t.Errorf("default mask %v, want exact", got.exp.Mask)
+	wantMask := ctnetlink.Tuple{Src: addr("255.255.255.255"), Dst: addr("255.255.255.255"), Proto: 6, SrcPort: 0, DstPort: 65535}
+	if got.exp.Mask != wantMask {
+		t.Errorf("default mask %+v, want %+v", got.exp.Mask, wantMask)
+	}
+	// A zero source address matches any address too.
+	if err := run("--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 0.0.0.0 10.0.0.1 1024 50000"); err != nil {
+		t.Fatal(err)
+	}
+	wantMask = ctnetlink.Tuple{Src: addr("0.0.0.0"), Dst: addr("255.255.255.255"), Proto: 6, SrcPort: 65535, DstPort: 65535}
+	if got.exp.Mask != wantMask {
+		t.Errorf("default mask for source 0.0.0.0: %+v, want %+v", got.exp.Mask, wantMask)
+	}
+	// Masks are masks: prefix lengths and mask addresses mean the same;
+	// an address typed where a mask belongs is taken (the kernel ANDs bit
+	// by bit) but warned about, on one line.
+	for _, tt := range []struct {
+		mask, src, warn string
+	}{
+		{"src=/24", "255.255.255.0", ""},
+		{"src=255.255.255.0 sport=0", "255.255.255.0", ""},
+		{"/32 /32 0 65535", "255.255.255.255", ""},
+		{"src=/0", "0.0.0.0", ""},
+		{"src=10.0.0.2 sport=0", "10.0.0.2", "gonfct: warning: --mask src=10.0.0.2 is not a contiguous prefix"},
+	} {
+		stderr.Reset()
+		if err := run("--master", "tcp 10.0.0.1 10.0.0.2 40000 21", "--tuple", "tcp 10.0.0.2 10.0.0.1 0 50000", "--mask", tt.mask); err != nil {
+			t.Errorf("--mask %q: %v", tt.mask, err)
+			continue
+		}
+		if got.exp.Mask.Src != addr(tt.src) {
+			t.Errorf("--mask %q: source mask %v, want %s", tt.mask, got.exp.Mask.Src, tt.src)
+		}
+		w := stderr.String()
+		if (tt.warn == "") != (w == "") || !strings.HasPrefix(w, tt.warn) || strings.Count(w, "\n") > 1 {
+			t.Errorf("--mask %q: stderr %q, want a line starting %q", tt.mask, w, tt.warn)
+		}
 	}
 
 	for _, tt := range []struct {
@@ -60,6 +100,8 @@ func TestExpectAddParsing(t *testing.T) {
 		{[]string{"--master", "tcp 1.1.1.1 2.2.2.2 1 2", "--tuple", "tcp 2.2.2.2 1.1.1.1 0 5", "--nat-dir", "reply"}, "go together"},
 		{[]string{"--master", "tcp 1.1.1.1 2.2.2.2 1 2", "--tuple", "tcp 2.2.2.2 1.1.1.1 0 5", "--mask", "0.0.0.0 255.255.0.0"}, "destination exactly"},
 		{[]string{"--master", "tcp 1.1.1.1 2.2.2.2 1 2", "--tuple", "tcp 2.2.2.2 1.1.1.1 0 5", "--zone", "70000"}, "--zone"},
+		{[]string{"--master", "tcp 1.1.1.1 2.2.2.2 1 2", "--tuple", "tcp 2.2.2.2 1.1.1.1 0 5", "--mask", "src=/33"}, "/0 to /32"},
+		{[]string{"--master", "tcp 1.1.1.1 2.2.2.2 1 2", "--tuple", "tcp 2.2.2.2 1.1.1.1 0 5", "--helper", "a-sixteen-bytes!"}, "at most 15"},
 	} {
 		err := run(tt.args...)
 		if cli.ExitCode(err) != cli.ExitUsage || !strings.Contains(err.Error(), tt.want) {

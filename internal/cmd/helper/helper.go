@@ -5,6 +5,7 @@ package helper
 
 import (
 	"fmt"
+	"github.com/gonfct/gonfct/pkg/cttimeout"
 	"strconv"
 	"strings"
 
@@ -113,6 +114,15 @@ func parsePolicy(s string, defaults []cthelper.Policy) (cthelper.Policy, error) 
 				return fmt.Errorf("--policy %q lacks %s and %q has no default: give NAME:EXPECTMAX:TIMEOUT", s, what, p.Name)
 			}
 			*dst = def
+			return nil
+		}
+		if what == "TIMEOUT" {
+			// A duration like every other: 300, 300s, 5m.
+			n, err := cttimeout.ParseSeconds(parts[i])
+			if err != nil {
+				return fmt.Errorf("--policy %q: %v", s, err)
+			}
+			*dst = n
 			return nil
 		}
 		n, err := strconv.ParseUint(parts[i], 10, 32)

@@ -31,7 +31,7 @@ func TestHelperAddParsing(t *testing.T) {
 		{args: []string{"ftp", "inet6", "tcp", "--policy", "ftp:2", "--enable", "--replace"},
 			want: cthelper.Helper{Name: "ftp", Family: unix.AF_INET6, Proto: unix.IPPROTO_TCP, PrivLen: 24, Status: cthelper.Enabled,
 				Policies: []cthelper.Policy{{Name: "ftp", ExpectMax: 2, ExpectTimeout: 300}}}, replace: true},
-		{args: []string{"ftp", "inet", "tcp", "--policy", "ftp::60"},
+		{args: []string{"ftp", "inet", "tcp", "--policy", "ftp::1m"},
 			want: cthelper.Helper{Name: "ftp", Family: unix.AF_INET, Proto: unix.IPPROTO_TCP, PrivLen: 24,
 				Policies: []cthelper.Policy{{Name: "ftp", ExpectMax: 1, ExpectTimeout: 60}}}},
 		{args: []string{"a-name-of-16byte", "inet", "tcp", "--policy", "x:1:1"}, usage: "at most 15"},
@@ -45,7 +45,7 @@ func TestHelperAddParsing(t *testing.T) {
 		{args: []string{"ftp", "inet", "udp"}, usage: "does not exist for inet udp"},
 		{args: []string{"dhcpv6", "inet", "udp"}, usage: "does not exist"},
 		{args: []string{"ftp", "inet"}, usage: "takes 3 argument"},
-		{args: []string{"ftp", "inet", "tcp", "--queue", "x"}, usage: "invalid argument"},
+		{args: []string{"ftp", "inet", "tcp", "--queue", "x"}, usage: "want a whole number"},
 	}
 	for _, tt := range tests {
 		var got *AddOptions

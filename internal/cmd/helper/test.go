@@ -59,8 +59,9 @@ private data is kept per flow. TCP segments whose data was parsed already
 capture is reported before the segment after it.
 
 Exit status: 0 if there was at least one expectation (with --expect N:
-exactly N), 1 if not or if the capture is malformed (after printing what
-came before the damage), 2 for a usage error.`,
+exactly N), 1 if not, 2 for a usage error or a capture or --config file
+that is missing, unreadable or damaged (what came before the damage is
+printed first), as for every input file gonfct reads.`,
 		Example: `  tcpdump -i eth0 -w ftp.pcap 'tcp port 21'
   gonfct helper test ftp --pcap ftp.pcap
   gonfct helper test ftp --pcap ftp.pcap --port 2121 --expect 3
@@ -143,11 +144,11 @@ func testRun(opts *TestOptions) error {
 	}
 	data, err := os.ReadFile(opts.Pcap)
 	if err != nil {
-		return fmt.Errorf("read capture: %w", err)
+		return cli.Input(fmt.Errorf("read capture: %w", err))
 	}
 	frames, perr := replay.Parse(data)
 	if len(frames) == 0 && perr != nil {
-		return fmt.Errorf("%s: %w", opts.Pcap, perr)
+		return cli.Input(fmt.Errorf("%s: %w", opts.Pcap, perr))
 	}
 	h := opts.Helper
 	var werr error
@@ -168,7 +169,7 @@ func testRun(opts *TestOptions) error {
 	fmt.Fprintf(env.Err, "%s: %d packets, %d flows to %s, %d parsed: %d expectations, %d rewrites, %d drops, %d parse errors, %d malformed, %d retransmissions, %d gaps\n",
 		h.Name, st.Frames, st.Flows, joinPorts(h.Ports), st.Packets, st.Expects, st.Rewrites, st.Drops, st.Errors, st.Malformed, st.Retransmits, st.Gaps)
 	if perr != nil {
-		return fmt.Errorf("%s: %w (the %d packets before it were replayed)", opts.Pcap, perr, len(frames))
+		return cli.Input(fmt.Errorf("%s: %w (the %d packets before it were replayed)", opts.Pcap, perr, len(frames)))
 	}
 	switch {
 	case opts.Want >= 0 && st.Expects != opts.Want:

@@ -17,7 +17,7 @@ import (
 func configHelper(file, name string, extra cthelper.Options) (replay.Helper, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
-		return replay.Helper{}, cli.Usage(err)
+		return replay.Helper{}, cli.Input(err)
 	}
 	h := replay.Helper{Name: name}
 	parsers := byTuple{}

@@ -47,7 +47,7 @@ nfct's word order works too: "gonfct add helper rpc inet udp".`,
 	}
 	root.PersistentFlags().Var(cli.NetNSFlag{Env: env}, "netns", "work in this network namespace (a name from 'ip netns list', or a path)")
 	root.PersistentFlags().StringVarP(&env.Output, "output", "o", "text", "output format: text, table or json")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return cli.Usage(err) })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return cli.FlagError(cmd.CommandPath(), err) })
 	// Our own completion command, with examples and a man page like every
 	// other; cobra still serves the scripts' `__complete` requests.
 	root.CompletionOptions.DisableDefaultCmd = true
@@ -64,6 +64,7 @@ nfct's word order works too: "gonfct add helper rpc inet udp".`,
 		completion.NewCmdCompletion(env, nil),
 		man.NewCmdGenMan(env, newDocRoot, nil),
 	)
+	registerCompletions(root, env)
 	return root
 }
 
@@ -97,6 +98,11 @@ func classify(err error) error {
 		return err
 	}
 	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand flag", "invalid argument", "flag needs an argument"} {
+		if strings.HasPrefix(msg, p) {
+			return cli.FlagError("gonfct", err)
+		}
+	}
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "invalid argument", "flag needs an argument", "required flag", "accepts ", "requires at least", "if any flags in the group"} {
 		if strings.HasPrefix(msg, p) {
 			return cli.Usage(err)

@@ -199,7 +199,7 @@ func (o *RunOptions) load() error {
 	if o.ConfigFile != "" {
 		c, err := config.Load(o.ConfigFile)
 		if err != nil {
-			return cli.Usage(err)
+			return cli.Input(err)
 		}
 		cfg = c
 		o.Notices = c.Notices

@@ -63,25 +63,10 @@ func (r record) AppendText(b []byte) []byte {
 		b = append(b, num...)
 		if secs >= 60 {
 			b = append(b, "  "...)
-			b = appendDuration(b, secs)
+			b = cttimeout.AppendDuration(b, secs)
 		}
 		b = append(b, '\n')
 	})
-	return b
-}
-
-// appendDuration writes seconds as 5d, 1h30m, 2m5s.
-func appendDuration(b []byte, secs uint32) []byte {
-	for _, u := range []struct {
-		n    uint32
-		unit byte
-	}{{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}} {
-		if secs >= u.n {
-			b = strconv.AppendUint(b, uint64(secs/u.n), 10)
-			b = append(b, u.unit)
-			secs %= u.n
-		}
-	}
 	return b
 }
 
