@@ -31,6 +31,8 @@ func NewCmdCt(env *cli.Env) *cobra.Command {
 		NewCmdWatch(env, nil),
 		NewCmdSave(env, nil),
 		NewCmdRestore(env, nil),
+		NewCmdCount(env, nil),
+		NewCmdStats(env, nil),
 	)
 	g.Example = `  gonfct ct list --helper ftp
   gonfct ct add tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 3600 --state ESTABLISHED --status assured,seen-reply --helper ftp
@@ -59,7 +61,7 @@ func (ff *filterFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&ff.replySport, "reply-sport", "", "reply source port")
 	fs.StringVar(&ff.replyDport, "reply-dport", "", "reply destination port")
 	fs.StringVarP(&ff.mark, "mark", "m", "", "only this mark: MARK or MARK/MASK")
-	fs.StringVar(&ff.status, "status", "", "only conntracks with all these status bits: assured,seen-reply,...")
+	fs.StringVarP(&ff.status, "status", "u", "", "only conntracks with these status bits set (!BIT: clear; unreplied: !seen-reply): assured,seen-reply,...")
 	fs.StringVar(&ff.state, "state", "", "only this protocol state (TCP unless --proto says otherwise): ESTABLISHED, ...")
 }
 
@@ -119,7 +121,7 @@ func (ff *filterFlags) filter() (ctflow.Filter, error) {
 		f.HasMark = true
 	}
 	if ff.status != "" {
-		if f.Status, err = ctflow.ParseStatus(ff.status); err != nil {
+		if f.Status, f.StatusClear, err = ctflow.ParseStatusFilter(ff.status); err != nil {
 			return f, cli.Usagef("--status: %v", err)
 		}
 	}
@@ -140,8 +142,27 @@ func (ff *filterFlags) filter() (ctflow.Filter, error) {
 // ListOptions serve `ct list`.
 type ListOptions struct {
 	env    *cli.Env
+	table  ctflow.Table
 	filter ctflow.Filter
 	quiet  bool
+}
+
+// parseTable reads list's argument, conntrack -L's table names.
+func parseTable(args []string) (ctflow.Table, error) {
+	if len(args) == 0 {
+		return ctflow.Main, nil
+	}
+	switch strings.ToLower(args[0]) {
+	case "conntrack":
+		return ctflow.Main, nil
+	case "dying":
+		return ctflow.Dying, nil
+	case "unconfirmed":
+		return ctflow.Unconfirmed, nil
+	case "expect", "expectation":
+		return 0, cli.Usagef("expectations are listed by `gonfct expect list`")
+	}
+	return 0, cli.Usagef("unknown table %q: want conntrack (the default), dying or unconfirmed", args[0])
 }
 
 // NewCmdList is `ct list`.
@@ -149,14 +170,26 @@ func NewCmdList(env *cli.Env, runF func(*ListOptions) error) *cobra.Command {
 	opts := &ListOptions{env: env}
 	var ff filterFlags
 	cmd := &cobra.Command{
-		Use:   "list [filters]",
+		Use:   "list [dying|unconfirmed] [filters]",
 		Short: "List conntracks (streaming; conntrack -L's line format with -o text)",
 		Example: `  gonfct ct list
   gonfct ct list -p tcp --dport 21 --helper ftp
-  gonfct ct list --mark 0x10/0xf0 -o json`,
-		Args: cli.NoArgs,
+  gonfct ct list -u unreplied
+  gonfct ct list --mark 0x10/0xf0 -o json
+  gonfct ct list dying`,
+		Long: `List the conntrack table, or, as conntrack -L dying / -L unconfirmed, the
+kernel's list of conntracks on their way out or of new ones not yet
+confirmed (debugging only; usually empty). Filters combine with AND; what
+the kernel can filter is sent with the dump, the rest is checked as the
+table streams by. -u/--status takes conntrack's words: assured,
+seen-reply, fixed-timeout, expected, offload, ..., each may start with !
+(bit clear); unreplied is !seen-reply.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
+			if opts.table, err = parseTable(args); err != nil {
+				return err
+			}
 			if opts.filter, err = ff.filter(); err != nil {
 				return err
 			}
@@ -173,7 +206,7 @@ func NewCmdList(env *cli.Env, runF func(*ListOptions) error) *cobra.Command {
 
 func listRun(opts *ListOptions) error {
 	w, err := ctcli.Print(opts.env, output.List, ctflow.Columns, func(c *ctnl.Conn, w *output.Writer) error {
-		return ctflow.NewClient(c).List(opts.filter, func(f *ctflow.Flow) error { return w.Write(f) })
+		return ctflow.NewClient(c).ListTable(opts.table, opts.filter, func(f *ctflow.Flow) error { return w.Write(f) })
 	})
 	if err != nil {
 		return err
