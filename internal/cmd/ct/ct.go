@@ -42,7 +42,15 @@ private data. Unlike conntrack(8), "ct add" can attach a helper (--helper), and
 "ct save"/"ct restore" carry helpers and expectations to a standby firewall.
 
 Each command reports its count on stderr in conntrack's words ("N flow
-entries have been shown."); --quiet drops that line.`
+entries have been shown."); --quiet drops that line.
+
+Besides -o text, table and json, list, get and watch take conntrack's -o
+words, comma-separated, for conntrack's text lines byte for byte: extended
+(layer 3 first), id, ktimestamp (kernel timestamps: sysctl
+net.netfilter.nf_conntrack_timestamp=1), labels (names from
+/etc/xtables/connlabel.conf), timestamp (watch: the time each event was
+read) and save (alone: conntrack options, for conntrack -R or gonfct's
+conntrack-style scripts).`
 	return g
 }
 
@@ -205,8 +213,16 @@ seen-reply, fixed-timeout, expected, offload, ..., each may start with !
 }
 
 func listRun(opts *ListOptions) error {
-	w, err := ctcli.Print(opts.env, output.List, ctflow.Columns, func(c *ctnl.Conn, w *output.Writer) error {
-		return ctflow.NewClient(c).ListTable(opts.table, opts.filter, func(f *ctflow.Flow) error { return w.Write(f) })
+	env, o, err := textFormat(opts.env, false)
+	if err != nil {
+		return err
+	}
+	rec := &flowRecord{o: o}
+	w, err := ctcli.Print(env, output.List, ctflow.Columns, func(c *ctnl.Conn, w *output.Writer) error {
+		return ctflow.NewClient(c).ListTable(opts.table, opts.filter, func(f *ctflow.Flow) error {
+			rec.f = f
+			return w.Write(rec)
+		})
 	})
 	if err != nil {
 		return err
@@ -251,12 +267,16 @@ func NewCmdGet(env *cli.Env, runF func(*GetOptions) error) *cobra.Command {
 }
 
 func getRun(opts *GetOptions) error {
-	_, err := ctcli.Print(opts.env, output.Single, ctflow.Columns, func(c *ctnl.Conn, w *output.Writer) error {
+	env, o, err := textFormat(opts.env, false)
+	if err != nil {
+		return err
+	}
+	_, err = ctcli.Print(env, output.Single, ctflow.Columns, func(c *ctnl.Conn, w *output.Writer) error {
 		var f ctflow.Flow
 		if err := ctflow.NewClient(c).Get(opts.key, &f); err != nil {
 			return adviseLookup(err)
 		}
-		return w.Write(&f)
+		return w.Write(&flowRecord{f: &f, o: o})
 	})
 	if err != nil {
 		return err

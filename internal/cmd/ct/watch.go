@@ -17,6 +17,7 @@ var eventTypes = []ctnetlink.EventType{ctnetlink.EventNew, ctnetlink.EventUpdate
 // WatchOptions serve `ct watch`.
 type WatchOptions struct {
 	env    *cli.Env
+	text   *textOut
 	watch  ctcli.Watch
 	filter ctflow.Filter
 	quiet  bool
@@ -47,7 +48,10 @@ count on stderr ("N flow events have been shown.").`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if opts.watch, err = wf.Parse(env.Output, eventTypes...); err != nil {
+			if opts.env, opts.text, err = textFormat(env, true); err != nil {
+				return err
+			}
+			if opts.watch, err = wf.Parse(opts.env.Output, eventTypes...); err != nil {
 				return err
 			}
 			if opts.filter, err = ff.filter(); err != nil {
@@ -67,10 +71,13 @@ count on stderr ("N flow events have been shown.").`,
 }
 
 // eventRecord is one event for the output writer.
-type eventRecord struct{ ev *ctflow.Event }
+type eventRecord struct {
+	ev *ctflow.Event
+	o  *textOut
+}
 
 func (r eventRecord) AppendText(b []byte) []byte {
-	return r.ev.Flow.AppendEvent(b, r.ev.Type, r.ev.Resync)
+	return r.o.appendEvent(b, &r.ev.Flow, r.ev.Type, r.ev.Resync)
 }
 
 func (r eventRecord) Row() []string {
@@ -106,6 +113,6 @@ func watchRun(opts *WatchOptions) error {
 		return err
 	}
 	return opts.watch.Run(env, w, watcher, "flow", opts.quiet, func(ctx context.Context, emit func(output.Record, bool) error) error {
-		return watcher.Run(ctx, func(ev *ctflow.Event) error { return emit(eventRecord{ev}, ev.Resync) })
+		return watcher.Run(ctx, func(ev *ctflow.Event) error { return emit(eventRecord{ev, opts.text}, ev.Resync) })
 	})
 }
