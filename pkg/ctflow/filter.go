@@ -42,6 +42,8 @@ type Filter struct {
 
 	State    uint8 // protocol state (with HasProto, or TCP)
 	HasState bool
+
+	Labels [LabelsLen]byte // all of these label bits set
 }
 
 // IsZero reports whether the filter selects everything.
@@ -178,6 +180,13 @@ func (f *Filter) Match(fl *Flow) bool {
 	}
 	if f.HasState && (!fl.Has(HasState) || fl.State != f.State) {
 		return false
+	}
+	if f.Labels != [LabelsLen]byte{} {
+		for i, b := range f.Labels {
+			if fl.Labels[i]&b != b {
+				return false
+			}
+		}
 	}
 	return true
 }

@@ -303,6 +303,32 @@ func (cl *Client) DeleteMatching(f Filter, del *Client) (int, error) {
 	return n, err
 }
 
+// UpdateMatching changes every conntrack that passes the filter as
+// Change changes one (conntrack -U with filters): it lists them on this
+// socket and updates each on upd, a second socket, with the changes in c
+// (its tuple, family and zone are each conntrack's own). It returns how
+// many it changed; conntracks that vanished meanwhile are not counted.
+func (cl *Client) UpdateMatching(f Filter, c *Flow, markMask uint32, upd *Client) (int, error) {
+	n := 0
+	err := cl.List(f, func(fl *Flow) error {
+		u := *c
+		u.Family, u.Orig, u.Set = fl.Family, fl.Orig, u.Set&^HasZone
+		if fl.Has(HasZone) {
+			u.Zone, u.Set = fl.Zone, u.Set|HasZone
+		}
+		err := upd.Change(&u, markMask)
+		if errors.Is(err, ctnl.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
 // Count is the number of conntracks in the table (IPCTNL_MSG_CT_GET_STATS).
 func (cl *Client) Count() (uint32, error) {
 	cl.enc.Reset()

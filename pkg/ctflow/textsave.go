@@ -119,4 +119,3 @@ func bitIndex(s Status) int {
 	}
 	return 0
 }
-

@@ -60,6 +60,7 @@ type filterFlags struct {
 	ctcli.FilterFlags
 	replySrc, replyDst, replySport, replyDport string
 	mark, status, state                        string
+	labels                                     []string
 }
 
 func (ff *filterFlags) add(fs *pflag.FlagSet) {
@@ -71,11 +72,32 @@ func (ff *filterFlags) add(fs *pflag.FlagSet) {
 	fs.StringVarP(&ff.mark, "mark", "m", "", "only this mark: MARK or MARK/MASK")
 	fs.StringVarP(&ff.status, "status", "u", "", "only conntracks with these status bits set (!BIT: clear; unreplied: !seen-reply): assured,seen-reply,...")
 	fs.StringVar(&ff.state, "state", "", "only this protocol state (TCP unless --proto says otherwise): ESTABLISHED, ...")
+	ff.addLabel(fs)
+}
+
+func (ff *filterFlags) addLabel(fs *pflag.FlagSet) {
+	fs.StringSliceVarP(&ff.labels, "label", "l", nil, "only conntracks with all these labels: bits 0-127 or names from "+ctflow.ConnlabelConf)
+}
+
+// addSelection registers the filters that do not set anything in an
+// update too: family, protocol, addresses, ports and labels.
+func (ff *filterFlags) addSelection(fs *pflag.FlagSet) {
+	fs.StringVarP(&ff.Family, "family", "f", "", "only this family: ipv4 or ipv6")
+	fs.StringVarP(&ff.Proto, "proto", "p", "", "only this protocol: tcp, udp, icmp, ... or a number")
+	fs.StringVarP(&ff.Src, "src", "s", "", "original source address or prefix")
+	fs.StringVarP(&ff.Dst, "dst", "d", "", "original destination address or prefix")
+	fs.StringVar(&ff.Sport, "sport", "", "original source port")
+	fs.StringVar(&ff.Dport, "dport", "", "original destination port")
+	fs.StringVar(&ff.replySrc, "reply-src", "", "reply source address or prefix")
+	fs.StringVar(&ff.replyDst, "reply-dst", "", "reply destination address or prefix")
+	fs.StringVar(&ff.replySport, "reply-sport", "", "reply source port")
+	fs.StringVar(&ff.replyDport, "reply-dport", "", "reply destination port")
+	ff.addLabel(fs)
 }
 
 func (ff *filterFlags) any() bool {
 	return ff.FilterFlags.Any() || ff.replySrc != "" || ff.replyDst != "" || ff.replySport != "" || ff.replyDport != "" ||
-		ff.mark != "" || ff.status != "" || ff.state != ""
+		ff.mark != "" || ff.status != "" || ff.state != "" || len(ff.labels) > 0
 }
 
 // parseMark reads MARK or MARK/MASK (decimal or 0x hex).
@@ -131,6 +153,11 @@ func (ff *filterFlags) filter() (ctflow.Filter, error) {
 	if ff.status != "" {
 		if f.Status, f.StatusClear, err = ctflow.ParseStatusFilter(ff.status); err != nil {
 			return f, cli.Usagef("--status: %v", err)
+		}
+	}
+	if len(ff.labels) > 0 {
+		if f.Labels, err = ctflow.ParseLabels(ff.labels, ctflow.ConnlabelConf); err != nil {
+			return f, cli.Usagef("--label: %v", err)
 		}
 	}
 	if ff.state != "" {
@@ -215,6 +242,9 @@ seen-reply, fixed-timeout, expected, offload, ..., each may start with !
 func listRun(opts *ListOptions) error {
 	env, o, err := textFormat(opts.env, false)
 	if err != nil {
+		return err
+	}
+	if err := o.labelFilter(&opts.filter); err != nil {
 		return err
 	}
 	rec := &flowRecord{o: o}

@@ -55,13 +55,8 @@ func textFormat(env *cli.Env, events bool) (*cli.Env, *textOut, error) {
 		}
 	}
 	if o.Labels {
-		b, err := os.ReadFile(ctflow.ConnlabelConf)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := o.showLabels(); err != nil {
 			return nil, nil, err
-		}
-		o.LabelNames = map[int]string{}
-		for name, bit := range ctflow.ParseConnlabels(string(b)) {
-			o.LabelNames[bit] = name
 		}
 	}
 	e := *env
@@ -74,6 +69,29 @@ func textFormat(env *cli.Env, events bool) (*cli.Env, *textOut, error) {
 type textOut struct {
 	ctflow.TextOptions
 	save bool
+}
+
+// showLabels turns on labels= with the names of connlabel.conf.
+func (o *textOut) showLabels() error {
+	o.Labels = true
+	b, err := os.ReadFile(ctflow.ConnlabelConf)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	o.LabelNames = map[int]string{}
+	for name, bit := range ctflow.ParseConnlabels(string(b)) {
+		o.LabelNames[bit] = name
+	}
+	return nil
+}
+
+// labelFilter: conntrack shows the labels of what a label filter selects,
+// -o labels or not.
+func (o *textOut) labelFilter(f *ctflow.Filter) error {
+	if f.Labels == [ctflow.LabelsLen]byte{} || o.Labels {
+		return nil
+	}
+	return o.showLabels()
 }
 
 // flowRecord prints a flow through internal/output with the -o additions.

@@ -57,6 +57,9 @@ count on stderr ("N flow events have been shown.").`,
 			if opts.filter, err = ff.filter(); err != nil {
 				return err
 			}
+			if err := opts.text.labelFilter(&opts.filter); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
