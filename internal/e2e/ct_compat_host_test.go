@@ -257,3 +257,46 @@ func TestCtUpdateByFilterAndLabels(t *testing.T) {
 		}
 	}
 }
+
+// conntrack's command letters and long option words under `gonfct ct`
+// select what they select in conntrack; -q ADDR, conntrack's reply
+// destination, is refused with the fix instead of meaning --quiet.
+func TestCtConntrackWords(t *testing.T) {
+	ns := nstest.New(t)
+	compatFlows(t, ns)
+	for _, args := range [][]string{
+		{"-L", "-p", "tcp", "--orig-port-dst", "21"},
+		{"-L", "--orig-src", "10.0.0.5", "-p", "udp", "--reply-port-src", "53"},
+		{"-L", "-r", "10.0.0.6", "-p", "udp", "--reply-port-dst", "5000"},
+		{"--dump", "--orig-dst", "fd00::2", "-w", "0"},
+		{"-L", "-w", "3"},
+		{"-C"},
+		{"-S"},
+	} {
+		want, wantErr := conntrackOut(t, ns, args...)
+		r := mustCtCLI(t, ns, "", append([]string{"ct"}, args...)...)
+		sameLines(t, "ct "+strings.Join(args, " "), r.out, want)
+		if strings.TrimPrefix(wantErr, "conntrack v1.4.7 (conntrack-tools): ") != strings.TrimPrefix(r.err, "gonfct: ") {
+			t.Errorf("ct %v: count line %q, conntrack %q", args, r.err, wantErr)
+		}
+		if args[0] == "-L" && strings.Contains(wantErr, " 0 flow") {
+			t.Errorf("conntrack %v selects nothing: a weak comparison", args)
+		}
+	}
+	// -D and -U with filters, by letter.
+	if r := mustCtCLI(t, ns, "", "ct", "-U", "-p", "icmp", "-m", "5"); r.err != "gonfct: 1 flow entries have been updated.\n" {
+		t.Errorf("ct -U: %q", r.err)
+	}
+	if r := mustCtCLI(t, ns, "", "ct", "-D", "-m", "5"); r.err != "gonfct: 1 flow entries have been deleted.\n" {
+		t.Errorf("ct -D: %q", r.err)
+	}
+	for _, args := range [][]string{{"-L", "-q", "10.0.0.5"}, {"-D", "-q", "10.0.0.5"}, {"list", "-p", "udp", "-q", "fd00::1"}, {"-E", "-q", "10.0.0.5"}} {
+		r := ctCLI(t, ns, "", append([]string{"ct"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.err, "--reply-dst "+args[len(args)-1]) {
+			t.Errorf("ct %v: exit %d %q", args, r.code, r.err)
+		}
+	}
+	if n := ctCount(t, ns); n != 6 {
+		t.Errorf("%d conntracks left, want 6: a refused -q deleted something", n)
+	}
+}

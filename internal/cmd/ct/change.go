@@ -290,6 +290,7 @@ func NewCmdUpdate(env *cli.Env, runF func(*UpdateOptions) error) *cobra.Command 
 	)
 	cmd := &cobra.Command{
 		Use:   "update PROTO SRC DST [SPORT DPORT] | update [filters] [--timeout S] [--mark M[/MASK]] [--label-add L] [--status ...]",
+		Args:  ctcli.QuietArgs(&opts.quiet, cobra.ArbitraryArgs),
 		Short: "Change a conntrack's timeout, mark, status, state, labels or helper private data",
 		Long: `Change an existing conntrack in place. Status bits can only be set, never
 cleared. --helper-info hands new private data to the conntrack's existing
@@ -387,6 +388,7 @@ func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command 
 	var ff filterFlags
 	cmd := &cobra.Command{
 		Use:   "delete PROTO SRC DST [SPORT DPORT] | delete [filters]",
+		Args:  ctcli.QuietArgs(&opts.quiet, cobra.ArbitraryArgs),
 		Short: "Delete the conntrack with this tuple, or every conntrack that passes the filters",
 		Example: `  gonfct ct delete tcp 10.0.0.1 10.0.0.2 40000 21
   gonfct ct delete --helper ftp --src 10.0.0.0/24`,
@@ -447,7 +449,7 @@ func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 		Example: `  gonfct ct flush
   gonfct ct flush --helper ftp
   gonfct --netns fw1 ct flush -p udp -q`,
-		Args: cli.NoArgs,
+		Args: ctcli.QuietArgs(&opts.quiet, cli.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.filter, err = ff.filter(); err != nil {

@@ -21,19 +21,29 @@ import (
 
 // NewCmdCt is the `ct` group.
 func NewCmdCt(env *cli.Env) *cobra.Command {
+	letters := map[string]*cobra.Command{
+		"-L": NewCmdList(env, nil),
+		"-U": NewCmdUpdate(env, nil),
+		"-D": NewCmdDelete(env, nil),
+		"-F": NewCmdFlush(env, nil),
+		"-E": NewCmdWatch(env, nil),
+		"-C": NewCmdCount(env, nil),
+		"-S": NewCmdStats(env, nil),
+	}
 	g := cli.NewGroup("ct", "Conntracks (ctnetlink): list, get, add with helper, update, delete, flush, watch, save and restore",
-		NewCmdList(env, nil),
+		letters["-L"],
 		NewCmdGet(env, nil),
 		NewCmdAdd(env, nil),
-		NewCmdUpdate(env, nil),
-		NewCmdDelete(env, nil),
-		NewCmdFlush(env, nil),
-		NewCmdWatch(env, nil),
+		letters["-U"],
+		letters["-D"],
+		letters["-F"],
+		letters["-E"],
 		NewCmdSave(env, nil),
 		NewCmdRestore(env, nil),
-		NewCmdCount(env, nil),
-		NewCmdStats(env, nil),
+		letters["-C"],
+		letters["-S"],
 	)
+	ctcli.Letters(g, letters)
 	g.Example = `  gonfct ct list --helper ftp
   gonfct ct add tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 3600 --state ESTABLISHED --status assured,seen-reply --helper ftp
   gonfct ct save > state.json && gonfct --netns standby ct restore < state.json`
@@ -43,6 +53,13 @@ private data. Unlike conntrack(8), "ct add" can attach a helper (--helper), and
 
 Each command reports its count on stderr in conntrack's words ("N flow
 entries have been shown."); --quiet drops that line.
+
+conntrack's command letters work too: -L, -U, -D, -F, -E, -C, -S (or
+--dump, --update, ...) are list, update, delete, flush, watch, count and
+stats; and its long option words (--orig-src, --orig-port-dst,
+--reply-port-src, ...) are aliases of gonfct's filter flags. -q is
+gonfct's --quiet: conntrack's -q ADDR (reply destination) is --reply-dst
+ADDR, and an address after -q is refused with that fix.
 
 Besides -o text, table and json, list, get and watch take conntrack's -o
 words, comma-separated, for conntrack's text lines byte for byte: extended
@@ -65,10 +82,11 @@ type filterFlags struct {
 
 func (ff *filterFlags) add(fs *pflag.FlagSet) {
 	ff.FilterFlags.Add(fs, "original", `only conntracks with this helper ("none": without one)`)
-	fs.StringVar(&ff.replySrc, "reply-src", "", "reply source address or prefix")
-	fs.StringVar(&ff.replyDst, "reply-dst", "", "reply destination address or prefix")
+	fs.StringVarP(&ff.replySrc, "reply-src", "r", "", "reply source address or prefix")
+	fs.StringVar(&ff.replyDst, "reply-dst", "", "reply destination address or prefix (conntrack: -q)")
 	fs.StringVar(&ff.replySport, "reply-sport", "", "reply source port")
 	fs.StringVar(&ff.replyDport, "reply-dport", "", "reply destination port")
+	ctcli.ConntrackAliases(fs)
 	fs.StringVarP(&ff.mark, "mark", "m", "", "only this mark: MARK or MARK/MASK")
 	fs.StringVarP(&ff.status, "status", "u", "", "only conntracks with these status bits set (!BIT: clear; unreplied: !seen-reply): assured,seen-reply,...")
 	fs.StringVar(&ff.state, "state", "", "only this protocol state (TCP unless --proto says otherwise): ESTABLISHED, ...")
@@ -88,11 +106,12 @@ func (ff *filterFlags) addSelection(fs *pflag.FlagSet) {
 	fs.StringVarP(&ff.Dst, "dst", "d", "", "original destination address or prefix")
 	fs.StringVar(&ff.Sport, "sport", "", "original source port")
 	fs.StringVar(&ff.Dport, "dport", "", "original destination port")
-	fs.StringVar(&ff.replySrc, "reply-src", "", "reply source address or prefix")
-	fs.StringVar(&ff.replyDst, "reply-dst", "", "reply destination address or prefix")
+	fs.StringVarP(&ff.replySrc, "reply-src", "r", "", "reply source address or prefix")
+	fs.StringVar(&ff.replyDst, "reply-dst", "", "reply destination address or prefix (conntrack: -q)")
 	fs.StringVar(&ff.replySport, "reply-sport", "", "reply source port")
 	fs.StringVar(&ff.replyDport, "reply-dport", "", "reply destination port")
 	ff.addLabel(fs)
+	ctcli.ConntrackAliases(fs)
 }
 
 func (ff *filterFlags) any() bool {
@@ -219,7 +238,7 @@ the kernel can filter is sent with the dump, the rest is checked as the
 table streams by. -u/--status takes conntrack's words: assured,
 seen-reply, fixed-timeout, expected, offload, ..., each may start with !
 (bit clear); unreplied is !seen-reply.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: ctcli.QuietArgs(&opts.quiet, cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.table, err = parseTable(args); err != nil {

@@ -45,7 +45,7 @@ what was queued, dumps the table and prints every entry as a [RESYNC] event
 ("resync":true in JSON), so a consumer holds the full current state again, and
 goes on. Ctrl-C, SIGTERM, --count and --timeout end it with status 0, and the
 count on stderr ("N flow events have been shown.").`,
-		Args: cli.NoArgs,
+		Args: ctcli.QuietArgs(&opts.quiet, cli.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.env, opts.text, err = textFormat(env, true); err != nil {
