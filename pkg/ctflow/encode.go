@@ -60,6 +60,9 @@ func EncodeUpdate(e *ctnl.Encoder, f *Flow, markMask uint32) {
 	encodeHelp(e, f)
 	if f.Has(HasLabels) {
 		e.Put(ctnetlink.AttrLabels, f.Labels[:])
+		if f.LabelsMask != [LabelsLen]byte{} {
+			e.Put(ctnetlink.AttrLabelsMask, f.LabelsMask[:])
+		}
 	}
 }
 

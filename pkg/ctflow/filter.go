@@ -2,7 +2,10 @@ package ctflow
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/ctnl"
@@ -34,10 +37,13 @@ type Filter struct {
 	Zone    uint16
 	HasZone bool
 
-	Status Status // all of these bits set
+	Status      Status // all of these bits set
+	StatusClear Status // all of these bits clear ("UNREPLIED": SEEN_REPLY clear)
 
 	State    uint8 // protocol state (with HasProto, or TCP)
 	HasState bool
+
+	Labels [LabelsLen]byte // all of these label bits set
 }
 
 // IsZero reports whether the filter selects everything.
@@ -106,9 +112,9 @@ func (f *Filter) EncodeKernel(e *ctnl.Encoder) uint8 {
 		e.Uint32(ctnetlink.AttrMark, f.Mark)
 		e.Uint32(ctnetlink.AttrMarkMask, f.MarkMask)
 	}
-	if f.Status != 0 {
+	if f.Status|f.StatusClear != 0 {
 		e.Uint32(ctnetlink.AttrStatus, uint32(f.Status))
-		e.Uint32(ctnetlink.AttrStatusMask, uint32(f.Status))
+		e.Uint32(ctnetlink.AttrStatusMask, uint32(f.Status|f.StatusClear))
 	}
 	if f.HasZone {
 		e.Uint16(ctnetlink.AttrZone, f.Zone)
@@ -169,11 +175,18 @@ func (f *Filter) Match(fl *Flow) bool {
 		!(f.Zone == 0 && !fl.Has(HasZone) && !fl.Orig.HasZone && !fl.Reply.HasZone) {
 		return false
 	}
-	if fl.Status&f.Status != f.Status {
+	if fl.Status&f.Status != f.Status || fl.Status&f.StatusClear != 0 {
 		return false
 	}
 	if f.HasState && (!fl.Has(HasState) || fl.State != f.State) {
 		return false
+	}
+	if f.Labels != [LabelsLen]byte{} {
+		for i, b := range f.Labels {
+			if fl.Labels[i]&b != b {
+				return false
+			}
+		}
 	}
 	return true
 }
@@ -193,4 +206,40 @@ func matchPort(p ctnetlink.Port, t *ctnetlink.Tuple, src bool) bool {
 		return p.Matches(t.SrcPort)
 	}
 	return p.Matches(t.DstPort)
+}
+
+// ParseStatusFilter reads a status selection in conntrack -u's words: a
+// comma-separated list of status names (any case, - or _), each meaning
+// "this bit set", or with a leading "!" "this bit clear"; UNREPLIED is
+// !SEEN_REPLY. A bit both set and clear is an error: nothing could match.
+func ParseStatusFilter(s string) (set, clear Status, err error) {
+	for w := range strings.SplitSeq(s, ",") {
+		w = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(w), "-", "_"))
+		neg := strings.HasPrefix(w, "!")
+		w = strings.TrimPrefix(w, "!")
+		switch w {
+		case "":
+			continue
+		case "UNREPLIED":
+			if neg {
+				return 0, 0, errors.New("!UNREPLIED means seen_reply: say that")
+			}
+			clear |= StatusSeenReply
+			continue
+		}
+		st, err := ParseStatus(w)
+		if err != nil {
+			return 0, 0, fmt.Errorf("unknown status %q: want %s or unreplied; a leading ! means the bit is clear", w,
+				strings.ToLower(strings.Join(statusNames, ", ")))
+		}
+		if neg {
+			clear |= st
+		} else {
+			set |= st
+		}
+	}
+	if both := set & clear; both != 0 {
+		return 0, 0, fmt.Errorf("%s both set and clear: nothing can match", strings.ToLower(both.String()))
+	}
+	return set, clear, nil
 }

@@ -72,6 +72,10 @@ type Flow struct {
 	helperInfo [HelperInfoMax]byte
 	infoLen    uint8
 	Labels     [LabelsLen]byte
+	// LabelsMask, in an update, limits the change to these label bits
+	// (CTA_LABELS_MASK): Labels' bits in it are set, the others in it
+	// cleared. Zero: Labels replaces all.
+	LabelsMask [LabelsLen]byte
 	Secctx     string // rare (LSM contexts); the only field that allocates
 
 	// PortID is, for an event, the netlink port of the request that caused

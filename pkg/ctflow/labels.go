@@ -61,3 +61,29 @@ func ParseLabels(words []string, conf string) ([LabelsLen]byte, error) {
 	}
 	return bits, nil
 }
+
+// appendLabelNames appends "labels=A,B " for the set label bits that have
+// names, lowest bit first; nothing if none has.
+func (f *Flow) appendLabelNames(b []byte, names map[int]string) []byte {
+	n := 0
+	for bit := 0; bit < LabelsLen*8; bit++ {
+		if f.Labels[bit/8]&(1<<(bit%8)) == 0 {
+			continue
+		}
+		name, ok := names[bit]
+		if !ok {
+			continue
+		}
+		if n == 0 {
+			b = append(b, "labels="...)
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, name...)
+		n++
+	}
+	if n > 0 {
+		b = append(b, ' ')
+	}
+	return b
+}

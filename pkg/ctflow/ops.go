@@ -38,9 +38,36 @@ const hintNoConntrack = "no conntrack has this original tuple (in this zone)"
 // for all: fn must copy what it keeps. Memory stays flat however big the
 // table is. The zero Filter lists everything.
 func (cl *Client) List(f Filter, fn func(*Flow) error) error {
+	return cl.ListTable(Main, f, fn)
+}
+
+// Table names one of the kernel's conntrack lists.
+type Table uint8
+
+// The lists ctnetlink dumps: the conntrack table, and two lists only
+// debugging wants (conntrack -L dying, -L unconfirmed).
+const (
+	Main        Table = iota
+	Dying             // conntracks on their way out, kept while events are pending
+	Unconfirmed       // new conntracks on packets not yet past the confirmation point
+)
+
+// ListTable is List for one of the kernel's lists. The dying and
+// unconfirmed lists take no kernel-side filter but the family: the rest
+// of the filter is applied here.
+func (cl *Client) ListTable(t Table, f Filter, fn func(*Flow) error) error {
 	cl.enc.Reset()
-	fam := f.EncodeKernel(&cl.enc)
-	req := cl.request("list conntracks", ctnetlink.MsgGet, fam, netlink.Dump, ctnl.Hints{
+	typ, op := netfilter.MessageType(ctnetlink.MsgGet), "list conntracks"
+	var fam uint8
+	switch t {
+	case Dying:
+		typ, op, fam = ctnetlink.MsgGetDying, "list dying conntracks", f.family()
+	case Unconfirmed:
+		typ, op, fam = ctnetlink.MsgGetUnconfirmed, "list unconfirmed conntracks", f.family()
+	default:
+		fam = f.EncodeKernel(&cl.enc)
+	}
+	req := cl.request(op, typ, fam, netlink.Dump, ctnl.Hints{
 		unix.EOPNOTSUPP: "this kernel lacks a dump filter the request carries (CTA_FILTER needs Linux 5.8, status 5.19, zone 6.0)",
 	})
 	var derr error
@@ -264,6 +291,32 @@ func (cl *Client) DeleteMatching(f Filter, del *Client) (int, error) {
 	n := 0
 	err := cl.List(f, func(fl *Flow) error {
 		err := del.Delete(ctnetlink.Key{Tuple: fl.Orig, Zone: fl.Zone, HasZone: fl.Has(HasZone), ID: fl.ID})
+		if errors.Is(err, ctnl.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// UpdateMatching changes every conntrack that passes the filter as
+// Change changes one (conntrack -U with filters): it lists them on this
+// socket and updates each on upd, a second socket, with the changes in c
+// (its tuple, family and zone are each conntrack's own). It returns how
+// many it changed; conntracks that vanished meanwhile are not counted.
+func (cl *Client) UpdateMatching(f Filter, c *Flow, markMask uint32, upd *Client) (int, error) {
+	n := 0
+	err := cl.List(f, func(fl *Flow) error {
+		u := *c
+		u.Family, u.Orig, u.Set = fl.Family, fl.Orig, u.Set&^HasZone
+		if fl.Has(HasZone) {
+			u.Zone, u.Set = fl.Zone, u.Set|HasZone
+		}
+		err := upd.Change(&u, markMask)
 		if errors.Is(err, ctnl.ErrNotFound) {
 			return nil
 		}

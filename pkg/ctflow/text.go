@@ -21,17 +21,91 @@ var l4Names = [256]string{
 // AppendText appends the flow as conntrack(8) prints it by default
 // (libnetfilter_conntrack's snprintf_default without layer-3 or id), with a
 // newline. Fields print only when the kernel sent them, as there.
-func (f *Flow) AppendText(b []byte) []byte { return f.appendLine(b, false) }
+func (f *Flow) AppendText(b []byte) []byte { return f.appendLine(b, false, nil) }
+
+// TextOptions are conntrack -o's additions to the text line; the zero
+// value is the default line.
+type TextOptions struct {
+	Extended   bool // layer 3 first: "ipv4     2 " (-o extended)
+	ID         bool // "id=N" after use= (-o id)
+	KTimestamp bool // "[start=DATE] [stop=DATE]" after delta-time= (-o ktimestamp)
+	Labels     bool // "labels=NAME,..." at the end (-o labels), names from LabelNames
+	// LabelNames name label bits (connlabel.conf); conntrack prints the
+	// named bits of a conntrack only, and nothing without names.
+	LabelNames map[int]string
+	// Timestamp prefixes events with the time they were read,
+	// "[SECONDS.MICROSECONDS]\t" (-o timestamp); Now gives it.
+	Timestamp bool
+	Now       func() time.Time
+}
+
+// AppendTextWith is AppendText with conntrack -o's additions.
+func (f *Flow) AppendTextWith(b []byte, o *TextOptions) []byte { return f.appendLine(b, false, o) }
+
+// AppendEventWith is AppendEvent with conntrack -o's additions.
+func (f *Flow) AppendEventWith(b []byte, t ctnetlink.EventType, resync bool, o *TextOptions) []byte {
+	if o != nil && o.Timestamp {
+		now := time.Now()
+		if o.Now != nil {
+			now = o.Now()
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, now.Unix(), 10)
+		b = append(b, '.')
+		us := now.Nanosecond() / 1000
+		for d := 100000; d > 1 && us < d; d /= 10 {
+			b = append(b, '0')
+		}
+		b = strconv.AppendInt(b, int64(us), 10)
+		b = append(b, "]\t"...)
+	}
+	return f.appendLine(ctnetlink.AppendEventPrefix(b, t, resync), !resync, o)
+}
+
+// l3Names are the layer-3 names of -o extended, padded as conntrack pads them.
+func appendL3(b []byte, family uint8) []byte {
+	name := "unknown"
+	switch family {
+	case unix.AF_INET:
+		name = "ipv4"
+	case unix.AF_INET6:
+		name = "ipv6"
+	}
+	b = append(b, name...)
+	for i := len(name); i < 8; i++ {
+		b = append(b, ' ')
+	}
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(family), 10)
+	return append(b, ' ')
+}
+
+// ktimeLayout is ctime(3)'s date, as conntrack prints kernel timestamps.
+const ktimeLayout = "Mon Jan _2 15:04:05 2006"
+
+func appendKTime(b []byte, what string, ns uint64) []byte {
+	b = append(b, '[')
+	b = append(b, what...)
+	b = append(b, '=')
+	b = time.Unix(0, int64(ns)).AppendFormat(b, ktimeLayout)
+	return append(b, "] "...)
+}
 
 // AppendEvent appends an event line as conntrack -E prints it: the event
 // column ("    [NEW] ", " [UPDATE] ", "[DESTROY] "; " [RESYNC] " for an
 // entry a resync read again), then the flow, then, for a change user space
 // made, "[USERSPACE] portid=N progname=P".
 func (f *Flow) AppendEvent(b []byte, t ctnetlink.EventType, resync bool) []byte {
-	return f.appendLine(ctnetlink.AppendEventPrefix(b, t, resync), !resync)
+	return f.appendLine(ctnetlink.AppendEventPrefix(b, t, resync), !resync, nil)
 }
 
-func (f *Flow) appendLine(b []byte, event bool) []byte {
+func (f *Flow) appendLine(b []byte, event bool, o *TextOptions) []byte {
+	if o == nil {
+		o = &TextOptions{}
+	}
+	if o.Extended {
+		b = appendL3(b, f.Family)
+	}
 	p := f.Proto()
 	name := l4Names[p]
 	if name == "" {
@@ -106,6 +180,12 @@ func (f *Flow) appendLine(b []byte, event bool) []byte {
 		b = append(b, "delta-time="...)
 		b = strconv.AppendInt(b, stop-int64(f.Start/1e9), 10)
 		b = append(b, ' ')
+		if o.KTimestamp {
+			b = appendKTime(b, "start", f.Start)
+			if f.Stop != 0 {
+				b = appendKTime(b, "stop", f.Stop)
+			}
+		}
 	}
 	if f.Has(HasHelper) {
 		b = append(b, "helper="...)
@@ -116,6 +196,14 @@ func (f *Flow) appendLine(b []byte, event bool) []byte {
 		b = append(b, "use="...)
 		b = strconv.AppendUint(b, uint64(f.Use), 10)
 		b = append(b, ' ')
+	}
+	if o.ID && f.Has(HasID) {
+		b = append(b, "id="...)
+		b = strconv.AppendUint(b, uint64(f.ID), 10)
+		b = append(b, ' ')
+	}
+	if o.Labels && f.Has(HasLabels) {
+		b = f.appendLabelNames(b, o.LabelNames)
 	}
 	if f.PortID != 0 && event {
 		// conntrack -E names the process behind a user-space change.

@@ -2,10 +2,13 @@ package ctnetlink
 
 // Message types of the conntrack subsystem (NFNL_SUBSYS_CTNETLINK).
 const (
-	MsgNew      = 0 // IPCTNL_MSG_CT_NEW
-	MsgGet      = 1 // IPCTNL_MSG_CT_GET
-	MsgDelete   = 2 // IPCTNL_MSG_CT_DELETE
-	MsgGetStats = 5 // IPCTNL_MSG_CT_GET_STATS
+	MsgNew            = 0 // IPCTNL_MSG_CT_NEW
+	MsgGet            = 1 // IPCTNL_MSG_CT_GET
+	MsgDelete         = 2 // IPCTNL_MSG_CT_DELETE
+	MsgGetStatsCPU    = 4 // IPCTNL_MSG_CT_GET_STATS_CPU
+	MsgGetStats       = 5 // IPCTNL_MSG_CT_GET_STATS
+	MsgGetDying       = 6 // IPCTNL_MSG_CT_GET_DYING
+	MsgGetUnconfirmed = 7 // IPCTNL_MSG_CT_GET_UNCONFIRMED
 )
 
 // Message types of the expectation subsystem (NFNL_SUBSYS_CTNETLINK_EXP).
@@ -110,6 +113,15 @@ const (
 
 	AttrStatsGlobalEntries = 1 // CTA_STATS_GLOBAL_ENTRIES
 )
+
+// StatsNames are the per-CPU conntrack counters (enum ctattr_stats_cpu,
+// CTA_STATS_SEARCHED = 1 ... CTA_STATS_CHAIN_TOOLONG = 15) by attribute
+// number, in conntrack -S's words; kernels send a subset (6.18: found,
+// invalid, insert, insert_failed, drop, early_drop, error,
+// search_restart, clash_resolve, chaintoolong).
+var StatsNames = [...]string{1: "searched", 2: "found", 3: "new", 4: "invalid", 5: "ignore", 6: "delete",
+	7: "delete_list", 8: "insert", 9: "insert_failed", 10: "drop", 11: "early_drop", 12: "error",
+	13: "search_restart", 14: "clash_resolve", 15: "chaintoolong"}
 
 // CTA_FILTER flag bits (CTA_FILTER_F_*).
 const (

@@ -52,7 +52,22 @@ func parseHex(flag, s string) ([]byte, error) {
 // flowSettings are the flags add and update share.
 type flowSettings struct {
 	timeout, mark, zone, status, state, helper, helperInfo string
-	labels                                                 []string
+	labels, labelAdd, labelDel                             []string
+}
+
+// addLabels registers the label settings: add takes --label (and
+// conntrack's --label-add); update --label-set, --label-add, --label-del,
+// as its -l/--label is conntrack's label filter.
+func (s *flowSettings) addLabels(fs *pflag.FlagSet, update bool) {
+	names := "numbers 0-127 or names from " + ctflow.ConnlabelConf + " (repeat or comma-separate)"
+	if !update {
+		fs.StringSliceVar(&s.labels, "label", nil, "label bits: "+names)
+		fs.StringSliceVar(&s.labelAdd, "label-add", nil, "the same as --label (conntrack's word)")
+		return
+	}
+	fs.StringSliceVar(&s.labels, "label-set", nil, "set exactly these label bits: "+names)
+	fs.StringSliceVar(&s.labelAdd, "label-add", nil, "set these label bits, keep the others")
+	fs.StringSliceVar(&s.labelDel, "label-del", nil, `clear these label bits ("all": every one)`)
 }
 
 func (s *flowSettings) add(fs *pflag.FlagSet, helperUsage string) {
@@ -63,7 +78,6 @@ func (s *flowSettings) add(fs *pflag.FlagSet, helperUsage string) {
 	fs.StringVar(&s.zone, "zone", "", "the conntrack's zone (both directions)")
 	fs.StringVar(&s.helper, "helper", "", helperUsage)
 	fs.StringVar(&s.helperInfo, "helper-info", "", "the helper's private data, hex (user-space helpers keep up to 32 bytes)")
-	fs.StringSliceVar(&s.labels, "label", nil, "label bits: numbers 0-127 or names from "+ctflow.ConnlabelConf+" (repeat or comma-separate)")
 }
 
 // apply checks the settings and puts them in f; markMask is for update.
@@ -121,11 +135,8 @@ func (s *flowSettings) apply(f *ctflow.Flow, update bool) (markMask uint32, err 
 		}
 		_ = f.SetHelperInfo(b)
 	}
-	if len(s.labels) > 0 {
-		if f.Labels, err = ctflow.ParseLabels(s.labels, ctflow.ConnlabelConf); err != nil {
-			return 0, cli.Usagef("--label: %v", err)
-		}
-		f.Set |= ctflow.HasLabels
+	if err := s.applyLabels(f, update); err != nil {
+		return 0, err
 	}
 	if s.zone != "" {
 		if f.Zone, err = cli.ParseZone(s.zone); err != nil {
@@ -134,6 +145,49 @@ func (s *flowSettings) apply(f *ctflow.Flow, update bool) (markMask uint32, err 
 		f.Set |= ctflow.HasZone
 	}
 	return markMask, nil
+}
+
+func (s *flowSettings) applyLabels(f *ctflow.Flow, update bool) error {
+	set, add := "--label", "--label-add"
+	if update {
+		set = "--label-set"
+	}
+	if len(s.labels) > 0 && (len(s.labelAdd) > 0 || len(s.labelDel) > 0) && update {
+		return cli.Usagef("%s sets every label bit: give it alone, or --label-add/--label-del", set)
+	}
+	var err error
+	if len(s.labels) > 0 || !update && len(s.labelAdd) > 0 {
+		if f.Labels, err = ctflow.ParseLabels(append(s.labels, s.labelAdd...), ctflow.ConnlabelConf); err != nil {
+			return cli.Usagef("%s: %v", set, err)
+		}
+		f.Set |= ctflow.HasLabels
+		return nil
+	}
+	if len(s.labelAdd) > 0 {
+		if f.Labels, err = ctflow.ParseLabels(s.labelAdd, ctflow.ConnlabelConf); err != nil {
+			return cli.Usagef("%s: %v", add, err)
+		}
+		f.LabelsMask = f.Labels
+		f.Set |= ctflow.HasLabels
+	}
+	if len(s.labelDel) > 0 {
+		var del [ctflow.LabelsLen]byte
+		if len(s.labelDel) == 1 && s.labelDel[0] == "all" {
+			for i := range del {
+				del[i] = 0xff
+			}
+		} else if del, err = ctflow.ParseLabels(s.labelDel, ctflow.ConnlabelConf); err != nil {
+			return cli.Usagef("--label-del: %v", err)
+		}
+		for i := range del {
+			if f.Labels[i]&del[i] != 0 {
+				return cli.Usagef("--label-add and --label-del name the same bit")
+			}
+			f.LabelsMask[i] |= del[i]
+		}
+		f.Set |= ctflow.HasLabels
+	}
+	return nil
 }
 
 // AddOptions serve `ct add`.
@@ -204,6 +258,7 @@ labels (a namespace whose ruleset uses none), it is removed again.`,
 		},
 	}
 	s.add(cmd.Flags(), "helper to attach (only possible at creation)")
+	s.addLabels(cmd.Flags(), false)
 	cmd.Flags().StringVar(&reply, "reply", "", `reply tuple, "PROTO SRC DST [SPORT DPORT]" (default: the original inverted)`)
 	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
@@ -224,35 +279,63 @@ type UpdateOptions struct {
 	flow     ctflow.Flow // the changes; Orig (and Zone) find the conntrack
 	markMask uint32
 	quiet    bool
+	// bulk: change every conntrack filter selects (conntrack -U with
+	// filters) instead of the one flow.Orig names.
+	bulk   bool
+	filter ctflow.Filter
 }
 
 // NewCmdUpdate is `ct update`.
 func NewCmdUpdate(env *cli.Env, runF func(*UpdateOptions) error) *cobra.Command {
 	opts := &UpdateOptions{env: env}
-	var s flowSettings
+	var (
+		s  flowSettings
+		ff filterFlags
+	)
 	cmd := &cobra.Command{
-		Use:   "update PROTO SRC DST [SPORT DPORT] [--timeout S] [--mark M[/MASK]] [--helper-info HEX] [--status ...]",
+		Use:   "update PROTO SRC DST [SPORT DPORT] | update [filters] [--timeout S] [--mark M[/MASK]] [--label-add L] [--status ...]",
+		Args:  ctcli.QuietArgs(&opts.quiet, cobra.ArbitraryArgs),
 		Short: "Change a conntrack's timeout, mark, status, state, labels or helper private data",
 		Long: `Change an existing conntrack in place. Status bits can only be set, never
 cleared. --helper-info hands new private data to the conntrack's existing
 helper. The helper itself never changes after creation: --helper NAME is
 accepted for the helper the conntrack has (a no-op), and the kernel refuses
 any other (EBUSY), or any helper for a conntrack created without one
-(EOPNOTSUPP).`,
-		Example: `  gonfct ct update tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 600 --mark 0x10/0xf0`,
-		Args:    cobra.MinimumNArgs(1),
+(EOPNOTSUPP).
+
+Without a tuple, as conntrack -U with filters, every conntrack the filters
+select (-f, -p, -s, -d, --sport, --dport, --reply-*, -l/--label) is
+changed; the count line says how many. Labels: --label-add sets bits and
+keeps the others, --label-del clears bits ("all": every one), --label-set
+sets exactly the bits given.`,
+		Example: `  gonfct ct update tcp 10.0.0.1 10.0.0.2 40000 21 --timeout 600 --mark 0x10/0xf0
+  gonfct ct update -s 10.0.0.0/24 --mark 1
+  gonfct ct update -l blocked --label-del blocked --label-add allowed`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f := &opts.flow
 			var err error
-			if f.Orig, err = ctcli.ParseTuple("tuple", args...); err != nil {
-				return err
+			if len(args) == 0 {
+				if !ff.any() {
+					return cli.Usagef("ct update needs a tuple or at least one filter (-s, -d, -p, -l, ...)")
+				}
+				if opts.filter, err = ff.filter(); err != nil {
+					return err
+				}
+				opts.bulk = true
+			} else {
+				if ff.any() {
+					return cli.Usagef("ct update takes a tuple or filters, not both (-l/--label selects; --label-set, --label-add and --label-del change labels)")
+				}
+				if f.Orig, err = ctcli.ParseTuple("tuple", args...); err != nil {
+					return err
+				}
+				f.Family = f.Orig.Family()
 			}
-			f.Family = f.Orig.Family()
 			if opts.markMask, err = s.apply(f, true); err != nil {
 				return err
 			}
 			if f.Set&^ctflow.HasZone == 0 {
-				return cli.Usagef("ct update needs something to change: --timeout, --mark, --status, --state, --label, --helper or --helper-info")
+				return cli.Usagef("ct update needs something to change: --timeout, --mark, --status, --state, --label-set/--label-add/--label-del, --helper or --helper-info")
 			}
 			if runF != nil {
 				return runF(opts)
@@ -261,11 +344,31 @@ any other (EBUSY), or any helper for a conntrack created without one
 		},
 	}
 	s.add(cmd.Flags(), "the conntrack's helper (it cannot change; default with --helper-info: the current one)")
+	s.addLabels(cmd.Flags(), true)
+	ff.addSelection(cmd.Flags())
 	ctcli.QuietFlag(cmd, &opts.quiet)
 	return cmd
 }
 
 func updateRun(opts *UpdateOptions) error {
+	if opts.bulk {
+		c, err := opts.env.Conn()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c2, err := opts.env.Conn()
+		if err != nil {
+			return err
+		}
+		defer c2.Close()
+		n, err := ctflow.NewClient(c).UpdateMatching(opts.filter, &opts.flow, opts.markMask, ctflow.NewClient(c2))
+		if err != nil {
+			return adviseUpdate(err)
+		}
+		ctcli.Say(opts.env, opts.quiet, "%d flow entries have been updated.", n)
+		return nil
+	}
 	return ctcli.Change(opts.env, opts.quiet, "1 flow entries have been updated.", func(c *ctnl.Conn) error {
 		if err := checkHelperInfo(c, &opts.flow, "update conntrack "+opts.flow.Orig.String()); err != nil {
 			return adviseUpdate(err)
@@ -292,6 +395,7 @@ func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command 
 	var ff filterFlags
 	cmd := &cobra.Command{
 		Use:   "delete PROTO SRC DST [SPORT DPORT] | delete [filters]",
+		Args:  ctcli.QuietArgs(&opts.quiet, cobra.ArbitraryArgs),
 		Short: "Delete the conntrack with this tuple, or every conntrack that passes the filters",
 		Example: `  gonfct ct delete tcp 10.0.0.1 10.0.0.2 40000 21
   gonfct ct delete --helper ftp --src 10.0.0.0/24`,
@@ -352,7 +456,7 @@ func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
 		Example: `  gonfct ct flush
   gonfct ct flush --helper ftp
   gonfct --netns fw1 ct flush -p udp -q`,
-		Args: cli.NoArgs,
+		Args: ctcli.QuietArgs(&opts.quiet, cli.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
 			if opts.filter, err = ff.filter(); err != nil {

@@ -148,7 +148,7 @@ func TestCtEventRecord(t *testing.T) {
 	f.Orig.Proto, f.Reply.Proto = 17, 17
 	f.Orig.Src, f.Orig.Dst = netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("2.2.2.2")
 	f.Reply.Src, f.Reply.Dst = f.Orig.Dst, f.Orig.Src
-	r := eventRecord{&ctflow.Event{Type: ctnetlink.EventDestroy, Flow: f}}
+	r := eventRecord{&ctflow.Event{Type: ctnetlink.EventDestroy, Flow: f}, &textOut{}}
 	if got := string(r.AppendText(nil)); got != "[DESTROY] udp      17 src=1.1.1.1 dst=2.2.2.2 sport=0 dport=0 src=2.2.2.2 dst=1.1.1.1 sport=0 dport=0\n" {
 		t.Errorf("text %q", got)
 	}

@@ -17,6 +17,7 @@ var eventTypes = []ctnetlink.EventType{ctnetlink.EventNew, ctnetlink.EventUpdate
 // WatchOptions serve `ct watch`.
 type WatchOptions struct {
 	env    *cli.Env
+	text   *textOut
 	watch  ctcli.Watch
 	filter ctflow.Filter
 	quiet  bool
@@ -44,13 +45,19 @@ what was queued, dumps the table and prints every entry as a [RESYNC] event
 ("resync":true in JSON), so a consumer holds the full current state again, and
 goes on. Ctrl-C, SIGTERM, --count and --timeout end it with status 0, and the
 count on stderr ("N flow events have been shown.").`,
-		Args: cli.NoArgs,
+		Args: ctcli.QuietArgs(&opts.quiet, cli.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if opts.watch, err = wf.Parse(env.Output, eventTypes...); err != nil {
+			if opts.env, opts.text, err = textFormat(env, true); err != nil {
+				return err
+			}
+			if opts.watch, err = wf.Parse(opts.env.Output, eventTypes...); err != nil {
 				return err
 			}
 			if opts.filter, err = ff.filter(); err != nil {
+				return err
+			}
+			if err := opts.text.labelFilter(&opts.filter); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -67,10 +74,13 @@ count on stderr ("N flow events have been shown.").`,
 }
 
 // eventRecord is one event for the output writer.
-type eventRecord struct{ ev *ctflow.Event }
+type eventRecord struct {
+	ev *ctflow.Event
+	o  *textOut
+}
 
 func (r eventRecord) AppendText(b []byte) []byte {
-	return r.ev.Flow.AppendEvent(b, r.ev.Type, r.ev.Resync)
+	return r.o.appendEvent(b, &r.ev.Flow, r.ev.Type, r.ev.Resync)
 }
 
 func (r eventRecord) Row() []string {
@@ -106,6 +116,6 @@ func watchRun(opts *WatchOptions) error {
 		return err
 	}
 	return opts.watch.Run(env, w, watcher, "flow", opts.quiet, func(ctx context.Context, emit func(output.Record, bool) error) error {
-		return watcher.Run(ctx, func(ev *ctflow.Event) error { return emit(eventRecord{ev}, ev.Resync) })
+		return watcher.Run(ctx, func(ev *ctflow.Event) error { return emit(eventRecord{ev, opts.text}, ev.Resync) })
 	})
 }

@@ -32,7 +32,7 @@ func (f *FilterFlags) Add(fs *pflag.FlagSet, what, helper string) {
 	fs.StringVarP(&f.Dst, "dst", "d", "", what+" destination address or prefix")
 	fs.StringVar(&f.Sport, "sport", "", what+" source port")
 	fs.StringVar(&f.Dport, "dport", "", what+" destination port")
-	fs.StringVar(&f.Zone, "zone", "", "only this conntrack zone")
+	fs.StringVarP(&f.Zone, "zone", "w", "", "only this conntrack zone")
 	fs.StringVar(&f.Helper, "helper", "", helper)
 }
 

@@ -2,6 +2,7 @@ package ctcli
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/gonfct/gonfct/internal/cli"
 	"github.com/gonfct/gonfct/internal/output"
@@ -90,3 +91,18 @@ func Flush(env *cli.Env, quiet, all bool, emptied, noun string, flush func(c *ct
 	Say(env, quiet, "%d %s have been deleted.", n, noun)
 	return nil
 }
+
+// CountRecord is what count commands print: the bare number, as
+// conntrack -C does.
+type CountRecord struct {
+	Count int `json:"count"`
+}
+
+// CountColumns head a count in the table format.
+var CountColumns = []string{"COUNT"}
+
+func (r CountRecord) AppendText(b []byte) []byte {
+	return append(strconv.AppendInt(b, int64(r.Count), 10), '\n')
+}
+
+func (r CountRecord) Row() []string { return []string{strconv.Itoa(r.Count)} }

@@ -3,7 +3,6 @@
 package expect
 
 import (
-	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -54,48 +53,8 @@ func NewCmdExpect(env *cli.Env) *cobra.Command {
 		g.AddCommand(cmds[k])
 	}
 	g.Long = longHelp + "\n\nconntrack's command letters work too: `gonfct expect -E [watch flags]` is\n`gonfct expect watch`, and -L, -G, -I, -D, -F, -C, -S are list, get, add,\ndelete, flush, count, stats."
-	// conntrack's command letters look like flags to cobra; flags are
-	// parsed here by hand so that "expect -E -e new -p tcp" reaches watch
-	// whole.
-	g.DisableFlagParsing = true
-	g.RunE = func(cmd *cobra.Command, args []string) error {
-		for i, a := range args {
-			if a == "--event" {
-				a = "-E"
-			}
-			if sub, ok := cmds[a]; ok {
-				return runSubcommand(sub, append(args[:i:i], args[i+1:]...))
-			}
-		}
-		cmd.DisableFlagParsing = false
-		defer func() { cmd.DisableFlagParsing = true }()
-		if err := cmd.ParseFlags(args); err != nil {
-			return cli.FlagError(cmd.CommandPath(), err)
-		}
-		if h, _ := cmd.Flags().GetBool("help"); h {
-			return cmd.Help()
-		}
-		return cli.GroupRunE(cmd, cmd.Flags().Args())
-	}
+	ctcli.Letters(g, cmds)
 	return g
-}
-
-// runSubcommand runs cmd with args as if cobra had routed them there.
-func runSubcommand(cmd *cobra.Command, args []string) error {
-	cmd.InitDefaultHelpFlag()
-	if err := cmd.ParseFlags(args); errors.Is(err, pflag.ErrHelp) {
-		return cmd.Help()
-	} else if err != nil {
-		return cli.FlagError(cmd.CommandPath(), err)
-	}
-	if h, _ := cmd.Flags().GetBool("help"); h {
-		return cmd.Help()
-	}
-	rest := cmd.Flags().Args()
-	if err := cmd.ValidateArgs(rest); err != nil {
-		return err
-	}
-	return cmd.RunE(cmd, rest)
 }
 
 // filterFlags are the selection flags of list, watch, count, delete and

@@ -74,15 +74,6 @@ type CountOptions struct {
 	filter ctexpect.Filter
 }
 
-type countRecord struct {
-	Count int `json:"count"`
-}
-
-func (r countRecord) AppendText(b []byte) []byte {
-	return append(strconv.AppendInt(b, int64(r.Count), 10), '\n')
-}
-func (r countRecord) Row() []string { return []string{strconv.Itoa(r.Count)} }
-
 // NewCmdCount is `expect count`.
 func NewCmdCount(env *cli.Env, runF func(*CountOptions) error) *cobra.Command {
 	opts := &CountOptions{env: env}
@@ -109,12 +100,12 @@ func NewCmdCount(env *cli.Env, runF func(*CountOptions) error) *cobra.Command {
 }
 
 func countRun(opts *CountOptions) error {
-	_, err := ctcli.Print(opts.env, output.Single, []string{"COUNT"}, func(c *ctnl.Conn, w *output.Writer) error {
+	_, err := ctcli.Print(opts.env, output.Single, ctcli.CountColumns, func(c *ctnl.Conn, w *output.Writer) error {
 		n := 0
 		if err := ctexpect.NewClient(c).List(opts.filter, func(*ctexpect.Expectation) error { n++; return nil }); err != nil {
 			return err
 		}
-		return w.Write(countRecord{n})
+		return w.Write(ctcli.CountRecord{Count: n})
 	})
 	return err
 }
