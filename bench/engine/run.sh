@@ -13,18 +13,26 @@
 # load generator, router and helper together, so comparable with the
 # kernel helper and the baseline).
 #
-# For each: exchanges per second with $CONNS connections for $SECS seconds,
+# For each: exchanges per second with each of $CONNS (a list, "4 32")
+# connections for $SECS seconds,
 # packets per second through the queue (nfnetlink_queue id sequence),
 # expectations per second (the conntrack table's expect_create counter),
 # and the round trip of one exchange at a time ($COUNT exchanges, one
 # connection): median and p99, and what the helper adds to the baseline.
+#
+# $PROFILE (a path prefix) takes a CPU profile of gonfct run in the first
+# round at the largest of $CONNS ($PROFILE-$LOAD-$CONNS.pprof, through the
+# GONFCT_PPROF endpoints of its metrics listener) and the queue's kernel
+# counters before and after ($PROFILE-$LOAD-$CONNS.nfq).
 #
 # Needs bin/gonfct and bin/loadgen (built by make bench-engine), conntrackd,
 # nft, nfct. Results: a markdown table on stdout and JSON lines in
 # $OUT (default bench/tmp/engine-results.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CONNS=${CONNS:-32}
+CONNS_LIST=${CONNS:-"4 32"}
+PROFILE=${PROFILE:-}
+CONNS=
 SECS=${SECS:-10}
 COUNT=${COUNT:-2000}
 OUT=${OUT:-bench/tmp/engine-results.jsonl}
@@ -103,11 +111,21 @@ vm_busy_ticks() { # user+nice+system+irq+softirq ticks of every CPU
 
 measure() { # $1 label, $2 the helper's pid (none for baseline and kernel)
 	local label=$1 pid=${2:-} q0 d0 e0 q1 d1 e1 p0 p1 b0 b1 tput lat
+	local prof=
+	if [[ -n $PROFILE && $label == gonfct* && $ROUND == 1 && $CONNS == "${CONNS_LIST##* }" ]]; then
+		prof=$PROFILE-$LOAD-$CONNS
+		ip netns exec brtr cat /proc/net/netfilter/nfnetlink_queue >"$prof.nfq"
+		curl -s -o "$prof.pprof" "http://127.0.0.1:19470/debug/pprof/profile?seconds=$((SECS > 2 ? SECS - 1 : 1))" &
+	fi
 	read -r q0 d0 < <(queue_counters)
 	e0=$(expect_creates)
 	p0=$(proc_ticks "$pid"); b0=$(vm_busy_ticks)
 	tput=$(ip netns exec bcli "$LOADGEN" client -proto "$LOAD" -addr 10.79.2.2:$PORT -conns "$CONNS" -duration "${SECS}s")
 	p1=$(proc_ticks "$pid"); b1=$(vm_busy_ticks)
+	if [[ -n $prof ]]; then
+		wait $! || note "profile $prof.pprof failed"
+		ip netns exec brtr cat /proc/net/netfilter/nfnetlink_queue >>"$prof.nfq"
+	fi
 	read -r q1 d1 < <(queue_counters)
 	e1=$(expect_creates)
 	lat=$(ip netns exec bcli "$LOADGEN" client -proto "$LOAD" -addr 10.79.2.2:$PORT -conns 1 -count "$COUNT")
@@ -146,7 +164,7 @@ run_baseline() {
 
 run_gonfct() {
 	note "round $ROUND: gonfct run"
-	"$GONFCT" --netns brtr run --helper "$LOAD:inet:tcp:queue=5:queuelen=10240" --cleanup delete --log-level warn \
+	GONFCT_PPROF=${PROFILE:+1} "$GONFCT" --netns brtr run --helper "$LOAD:inet:tcp:queue=5:queuelen=10240" --cleanup delete --log-level warn \
 		--metrics 127.0.0.1:19470 2>"$tmp/gonfct.log" &
 	local gpid=$!
 	pids+=($gpid)
@@ -221,10 +239,12 @@ run_kernel_ftp() {
 	fi
 	ruleset yes
 	for ROUND in $(seq "${ROUNDS:-3}"); do
-		if ! measure "kernel nf_conntrack_ftp" >/dev/null; then
-			note "kernel nf_conntrack_ftp: round $ROUND failed; its rounds stop here"
-			break
-		fi
+		for CONNS in $CONNS_LIST; do
+			if ! measure "kernel nf_conntrack_ftp" >/dev/null; then
+				note "kernel nf_conntrack_ftp: round $ROUND failed; its rounds stop here"
+				break 2
+			fi
+		done
 	done
 	ruleset no
 }
@@ -244,10 +264,12 @@ for LOAD in ftp rpc; do
 		;;
 	esac
 	for ROUND in $(seq "${ROUNDS:-3}"); do
-		note "$LOAD round $ROUND"
-		run_baseline >/dev/null
-		run_gonfct >/dev/null
-		run_conntrackd >/dev/null
+		for CONNS in $CONNS_LIST; do
+			note "$LOAD round $ROUND, $CONNS connections"
+			run_baseline >/dev/null
+			run_gonfct >/dev/null
+			run_conntrackd >/dev/null
+		done
 	done
 	if [[ $LOAD == ftp ]]; then run_kernel_ftp; fi
 done
@@ -258,14 +280,14 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 order, by = [], {}
 for r in rows:
-    k = r.get("load", "ftp") + " " + r["helper"]
+    k = r.get("load", "ftp") + " " + str(r["conns"]) + " " + r["helper"]
     if k not in by:
         order.append(k); by[k] = []
     by[k].append(r)
 def med(label, key):
     return statistics.median(r[key] for r in by[label])
-base = lambda k: k.split(" ")[0] + " baseline"
-print(f"median of {max(len(v) for v in by.values())} rounds; {rows[0]['conns']} connections for the rates, one for the round trips")
+base = lambda k: " ".join(k.split(" ")[:2]) + " baseline"
+print(f"median of {max(len(v) for v in by.values())} rounds; load, connections for the rates and helper; one connection for the round trips")
 print()
 print("| helper | exchanges/s | queue packets/s | expectations/s | queue drops | RTT median µs | RTT p99 µs | added median µs | added p99 µs | loaded RTT p99 µs |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

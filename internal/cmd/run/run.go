@@ -328,6 +328,10 @@ func runRun(o *RunOptions) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", eng.Metrics().Handler())
+		if os.Getenv(pprofEnv) != "" {
+			servePprof(mux)
+			log.Info("serving profiles", "addr", l.Addr().String(), "path", "/debug/pprof/", "env", pprofEnv)
+		}
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(l) }()
 		defer srv.Close()
