@@ -82,7 +82,10 @@ func (w *worker) run() {
 	defer runtime.UnlockOSThread()
 	errs := 0
 	for {
+		// Receive hands over every packet that is ready (nfq.Config's
+		// BatchReads); their verdicts leave together, in one write.
 		err := w.q.Receive(w.handleFn)
+		w.flush()
 		if err == nil {
 			errs = 0
 			continue
@@ -127,7 +130,8 @@ func (w *worker) stop() {
 
 // handle serves one packet: decode, parse (guarded), verdict. Whatever
 // goes wrong, the packet gets a verdict — ACCEPT un-helped unless the
-// parser decided otherwise.
+// parser decided otherwise. The verdict is staged: run's flush sends it
+// with the others of the same read.
 func (w *worker) handle(p *nfq.Packet) error {
 	w.prepare(p)
 	return w.send()
@@ -287,12 +291,26 @@ func (w *worker) accept(p *nfq.Packet) {
 	w.stats.Accepted.Add(1)
 }
 
+// send stages the verdict built in w.v.
 func (w *worker) send() error {
-	if err := w.q.Send(&w.v); err != nil {
-		w.stats.VerdictErrors.Add(1)
-		w.logLimited(limVerdict, slog.LevelError, "send verdict", "err", err)
+	n := w.q.Staged()
+	if err := w.q.Stage(&w.v); err != nil {
+		w.sendFailed(n, err)
 	}
 	return nil
+}
+
+// flush writes the staged verdicts.
+func (w *worker) flush() {
+	n := w.q.Staged()
+	if err := w.q.Flush(); err != nil {
+		w.sendFailed(n, err)
+	}
+}
+
+func (w *worker) sendFailed(n int, err error) {
+	w.stats.VerdictErrors.Add(uint64(n))
+	w.logLimited(limVerdict, slog.LevelError, "send verdict", "err", err, "verdicts", n)
 }
 
 // expectation turns a parser's Expect into the kernel's expectation for
@@ -388,6 +406,9 @@ var errPortTaken = errors.New("expected tuple held by another connection's expec
 // another master's expectation of the same tuple. An existing expectation
 // of this same master (a retransmitted command) counts as created.
 func (w *worker) createNow(s *serving, x *cthelper.Expect) error {
+	// Verdicts staged before this packet carry expectations too: they go
+	// first, so that the kernel sees every expectation in packet order.
+	w.flush()
 	if w.sync == nil {
 		if w.dial == nil {
 			return errors.New("no ctnetlink socket for expectations")

@@ -236,7 +236,7 @@ func TestHandlePassiveReply(t *testing.T) {
 	}), ExpectAuto)
 	info := make([]byte, 24)
 	info[1] = 9
-	if err := r.w.handle(r.packet(t, true, info)); err != nil {
+	if err := r.w.serveOne(r.packet(t, true, info)); err != nil {
 		t.Fatal(err)
 	}
 	if seen.Dir != cthelper.Reply || seen.Orig != orig || seen.Reply != reply || seen.SrcPort != 21 ||
@@ -278,7 +278,7 @@ func TestHandleUnconfirmedMasterExpectInVerdict(t *testing.T) {
 		res.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_UDP, Dst: server, DstPort: 2000, SrcPort: 69})
 		return nil
 	}), ExpectAuto)
-	if err := r.w.handle(r.packet(t, false, nil)); err != nil {
+	if err := r.w.serveOne(r.packet(t, false, nil)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(r.queueK.messages(typExpNew)); n != 0 {
@@ -307,7 +307,7 @@ func TestHandleMasterTimeout(t *testing.T) {
 			res.Timeout = secs
 			return nil
 		}), ExpectAuto)
-		if err := r.w.handle(r.packet(t, false, nil)); err != nil {
+		if err := r.w.serveOne(r.packet(t, false, nil)); err != nil {
 			t.Fatal(err)
 		}
 		v := r.verdict(t)
@@ -368,7 +368,7 @@ func TestHandleNATPortClash(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t, natPortParser{}, ExpectAuto)
 			r.syncK.creates, r.syncK.holder = c.creates, c.holder
-			if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+			if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 				t.Fatal(err)
 			}
 			if c.tried != nil && !slices.Equal(r.syncK.tried, c.tried) {
@@ -404,7 +404,7 @@ func TestHandleExpectViaVerdictAndFailure(t *testing.T) {
 		pasvExpect(res)
 		return nil
 	}), ExpectVerdict)
-	if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+	if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 		t.Fatal(err)
 	}
 	if v := r.verdict(t); v.exp == nil {
@@ -428,7 +428,7 @@ func TestHandlePanicIsContained(t *testing.T) {
 	}), ExpectAuto)
 	for range 3 {
 		r.queueK.sent = nil
-		if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+		if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 			t.Fatal(err)
 		}
 		if v := r.verdict(t); v.verdict != nfq.Accept || v.hasCT {
@@ -459,7 +459,7 @@ func TestHandleMalformed(t *testing.T) {
 		r.queueK.sent = nil
 		p := r.packet(t, true, nil)
 		mod(p)
-		if err := r.w.handle(p); err != nil {
+		if err := r.w.serveOne(p); err != nil {
 			t.Fatal(err)
 		}
 		if v := r.verdict(t); v.verdict != nfq.Accept || v.hasCT || v.exp != nil {
@@ -480,7 +480,7 @@ func TestHandleRewriteAndDrop(t *testing.T) {
 		res.Verdict = cthelper.Drop
 		return nil
 	}), ExpectAuto)
-	if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+	if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 		t.Fatal(err)
 	}
 	v := r.verdict(t)
@@ -507,7 +507,7 @@ func TestHandleLengthChangingRewriteCarriesCT(t *testing.T) {
 			res.AddRewrite(cthelper.Rewrite{Off: i, Len: 8, Data: res.Scratch[:n]})
 			return nil
 		}), ExpectAuto)
-		if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+		if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 			t.Fatal(err)
 		}
 		v := r.verdict(t)
@@ -543,7 +543,7 @@ func TestHandleHelperExpectInVerdict(t *testing.T) {
 		res.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server, Dst: client, AnySrcPort: true, DstPort: 42000, Helper: "ssdp"})
 		return nil
 	}), ExpectAuto)
-	if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+	if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 		t.Fatal(err)
 	}
 	exps := r.queueK.messages(typExpNew)
