@@ -203,9 +203,10 @@ func (w *worker) prepare(p *nfq.Packet) {
 	w.v.Start(p.Queue, p.ID, verdict)
 	// Expectations through ctnetlink ride in the same datagram as the
 	// verdict, ahead of it: nfnetlink creates them before it releases the
-	// packet, so the expected connection cannot arrive first, and each
-	// one's acknowledgement or refusal comes back on the queue's socket
-	// (onAck).
+	// packet, so the expected connection cannot arrive first. They ask
+	// for no acknowledgement (one message less to read per exchange):
+	// the kernel answers a refusal all the same, on the queue's socket
+	// (onAck), where it is counted and logged.
 	inVerdict := -1
 	if r.NExpects > 0 && !noPort {
 		switch {
@@ -221,7 +222,8 @@ func (w *worker) prepare(p *nfq.Packet) {
 			ex := w.expectation(s, &r.Expects[i], true)
 			w.enc.Reset()
 			ex.Encode(&w.enc)
-			w.v.Request(subsysCtnetlinkExp, ctnetlink.MsgExpNew, pk.Family, unix.NLM_F_CREATE|unix.NLM_F_ACK, 0, w.enc.Bytes())
+			w.v.Request(subsysCtnetlinkExp, ctnetlink.MsgExpNew, pk.Family, unix.NLM_F_CREATE, 0, w.enc.Bytes())
+			st.ExpectCtnetlink.Add(1)
 		}
 	}
 	if r.PrivChanged {
@@ -445,13 +447,13 @@ const (
 	typeVerdict        = 3<<8 | 1 // NFNL_SUBSYS_QUEUE, NFQNL_MSG_VERDICT
 )
 
-// onAck counts the kernel's answers to the requests sent with verdicts.
+// onAck counts the kernel's answers to the requests sent with verdicts:
+// they ask for none, so these are refusals.
 func (w *worker) onAck(a ctnl.Ack) {
 	switch a.Type {
 	case typeExpNew:
 		if a.Err == nil {
-			w.stats.ExpectCtnetlink.Add(1)
-			return
+			return // counted when sent
 		}
 		w.stats.ExpectFailed.Add(1)
 		w.logLimited(limExpect, slog.LevelWarn, "expectation refused", "err", a.Err, "hint", expectHints[ctnl.Errno(a.Err)])

@@ -85,4 +85,12 @@ func TestRunBatchesVerdicts(t *testing.T) {
 			t.Fatalf("message %d of type %#x, want %#x", i, m.Header.Type, want)
 		}
 	}
+	if stats.ExpectCtnetlink.Load() != 3 {
+		t.Fatalf("%d expectations counted, want 3", stats.ExpectCtnetlink.Load())
+	}
+	for _, m := range datagrams[0] {
+		if m.Header.Flags&netlink.Acknowledge != 0 {
+			t.Fatalf("message of type %#x asks for an acknowledgement", m.Header.Type)
+		}
+	}
 }

@@ -247,8 +247,9 @@ func TestHandlePassiveReply(t *testing.T) {
 	if len(exps) != 1 {
 		t.Fatalf("%d expectations through ctnetlink, want 1", len(exps))
 	}
-	if exps[0].Header.Flags&netlink.Acknowledge == 0 || exps[0].Header.Flags&netlink.Create == 0 {
-		t.Fatalf("expectation request flags %v, want CREATE and ACK", exps[0].Header.Flags)
+	// No ACK asked: the kernel answers only a refusal (onAck).
+	if exps[0].Header.Flags&netlink.Acknowledge != 0 || exps[0].Header.Flags&netlink.Create == 0 {
+		t.Fatalf("expectation request flags %v, want CREATE without ACK", exps[0].Header.Flags)
 	}
 	if r.queueK.sent[len(r.queueK.sent)-2].Header.Type != typExpNew {
 		t.Fatal("the expectation request does not go right ahead of the verdict")
@@ -265,9 +266,13 @@ func TestHandlePassiveReply(t *testing.T) {
 	if v.verdict != nfq.Accept || v.id != 77 || v.helper != "ftp" || len(v.info) != 24 || v.info[0] != 7 || v.info[1] != 9 || v.exp != nil {
 		t.Fatalf("verdict %+v", v)
 	}
-	r.w.onAck(ctnl.Ack{Type: typExpNew})
 	if r.stats.ExpectCtnetlink.Load() != 1 || r.stats.PrivUpdates.Load() != 1 || r.stats.Accepted.Load() != 1 {
 		t.Fatal("counters not updated")
+	}
+	// A refusal, which the kernel sends unasked, is counted and logged.
+	r.w.onAck(ctnl.Ack{Type: typExpNew, Err: &ctnl.Error{Op: "request", Err: unix.EBUSY}})
+	if r.stats.ExpectFailed.Load() != 1 || !strings.Contains(r.logs.String(), "expectation refused") {
+		t.Fatalf("refusal: %d failures counted, log %q", r.stats.ExpectFailed.Load(), r.logs.String())
 	}
 }
 
