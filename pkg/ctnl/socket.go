@@ -171,7 +171,16 @@ func (s *kernelSocket) Send(b []byte) error {
 }
 
 func (s *kernelSocket) writeOnce(fd uintptr) bool {
-	_, s.wr.err = unix.Write(int(fd), s.wr.out)
+	// A raw system call (see recv): a netlink send to the kernel does not
+	// wait, it runs the messages and returns.
+	var errno syscall.Errno
+	if len(s.wr.out) > 0 {
+		_, _, errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wr.out[0])), uintptr(len(s.wr.out)))
+	}
+	s.wr.err = nil
+	if errno != 0 {
+		s.wr.err = errno
+	}
 	return s.wr.err != unix.EAGAIN
 }
 
@@ -237,8 +246,8 @@ func (s *kernelSocket) recvBatch(fd uintptr, flags int) {
 		s.rd.mmsg[i] = mmsghdr{hdr: unix.Msghdr{Iov: &s.rd.iov[i]}}
 		s.rd.mmsg[i].hdr.SetIovlen(1)
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rd.mmsg[0])), uintptr(len(bufs)),
-		uintptr(flags|unix.MSG_TRUNC), 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rd.mmsg[0])), uintptr(len(bufs)),
+		uintptr(flags|unix.MSG_DONTWAIT|unix.MSG_TRUNC), 0, 0)
 	s.rd.n, s.rd.err = int(n), nil
 	if errno != 0 {
 		s.rd.n, s.rd.err = 0, errno
@@ -282,12 +291,20 @@ func (s *kernelSocket) pollOnce(fd uintptr) {
 	}
 }
 
+// The socket's reads (always MSG_DONTWAIT) and writes never wait, so
+// they are raw system calls, which leave the Go scheduler out: a system
+// call through syscall.Syscall lets the runtime hand the goroutine's P
+// to another thread while it runs and costs a futex wake-up to get one
+// back after (a netlink write that forwards the packet it releases
+// takes long enough for that under load). Only pollOnce's wait in
+// poll(2) goes through the scheduler, as a blocking call must.
+
 // recv reads one datagram into b with recvfrom(2) and no source address
 // (unix.Recvmsg allocates one per call). MSG_TRUNC makes the kernel report
 // a datagram's full length, so a cut one is seen.
 func (s *kernelSocket) recv(fd uintptr, b []byte, flags int) {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-		uintptr(flags|unix.MSG_TRUNC), 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		uintptr(flags|unix.MSG_DONTWAIT|unix.MSG_TRUNC), 0, 0)
 	s.rd.n, s.rd.err = int(n), nil
 	if errno != 0 {
 		s.rd.n, s.rd.err = 0, errno
