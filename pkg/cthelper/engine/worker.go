@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -77,9 +76,10 @@ const maxConsecutiveErrors = 1000
 
 func (w *worker) run() {
 	defer close(w.done)
-	// The queue waits in poll(2) on this thread: keep the thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// Not locked to its OS thread: a goroutine in a system call keeps its
+	// thread anyway, and a locked one pays for every preemption (the
+	// scheduler's every 10 ms under load, the GC's) with two thread
+	// hand-offs, because only its own thread may run it.
 	errs := 0
 	for {
 		// Receive hands over every packet that is ready (nfq.Config's
