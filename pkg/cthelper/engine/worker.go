@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,10 @@ func newWorker(q *nfq.Queue, s *serving, log *slog.Logger, stats *Stats, dial fu
 	return w
 }
 
+// yieldEvery is how often a busy worker yields: well within the
+// runtime's 10 ms before it preempts by signal (forcePreemptNS).
+const yieldEvery = 2 * time.Millisecond
+
 // maxConsecutiveErrors stops a worker whose socket keeps failing (closed,
 // or a kernel that answers every read with an error).
 const maxConsecutiveErrors = 1000
@@ -81,11 +86,21 @@ func (w *worker) run() {
 	// scheduler's every 10 ms under load, the GC's) with two thread
 	// hand-offs, because only its own thread may run it.
 	errs := 0
+	lastYield := time.Now()
 	for {
 		// Receive hands over every packet that is ready (nfq.Config's
 		// BatchReads); their verdicts leave together, in one write.
 		err := w.q.Receive(w.handleFn)
 		w.flush()
+		// A goroutine that runs (system calls included) for 10 ms
+		// without going through the scheduler gets a preemption signal,
+		// which interrupts its system call and costs far more than
+		// yielding now and then; under load the loop never waits, so
+		// it yields between two batches.
+		if now := time.Now(); now.Sub(lastYield) >= yieldEvery {
+			lastYield = now
+			runtime.Gosched()
+		}
 		if err == nil {
 			errs = 0
 			continue
