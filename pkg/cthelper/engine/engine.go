@@ -209,8 +209,8 @@ func (e *Engine) enable(logIt bool) error {
 	return errors.Join(errs...)
 }
 
-func (e *Engine) serving(qc queueConfig, p cthelper.Parser) *serving {
-	return &serving{name: qc.name, parser: p, privLen: int(qc.privLen), expectVia: e.cfg.ExpectVia}
+func (e *Engine) serving(qc queueConfig, p cthelper.Parser) *Serving {
+	return &Serving{Name: qc.name, Parser: p, PrivLen: int(qc.privLen), ExpectVia: e.cfg.ExpectVia}
 }
 
 func policiesText(ps []cthelper.Policy) string {

@@ -57,10 +57,10 @@ func TestRunBatchesVerdicts(t *testing.T) {
 		sock.Inject(queuedPacket(t, id))
 	}
 	stats := &Stats{Helper: "ftp", Queue: 5}
-	w := newWorker(q, &serving{name: "ftp", parser: parserFunc(func(p *cthelper.Packet, res *cthelper.Result) error {
+	w := newWorker(q, &Serving{Name: "ftp", Parser: parserFunc(func(p *cthelper.Packet, res *cthelper.Result) error {
 		pasvExpect(res)
 		return nil
-	}), privLen: 24, expectVia: ExpectAuto}, slog.New(slog.DiscardHandler), stats, nil)
+	}), PrivLen: 24, ExpectVia: ExpectAuto}, slog.New(slog.DiscardHandler), stats, nil)
 	go w.run()
 	for start := time.Now(); stats.Accepted.Load() < 3; time.Sleep(time.Millisecond) {
 		if time.Since(start) > 10*time.Second {
