@@ -33,6 +33,7 @@ type worker struct {
 	exps *expect.Client
 
 	stopping atomic.Bool
+	draining atomic.Bool // serve until the queue is empty, then return
 	done     chan struct{}
 	err      error // why the worker stopped on its own
 
@@ -94,10 +95,12 @@ func (w *worker) run() {
 			continue
 		}
 		if nfq.IsInterrupted(err) {
-			if w.stopping.Load() {
+			// A poll period without packets: while the engine drains,
+			// the queue is empty.
+			if w.stopping.Load() || w.draining.Load() {
 				return
 			}
-			continue // a poll period without packets
+			continue
 		}
 		switch {
 		case errors.Is(err, ctnl.ErrLostEvents):
