@@ -94,3 +94,43 @@ func TestRunBatchesVerdicts(t *testing.T) {
 		}
 	}
 }
+
+// Serving a packet and staging its verdict allocates nothing once the
+// buffers have grown: the per-packet path of a batch.
+func TestHandleStagedAllocationFree(t *testing.T) {
+	quiet := false
+	sock := ctnltest.NewSocket(func(req []byte) ([][]byte, error) {
+		if quiet {
+			return nil, nil
+		}
+		ms, err := ctnltest.Messages(req)
+		if err != nil {
+			return nil, err
+		}
+		return [][]byte{ctnltest.Datagram(ctnltest.Ack(ms[0], 0))}, nil
+	})
+	q, err := nfq.Bind(ctnl.New(sock), nfq.Config{Num: 5, Conntrack: true, BatchReads: batchReads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet = true
+	w := newWorker(q, &Serving{Name: "ftp", Parser: parserFunc(func(p *cthelper.Packet, res *cthelper.Result) error {
+		pasvExpect(res)
+		return nil
+	}), PrivLen: 24, ExpectVia: ExpectAuto}, slog.New(slog.DiscardHandler), &Stats{}, nil)
+	p := &nfq.Packet{Queue: 5, Family: unix.AF_INET, ID: 77, Payload: mustHex(t, v4Reply227),
+		CT: conntrackAttrs(true, nil), CTInfo: uint32(cthelper.EstablishedReply), HasCTInfo: true}
+	for range batchReads {
+		_ = w.handle(p)
+	}
+	w.flush()
+	n := 0
+	if a := testing.AllocsPerRun(200, func() {
+		_ = w.handle(p)
+		if n++; n%batchReads == 0 {
+			w.flush()
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per packet", a)
+	}
+}
