@@ -7,16 +7,30 @@
 # engine-rpc-conntrackd (bench/result schema) through `bench/report
 # engine`; `make bench-report` renders them into docs/performance.md.
 #
-#   make bench-engine                          defaults: 32 connections, 10 s, 5 rounds
-#   make bench-engine BENCH_CONNS=64 BENCH_SECS=20
+#   make bench-engine                          defaults: 4 and 32 connections, 5 s, 3 rounds
+#   make bench-engine BENCH_CONNS="8 64" BENCH_SECS=20
+#   make bench-engine BENCH_PROFILE=bench/tmp/prof   also a CPU profile of gonfct run
+#                                              at the largest load (bench/tmp/prof-ftp-32.pprof)
+#   make bench-engine BENCH_VARIANTS="base=13ba7fd batch=556ca8d"
+#                                              also gonfct run as built from those
+#                                              commits, at the largest load: what
+#                                              each change bought, in the same boot
 #   make bench-engine-micro                    the engine's per-packet Go benchmarks
 #                                              (also part of make bench-micro)
 
-BENCH_CONNS ?= 32
-BENCH_SECS ?= 10
-BENCH_COUNT ?= 1000
-BENCH_ROUNDS ?= 5
-ENGINE_OUT := bench/tmp/engine-results.jsonl
+# Two loads x two sizes x three rounds of three contenders (and the kernel
+# helper) keep one boot within about 20 minutes on a busy host.
+BENCH_CONNS ?= 4 32
+BENCH_SECS ?= 5
+BENCH_COUNT ?= 300
+BENCH_ROUNDS ?= 3
+BENCH_PROFILE ?=
+BENCH_VARIANTS ?=
+# Markdown appended to the FTP case's notes: the profiles' top entries
+# (bench/engine/profile-top.sh) and what they say.
+BENCH_NOTES ?= bench/engine/analysis.md
+VARIANT_DIR := .cache/bench-variants
+ENGINE_OUT ?= bench/tmp/engine-results.jsonl
 
 .PHONY: bench-engine bench-engine-micro bin/loadgen
 
@@ -25,8 +39,14 @@ bin/loadgen:
 
 bench-engine: bin/gonfct bin/loadgen bin/benchreport
 	rm -f $(ENGINE_OUT)
-	scripts/vmtest --timeout 2400 --smp 2 -- env CONNS=$(BENCH_CONNS) SECS=$(BENCH_SECS) COUNT=$(BENCH_COUNT) ROUNDS=$(BENCH_ROUNDS) OUT=$(ENGINE_OUT) bench/engine/run.sh
-	bin/benchreport engine -in $(ENGINE_OUT) -reproduce 'sudo make bench-engine BENCH_CONNS=$(BENCH_CONNS) BENCH_SECS=$(BENCH_SECS) BENCH_COUNT=$(BENCH_COUNT) BENCH_ROUNDS=$(BENCH_ROUNDS)' \
+	@set -e; variants=; for v in $(BENCH_VARIANTS); do \
+	  label=$${v%%=*}; commit=$${v#*=}; src=$(VARIANT_DIR)/$$label; \
+	  rm -rf $$src; mkdir -p $$src; git archive $$commit | tar -x -C $$src; \
+	  $(GO) -C $$src build -trimpath -o $(CURDIR)/bin/gonfct-$$label ./cmd/gonfct; \
+	  variants="$$variants $$label=$(CURDIR)/bin/gonfct-$$label"; \
+	done; echo "$$variants" >bench/tmp/variants
+	scripts/vmtest --timeout 2400 --smp 2 -- env CONNS="$(BENCH_CONNS)" PROFILE=$(BENCH_PROFILE) VARIANTS_FILE=bench/tmp/variants SECS=$(BENCH_SECS) COUNT=$(BENCH_COUNT) ROUNDS=$(BENCH_ROUNDS) OUT=$(ENGINE_OUT) bench/engine/run.sh
+	bin/benchreport engine -in $(ENGINE_OUT) $(if $(wildcard $(BENCH_NOTES)),-notes $(BENCH_NOTES)) -reproduce 'sudo make bench-engine BENCH_CONNS="$(BENCH_CONNS)" BENCH_SECS=$(BENCH_SECS) BENCH_COUNT=$(BENCH_COUNT) BENCH_ROUNDS=$(BENCH_ROUNDS)' \
 	  -version "gonfct=$$(bin/gonfct --version)" -version "conntrackd=conntrackd $$(dpkg-query -W -f '$${Version}' conntrackd 2>/dev/null)"
 
 bench-engine-micro:

@@ -13,18 +13,36 @@
 # load generator, router and helper together, so comparable with the
 # kernel helper and the baseline).
 #
-# For each: exchanges per second with $CONNS connections for $SECS seconds,
+# For each: exchanges per second with each of $CONNS (a list, "4 32")
+# connections for $SECS seconds,
 # packets per second through the queue (nfnetlink_queue id sequence),
 # expectations per second (the conntrack table's expect_create counter),
 # and the round trip of one exchange at a time ($COUNT exchanges, one
 # connection): median and p99, and what the helper adds to the baseline.
+#
+# $PROFILE (a path prefix) takes a CPU profile of gonfct run after the
+# rounds, in a run of its own at the largest of $CONNS
+# ($PROFILE-$LOAD-$CONNS.pprof, through the GONFCT_PPROF endpoints of its
+# metrics listener; its row in $PROFILE-$LOAD.jsonl, not in $OUT: on this
+# emulated machine the profiler's signals cost gonfct several times its
+# throughput) and the queue's kernel counters before and after
+# ($PROFILE-$LOAD-$CONNS.nfq).
+#
+# $VARIANTS_FILE holds "label=binary ..." (make bench-engine's
+# BENCH_VARIANTS): each runs as "gonfct run @label" beside the others at
+# the largest of $CONNS, so that what each change bought is measured in
+# the same boot.
 #
 # Needs bin/gonfct and bin/loadgen (built by make bench-engine), conntrackd,
 # nft, nfct. Results: a markdown table on stdout and JSON lines in
 # $OUT (default bench/tmp/engine-results.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CONNS=${CONNS:-32}
+CONNS_LIST=${CONNS:-"4 32"}
+PROFILE=${PROFILE:-}
+VARIANTS=
+[[ -n ${VARIANTS_FILE:-} && -r $VARIANTS_FILE ]] && VARIANTS=$(cat "$VARIANTS_FILE")
+CONNS=
 SECS=${SECS:-10}
 COUNT=${COUNT:-2000}
 OUT=${OUT:-bench/tmp/engine-results.jsonl}
@@ -97,24 +115,38 @@ proc_ticks() { # user+system clock ticks of process $1 (empty without one)
 	[[ -n ${1:-} && -r /proc/$1/stat ]] || return 0
 	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
+ctx_switches() { # voluntary+involuntary context switches of every thread of process $1
+	[[ -n ${1:-} && -d /proc/$1/task ]] || return 0
+	cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
 vm_busy_ticks() { # user+nice+system+irq+softirq ticks of every CPU
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
 }
 
 measure() { # $1 label, $2 the helper's pid (none for baseline and kernel)
-	local label=$1 pid=${2:-} q0 d0 e0 q1 d1 e1 p0 p1 b0 b1 tput lat
+	local label=$1 pid=${2:-} c0 c1 q0 d0 e0 q1 d1 e1 p0 p1 b0 b1 tput lat
+	local prof=
+	if [[ $label == "gonfct run (profiled)" ]]; then
+		prof=$PROFILE-$LOAD-$CONNS
+		ip netns exec brtr cat /proc/net/netfilter/nfnetlink_queue >"$prof.nfq"
+		curl -s -o "$prof.pprof" "http://127.0.0.1:19470/debug/pprof/profile?seconds=$((SECS > 2 ? SECS - 1 : 1))" &
+	fi
 	read -r q0 d0 < <(queue_counters)
 	e0=$(expect_creates)
-	p0=$(proc_ticks "$pid"); b0=$(vm_busy_ticks)
+	p0=$(proc_ticks "$pid"); b0=$(vm_busy_ticks); c0=$(ctx_switches "$pid")
 	tput=$(ip netns exec bcli "$LOADGEN" client -proto "$LOAD" -addr 10.79.2.2:$PORT -conns "$CONNS" -duration "${SECS}s")
-	p1=$(proc_ticks "$pid"); b1=$(vm_busy_ticks)
+	p1=$(proc_ticks "$pid"); b1=$(vm_busy_ticks); c1=$(ctx_switches "$pid")
+	if [[ -n $prof ]]; then
+		wait $! || note "profile $prof.pprof failed"
+		ip netns exec brtr cat /proc/net/netfilter/nfnetlink_queue >>"$prof.nfq"
+	fi
 	read -r q1 d1 < <(queue_counters)
 	e1=$(expect_creates)
 	lat=$(ip netns exec bcli "$LOADGEN" client -proto "$LOAD" -addr 10.79.2.2:$PORT -conns 1 -count "$COUNT")
 	python3 - "$label" "$tput" "$lat" "$((q1 - q0))" "$((d1 - d0))" "$((e1 - e0))" "$ROUND" "$OUT" "$LOAD" \
-		"${p0:+$((p1 - p0))}" "$((b1 - b0))" "$HZ" <<'PY'
+		"${p0:+$((p1 - p0))}" "$((b1 - b0))" "$HZ" "${c0:+$((c1 - c0))}" <<'PY'
 import json, sys
-label, tput, lat, qpk, drops, exps, rnd, out, load, pticks, bticks, hz = sys.argv[1:]
+label, tput, lat, qpk, drops, exps, rnd, out, load, pticks, bticks, hz, ctxsw = sys.argv[1:]
 t, l = json.loads(tput), json.loads(lat)
 us = lambda ticks: int(ticks) * 1e6 / int(hz)
 row = {"helper": label, "load": load, "round": int(rnd), "conns": t["conns"], "seconds": round(t["seconds"], 2),
@@ -125,6 +157,8 @@ row = {"helper": label, "load": load, "round": int(rnd), "conns": t["conns"], "s
        "vm_cpu_us_per_exchange": round(us(bticks) / max(t["exchanges"], 1), 1)}
 if pticks and int(qpk) > 0:
     row["cpu_us_per_packet"] = round(us(pticks) / int(qpk), 2)
+if ctxsw and int(qpk) > 0:
+    row["ctx_switches_per_packet"] = round(int(ctxsw) / int(qpk), 3)
 open(out, "a").write(json.dumps(row) + "\n")
 print(json.dumps(row))
 PY
@@ -144,16 +178,19 @@ run_baseline() {
 	measure baseline
 }
 
-run_gonfct() {
-	note "round $ROUND: gonfct run"
-	"$GONFCT" --netns brtr run --helper "$LOAD:inet:tcp:queue=5:queuelen=10240" --cleanup delete --log-level warn \
+run_gonfct() { # $1 the binary (default bin/gonfct), $2 the label
+	local bin=${1:-$GONFCT} label=${2:-gonfct run}
+	note "round $ROUND: $label"
+	local pprof=
+	[[ $label == "gonfct run (profiled)" ]] && pprof=1
+	GONFCT_PPROF=$pprof "$bin" --netns brtr run --helper "$LOAD:inet:tcp:queue=5:queuelen=10240" --cleanup delete --log-level warn \
 		--metrics 127.0.0.1:19470 2>"$tmp/gonfct.log" &
 	local gpid=$!
 	pids+=($gpid)
 	wait_queue
 	sleep 0.5
 	ruleset yes
-	measure "gonfct run" "$gpid"
+	measure "$label" "$gpid"
 	ruleset no
 	curl -s http://127.0.0.1:19470/metrics | grep -E '^gonfct_helper_(expectations|parse|panics)|^gonfct_queue' |
 		sed "s/^/bench-engine: $LOAD round $ROUND gonfct metric: /" >&2 || true
@@ -221,10 +258,12 @@ run_kernel_ftp() {
 	fi
 	ruleset yes
 	for ROUND in $(seq "${ROUNDS:-3}"); do
-		if ! measure "kernel nf_conntrack_ftp" >/dev/null; then
-			note "kernel nf_conntrack_ftp: round $ROUND failed; its rounds stop here"
-			break
-		fi
+		for CONNS in $CONNS_LIST; do
+			if ! measure "kernel nf_conntrack_ftp" >/dev/null; then
+				note "kernel nf_conntrack_ftp: round $ROUND failed; its rounds stop here"
+				break 2
+			fi
+		done
 	done
 	ruleset no
 }
@@ -244,11 +283,21 @@ for LOAD in ftp rpc; do
 		;;
 	esac
 	for ROUND in $(seq "${ROUNDS:-3}"); do
-		note "$LOAD round $ROUND"
-		run_baseline >/dev/null
-		run_gonfct >/dev/null
-		run_conntrackd >/dev/null
+		for CONNS in $CONNS_LIST; do
+			note "$LOAD round $ROUND, $CONNS connections"
+			run_baseline >/dev/null
+			run_gonfct >/dev/null
+			if [[ $CONNS == "${CONNS_LIST##* }" ]]; then
+				for v in $VARIANTS; do run_gonfct "${v#*=}" "gonfct run @${v%%=*}" >/dev/null; done
+			fi
+			run_conntrackd >/dev/null
+		done
 	done
+	if [[ -n $PROFILE ]]; then
+		ROUND=0 CONNS=${CONNS_LIST##* }
+		note "$LOAD: profile of gonfct run, $CONNS connections"
+		OUT=$PROFILE-$LOAD.jsonl run_gonfct "$GONFCT" "gonfct run (profiled)" >/dev/null
+	fi
 	if [[ $LOAD == ftp ]]; then run_kernel_ftp; fi
 done
 
@@ -258,14 +307,14 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 order, by = [], {}
 for r in rows:
-    k = r.get("load", "ftp") + " " + r["helper"]
+    k = r.get("load", "ftp") + " " + str(r["conns"]) + " " + r["helper"]
     if k not in by:
         order.append(k); by[k] = []
     by[k].append(r)
 def med(label, key):
     return statistics.median(r[key] for r in by[label])
-base = lambda k: k.split(" ")[0] + " baseline"
-print(f"median of {max(len(v) for v in by.values())} rounds; {rows[0]['conns']} connections for the rates, one for the round trips")
+base = lambda k: " ".join(k.split(" ")[:2]) + " baseline"
+print(f"median of {max(len(v) for v in by.values())} rounds; load, connections for the rates and helper; one connection for the round trips")
 print()
 print("| helper | exchanges/s | queue packets/s | expectations/s | queue drops | RTT median µs | RTT p99 µs | added median µs | added p99 µs | loaded RTT p99 µs |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -113,6 +113,19 @@ type Expect struct {
 	NATDir  Direction
 	NATAddr netip.Addr
 	NATPort uint16
+
+	// Announce links a NATed expectation to the payload rewrite that
+	// announces its port to the peer: Rewrites[Announce-1]; 0 for none.
+	// Result.AddAnnounced sets it and keeps it true as rewrites are
+	// inserted; the engine renumbers only an expectation so linked
+	// (PortRenumberer).
+	Announce uint8
+}
+
+// Announcement is the index in Result.Rewrites of the rewrite that
+// announces e's port, if any.
+func (e *Expect) Announcement() (int, bool) {
+	return int(e.Announce) - 1, e.Announce != 0
 }
 
 // Rewrite replaces Len bytes of the payload at Off with Data (NAT).
@@ -168,6 +181,37 @@ func (r *Result) AddExpect(e Expect) bool {
 	return true
 }
 
+// AddAnnounced adds a NATed expectation together with the rewrite that
+// announces its port, linking the two (Expect.Announce). The rewrite is
+// inserted in payload order (the engine applies rewrites front to back),
+// and the links of the expectations already added follow their rewrites.
+// False, adding neither, when either array is full or w overlaps a
+// rewrite already there.
+func (r *Result) AddAnnounced(e Expect, w Rewrite) bool {
+	if r.NExpects == len(r.Expects) || r.NRewrites == len(r.Rewrites) {
+		return false
+	}
+	k := r.NRewrites
+	for k > 0 && r.Rewrites[k-1].Off >= w.Off {
+		k--
+	}
+	if (k > 0 && r.Rewrites[k-1].Off+r.Rewrites[k-1].Len > w.Off) || (k < r.NRewrites && w.Off+w.Len > r.Rewrites[k].Off) {
+		return false
+	}
+	copy(r.Rewrites[k+1:r.NRewrites+1], r.Rewrites[k:r.NRewrites])
+	r.Rewrites[k] = w
+	r.NRewrites++
+	for i := range r.Expects[:r.NExpects] {
+		if x := &r.Expects[i]; x.Announce > uint8(k) {
+			x.Announce++
+		}
+	}
+	e.Announce = uint8(k) + 1
+	r.Expects[r.NExpects] = e
+	r.NExpects++
+	return true
+}
+
 // AddRewrite appends a payload rewrite; false when full.
 func (r *Result) AddRewrite(w Rewrite) bool {
 	if r.NRewrites == len(r.Rewrites) {
@@ -191,7 +235,8 @@ type Parser interface {
 // clients behind one masquerade announcing the same port), the engine
 // moves it to the next port and tries again, as the kernel's NAT helpers
 // do: RenumberPort sets r.Expects[i].DstPort to port and re-renders the
-// payload rewrite that announces it.
+// payload rewrite that announces it, the one its Announce names (never
+// found by index: rewrites are in payload order, expectations are not).
 type PortRenumberer interface {
 	RenumberPort(r *Result, i int, port uint16) error
 }

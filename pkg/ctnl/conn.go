@@ -26,6 +26,11 @@ type Conn struct {
 
 	// pollWait, when set, makes reads wait in poll(2) (see SetPollReads).
 	pollWait time.Duration
+
+	// bufs, when set (SetBatchReads), are Receive's buffers: bufs[0] is
+	// buf, and one read fills as many as there are datagrams ready.
+	bufs [][]byte
+	lens []int
 }
 
 // recvBufSize holds the largest datagram the kernel sends us: dumps are
@@ -216,6 +221,23 @@ func (c *Conn) read() ([]byte, error) {
 // deadlines no longer apply. Zero restores netpoller reads.
 func (c *Conn) SetPollReads(d time.Duration) { c.pollWait = d }
 
+// SetBatchReads makes each Receive read up to n datagrams that are ready
+// at once (recvmmsg(2)) and hand all their messages to its callback; the
+// messages stay valid until the next Receive. It costs n receive buffers
+// of 96 KiB. n <= 1 restores one datagram per Receive.
+func (c *Conn) SetBatchReads(n int) {
+	if n <= 1 {
+		c.bufs, c.lens = nil, nil
+		return
+	}
+	c.bufs = make([][]byte, n)
+	c.bufs[0] = c.buf
+	for i := 1; i < n; i++ {
+		c.bufs[i] = make([]byte, recvBufSize)
+	}
+	c.lens = make([]int, n)
+}
+
 // SetReadDeadline makes a blocked or later read (Receive, Query) fail
 // with os.ErrDeadlineExceeded once t has passed: a time in the past
 // interrupts a receive loop from another goroutine. Zero clears it.
@@ -282,6 +304,9 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 		stop := context.AfterFunc(ctx, func() { _ = c.s.SetReadDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
+	if c.bufs != nil {
+		return c.receiveBatch(ctx, fn)
+	}
 	b, err := c.read()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -290,6 +315,39 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 		}
 		return newError("receive", err, "", nil)
 	}
+	return c.deliver(b, fn)
+}
+
+// receiveBatch is Receive with SetBatchReads: every datagram ready, in
+// order of arrival.
+func (c *Conn) receiveBatch(ctx context.Context, fn func(Message) error) error {
+	n, err := c.s.RecvBatch(c.bufs, c.lens, c.pollWait)
+	if err != nil {
+		if ctx.Err() != nil {
+			_ = c.s.SetReadDeadline(time.Time{})
+			return ctx.Err()
+		}
+		return newError("receive", err, "", nil)
+	}
+	// A bad datagram does not cost the ones after it (NFQUEUE packets
+	// there wait for their verdicts): the first error comes back after
+	// all were delivered.
+	var first error
+	for i := range n {
+		if c.lens[i] > len(c.bufs[i]) {
+			err = fmt.Errorf("netlink datagram of %d bytes larger than the %d-byte receive buffer", c.lens[i], len(c.bufs[i]))
+		} else {
+			err = c.deliver(c.bufs[i][:c.lens[i]], fn)
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// deliver walks one datagram: answers to the ack handler, the rest to fn.
+func (c *Conn) deliver(b []byte, fn func(Message) error) error {
 	w := Walk(b)
 	for w.Next() {
 		h, data := w.Header(), w.Data()

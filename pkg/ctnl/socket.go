@@ -27,6 +27,12 @@ type Socket interface {
 	// os.ErrDeadlineExceeded when nothing came; with wait == 0 it blocks
 	// until a datagram comes or the read deadline passes.
 	Recv(b []byte, wait time.Duration) (int, error)
+	// RecvBatch reads like Recv, then whatever more datagrams are ready
+	// without waiting, one per buffer of bufs, and returns how many it
+	// read, each one's whole length in lens. An error comes back only
+	// when nothing was read; one met after the first datagram waits for
+	// the next call.
+	RecvBatch(bufs [][]byte, lens []int, wait time.Duration) (int, error)
 	// Pending reports, without blocking, whether a datagram waits. An
 	// error waiting in its place (ENOBUFS) is consumed and returned.
 	Pending() (bool, error)
@@ -78,6 +84,8 @@ type kernelSocket struct {
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 	pollFn  func(fd uintptr)
+	// batch makes readFn and pollFn read with recvmmsg(2) into rd.bufs.
+	batch   bool
 	pollFds [1]unix.PollFd
 	peek    [1]byte
 }
@@ -87,6 +95,20 @@ type readIO struct {
 	wait time.Duration
 	n    int
 	err  error
+
+	// A batch read (RecvBatch): its buffers, their lengths, and the
+	// recvmmsg(2) headers, kept from call to call.
+	bufs [][]byte
+	lens []int
+	mmsg []mmsghdr
+	iov  []unix.Iovec
+}
+
+// mmsghdr is struct mmsghdr: a message header and the length received
+// (Go pads it as C does).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
 }
 
 type writeIO struct {
@@ -174,7 +196,16 @@ func (s *kernelSocket) Send(b []byte) error {
 }
 
 func (s *kernelSocket) writeOnce(fd uintptr) bool {
-	_, s.wr.err = unix.Write(int(fd), s.wr.out)
+	// A raw system call (see recv): a netlink send to the kernel does not
+	// wait, it runs the messages and returns.
+	var errno syscall.Errno
+	if len(s.wr.out) > 0 {
+		_, _, errno = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wr.out[0])), uintptr(len(s.wr.out)))
+	}
+	s.wr.err = nil
+	if errno != 0 {
+		s.wr.err = errno
+	}
 	return s.wr.err != unix.EAGAIN
 }
 
@@ -194,8 +225,62 @@ func (s *kernelSocket) Recv(b []byte, wait time.Duration) (int, error) {
 }
 
 func (s *kernelSocket) readOnce(fd uintptr) bool {
-	s.recv(fd, s.rd.in, 0)
+	s.recvAny(fd, unix.MSG_DONTWAIT)
 	return s.rd.err != unix.EAGAIN
+}
+
+// RecvBatch reads with recvmmsg(2): one system call takes every datagram
+// that is ready, up to len(bufs).
+func (s *kernelSocket) RecvBatch(bufs [][]byte, lens []int, wait time.Duration) (int, error) {
+	if len(bufs) > len(s.rd.mmsg) {
+		s.rd.mmsg = make([]mmsghdr, len(bufs))
+		s.rd.iov = make([]unix.Iovec, len(bufs))
+	}
+	s.rd.bufs, s.rd.lens, s.rd.wait = bufs, lens[:len(bufs)], wait
+	s.batch = true
+	var err error
+	if wait > 0 {
+		err = s.raw.Control(s.pollFn)
+	} else {
+		err = s.raw.Read(s.readFn)
+	}
+	s.batch = false
+	s.rd.bufs, s.rd.lens = nil, nil
+	if err != nil {
+		return 0, err
+	}
+	return s.rd.n, s.rd.err
+}
+
+// recvAny reads one datagram (Recv) or a batch (RecvBatch).
+func (s *kernelSocket) recvAny(fd uintptr, flags int) {
+	if s.batch {
+		s.recvBatch(fd, flags)
+		return
+	}
+	s.recv(fd, s.rd.in, flags)
+}
+
+// recvBatch reads up to len(rd.bufs) datagrams with recvmmsg(2), without
+// a source address, with MSG_TRUNC as recv does; rd.n is the count.
+func (s *kernelSocket) recvBatch(fd uintptr, flags int) {
+	bufs := s.rd.bufs
+	for i, b := range bufs {
+		s.rd.iov[i] = unix.Iovec{Base: &b[0]}
+		s.rd.iov[i].SetLen(len(b))
+		s.rd.mmsg[i] = mmsghdr{hdr: unix.Msghdr{Iov: &s.rd.iov[i]}}
+		s.rd.mmsg[i].hdr.SetIovlen(1)
+	}
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rd.mmsg[0])), uintptr(len(bufs)),
+		uintptr(flags|unix.MSG_DONTWAIT|unix.MSG_TRUNC), 0, 0)
+	s.rd.n, s.rd.err = int(n), nil
+	if errno != 0 {
+		s.rd.n, s.rd.err = 0, errno
+		return
+	}
+	for i := range s.rd.n {
+		s.rd.lens[i] = int(s.rd.mmsg[i].n)
+	}
 }
 
 // pollOnce waits in poll(2) on the calling thread instead of parking in
@@ -205,7 +290,7 @@ func (s *kernelSocket) readOnce(fd uintptr) bool {
 func (s *kernelSocket) pollOnce(fd uintptr) {
 	// Under load the next datagram is usually there already: try first,
 	// and wait in poll only when there is nothing.
-	s.recv(fd, s.rd.in, unix.MSG_DONTWAIT)
+	s.recvAny(fd, unix.MSG_DONTWAIT)
 	if s.rd.err != unix.EAGAIN {
 		return
 	}
@@ -225,18 +310,26 @@ func (s *kernelSocket) pollOnce(fd uintptr) {
 		}
 		break
 	}
-	s.recv(fd, s.rd.in, unix.MSG_DONTWAIT)
+	s.recvAny(fd, unix.MSG_DONTWAIT)
 	if s.rd.err == unix.EAGAIN {
 		s.rd.err = os.ErrDeadlineExceeded // woken for nothing: the caller loops
 	}
 }
 
+// The socket's reads (always MSG_DONTWAIT) and writes never wait, so
+// they are raw system calls, which leave the Go scheduler out: a system
+// call through syscall.Syscall lets the runtime hand the goroutine's P
+// to another thread while it runs and costs a futex wake-up to get one
+// back after (a netlink write that forwards the packet it releases
+// takes long enough for that under load). Only pollOnce's wait in
+// poll(2) goes through the scheduler, as a blocking call must.
+
 // recv reads one datagram into b with recvfrom(2) and no source address
 // (unix.Recvmsg allocates one per call). MSG_TRUNC makes the kernel report
 // a datagram's full length, so a cut one is seen.
 func (s *kernelSocket) recv(fd uintptr, b []byte, flags int) {
-	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-		uintptr(flags|unix.MSG_TRUNC), 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+		uintptr(flags|unix.MSG_DONTWAIT|unix.MSG_TRUNC), 0, 0)
 	s.rd.n, s.rd.err = int(n), nil
 	if errno != 0 {
 		s.rd.n, s.rd.err = 0, errno

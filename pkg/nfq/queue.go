@@ -34,6 +34,10 @@ type Config struct {
 	// wake-up latency for a dedicated receive loop, which must then treat
 	// IsInterrupted errors as "nothing yet" and check its stop flag.
 	PollReads time.Duration
+	// BatchReads, when above 1, makes Receive take up to this many
+	// packets that are ready at once (ctnl.Conn.SetBatchReads): under
+	// load one system call reads what would take that many.
+	BatchReads int
 }
 
 // DefaultReceiveBuffer holds a full default queue of small control
@@ -66,6 +70,11 @@ type Queue struct {
 	fn  func(*Packet) error
 	cb  func(ctnl.Message) error
 	enc ctnl.Encoder
+
+	// staged holds verdicts (and the requests ahead of them) for one
+	// write (Stage, Flush); ends marks where each verdict's part ends.
+	staged []byte
+	ends   []int
 
 	rcvBuf    int
 	rcvBufErr error
@@ -140,6 +149,7 @@ func Bind(c *ctnl.Conn, cfg Config) (*Queue, error) {
 		}
 	}
 	c.SetPollReads(cfg.PollReads)
+	c.SetBatchReads(cfg.BatchReads)
 	return q, nil
 }
 
@@ -216,6 +226,55 @@ func (q *Queue) SetAckHandler(fn func(ctnl.Ack)) { q.c.SetAckHandler(fn) }
 
 // Send sends a verdict built with v.
 func (q *Queue) Send(v *Verdict) error { return q.c.Write(v.Bytes()) }
+
+// MaxStaged bounds the bytes Stage collects for one write: well under a
+// netlink socket's default send buffer (net.core.wmem_default, 208 KiB),
+// which caps one datagram.
+const MaxStaged = 128 << 10
+
+// Stage adds the verdict built with v to those Flush sends in one
+// datagram: nfnetlink runs its messages in order, each on its own (one
+// refused does not stop the next), so a batch costs one system call
+// instead of one per packet. When the verdict would not fit, the staged
+// ones are flushed first (and that flush's error returned, with v staged
+// all the same).
+func (q *Queue) Stage(v *Verdict) error {
+	b := v.Bytes()
+	var err error
+	if len(q.ends) > 0 && len(q.staged)+len(b) > MaxStaged {
+		err = q.Flush()
+	}
+	q.staged = append(q.staged, b...)
+	q.ends = append(q.ends, len(q.staged))
+	return err
+}
+
+// Staged is how many verdicts wait for Flush.
+func (q *Queue) Staged() int { return len(q.ends) }
+
+// Flush sends the staged verdicts in one write. Should that write fail
+// (the kernel short of memory), it sends them one verdict at a time, so
+// that one bad verdict costs only its own packet: a packet without a
+// verdict waits in the queue until the queue is unbound. The error is
+// the first that remained.
+func (q *Queue) Flush() error {
+	if len(q.ends) == 0 {
+		return nil
+	}
+	err := q.c.Write(q.staged)
+	if err != nil && len(q.ends) > 1 {
+		err = nil
+		start := 0
+		for _, end := range q.ends {
+			if werr := q.c.Write(q.staged[start:end]); werr != nil && err == nil {
+				err = werr
+			}
+			start = end
+		}
+	}
+	q.staged, q.ends = q.staged[:0], q.ends[:0]
+	return err
+}
 
 // Drops is how many packets the kernel dropped at our socket since Bind
 // (socket buffer full).

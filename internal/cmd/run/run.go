@@ -3,6 +3,7 @@
 package run
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -328,6 +329,10 @@ func runRun(o *RunOptions) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", eng.Metrics().Handler())
+		if os.Getenv(pprofEnv) != "" {
+			servePprof(mux)
+			log.Info("serving profiles", "addr", l.Addr().String(), "path", "/debug/pprof/", "env", pprofEnv)
+		}
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(l) }()
 		defer srv.Close()
@@ -340,12 +345,15 @@ func runRun(o *RunOptions) error {
 	log.Info("engine running", "helpers", len(o.Config.Helpers), "netns", netnsText(o.Config.Netns), "cleanup", o.Cleanup.String(),
 		"expect_via", o.ExpectVia.String(), "fail_open", o.FailOpen)
 	notify(log, sdnotify.Ready)
-	failed := eng.Failed()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	ran := make(chan error, 1)
+	go func() { ran <- eng.Run(ctx) }()
 	for {
 		select {
-		case err := <-failed:
+		case err := <-ran:
+			// A queue's worker failed; Run has stopped the engine.
 			notify(log, sdnotify.Stopping)
-			_ = eng.Stop()
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
@@ -354,7 +362,8 @@ func runRun(o *RunOptions) error {
 			}
 			log.Info("stopping", "signal", sig.String())
 			notify(log, sdnotify.Stopping)
-			return eng.Stop()
+			stop()
+			return <-ran
 		}
 	}
 }

@@ -33,8 +33,8 @@ func BenchmarkPrepare(b *testing.B) {
 			r.w.q = nil
 			pkt := r.packet(&testing.T{}, true, tc.info)
 			r.w.prepare(pkt)
-			if r.w.res.NExpects != tc.expects {
-				b.Fatalf("the parser asked for %d expectations, want %d", r.w.res.NExpects, tc.expects)
+			if r.w.plan.Result.NExpects != tc.expects {
+				b.Fatalf("the parser asked for %d expectations, want %d", r.w.plan.Result.NExpects, tc.expects)
 			}
 			b.ReportAllocs()
 			for b.Loop() {

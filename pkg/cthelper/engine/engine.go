@@ -15,6 +15,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,11 @@ import (
 // looks at its stop flag: the bound on Stop's wait for a worker.
 const pollPeriod = 100 * time.Millisecond
 
+// batchReads is how many queued packets a worker takes per read: under
+// load one recvmmsg(2) and one write serve this many packets instead of
+// two system calls each. Each costs a 96 KiB receive buffer.
+const batchReads = 16
+
 // Options are the engine's surroundings.
 type Options struct {
 	// Dial opens a netfilter socket in the engine's own namespace: for
@@ -41,8 +47,9 @@ type Options struct {
 	Log *slog.Logger
 	// Metrics receives the counters; nil makes a private set.
 	Metrics *Metrics
-	// DrainTime is how long queues keep being served after the helpers
-	// are disabled at Stop, for packets already queued (0: 100 ms).
+	// DrainTime bounds how long the queues keep being served after Run
+	// disabled the helpers, for the packets queued already: each queue is
+	// served until it stays empty for a poll period (0: at most 1 s).
 	DrainTime time.Duration
 	// Registry, when set, is where the engine registers the helpers it
 	// serves: Start and Reload refuse a helper another live engine
@@ -54,8 +61,9 @@ type Options struct {
 	NetnsPoll time.Duration
 }
 
-// Engine serves a set of helpers. Start, Reload and Stop must not be
-// called concurrently.
+// Engine serves a set of helpers: Start, then Run until its context
+// ends; Reload may be called while Run serves (not concurrently with
+// Start or another Reload).
 type Engine struct {
 	opts    Options
 	cfg     Config
@@ -73,7 +81,10 @@ type Engine struct {
 	watch   *watcher
 	// failed receives a worker that stopped on its own.
 	failed chan *worker
-	// mu guards the namespaces and queues against the namespace watcher.
+	// stopped: Run has begun to stop; a Reload is refused.
+	stopped bool
+	// mu guards the namespaces and queues against the namespace watcher,
+	// and Reload against Run's stop.
 	mu sync.Mutex
 }
 
@@ -86,7 +97,7 @@ func New(opts Options) *Engine {
 		opts.Metrics = NewMetrics()
 	}
 	if opts.DrainTime == 0 {
-		opts.DrainTime = 100 * time.Millisecond
+		opts.DrainTime = time.Second
 	}
 	if opts.NetnsPoll == 0 {
 		opts.NetnsPoll = 250 * time.Millisecond
@@ -97,18 +108,6 @@ func New(opts Options) *Engine {
 
 // Metrics is the engine's counter set.
 func (e *Engine) Metrics() *Metrics { return e.opts.Metrics }
-
-// Failed delivers an error when a queue's worker stops on its own.
-func (e *Engine) Failed() <-chan error {
-	ch := make(chan error, 1)
-	go func() {
-		w, ok := <-e.failed
-		if ok {
-			ch <- w.err
-		}
-	}()
-	return ch
-}
 
 // Start validates cfg, registers the engine, binds every queue (with the
 // conntrack glue) in every namespace it serves, then creates or updates
@@ -204,8 +203,8 @@ func (e *Engine) enable(logIt bool) error {
 	return errors.Join(errs...)
 }
 
-func (e *Engine) serving(qc queueConfig, p cthelper.Parser) *serving {
-	return &serving{name: qc.name, parser: p, privLen: int(qc.privLen), expectVia: e.cfg.ExpectVia}
+func (e *Engine) serving(qc queueConfig, p cthelper.Parser) *Serving {
+	return &Serving{Name: qc.name, Parser: p, PrivLen: int(qc.privLen), ExpectVia: e.cfg.ExpectVia}
 }
 
 func policiesText(ps []cthelper.Policy) string {
@@ -291,15 +290,37 @@ func servedElsewhere(o cthelper.Helper, others []registry.Entry) (registry.Entry
 	return registry.Entry{}, false
 }
 
-// Stop applies the cleanup policy to every helper no other live engine
-// serves, serves what is still queued for a moment, then stops the
-// workers and unbinds the queues. With a registry all of it happens under
-// its lock, so that no engine starting meanwhile has a helper disabled
-// under it.
-func (e *Engine) Stop() error {
-	if e.watch != nil {
-		e.watch.stop()
-		e.watch = nil
+// ErrStopped is Reload's error once Run has begun to stop.
+var ErrStopped = errors.New("engine stopped")
+
+// Run serves the queues Start bound until ctx ends or a queue's worker
+// stops on its own (its socket keeps failing), then stops: it applies the
+// cleanup policy to every helper no other live engine serves, serves what
+// is still queued until each queue is empty (at most Options.DrainTime),
+// stops the workers and unbinds the queues. It returns once every worker
+// has returned: nil when ctx ended, else the worker's error, joined with
+// what the stop could not do. With a registry the stop happens under its
+// lock, so that no engine starting meanwhile has a helper disabled under
+// it. Call Run once after a successful Start; a context already done
+// stops at once.
+func (e *Engine) Run(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case w := <-e.failed:
+		err = w.err
+	}
+	return errors.Join(err, e.stop())
+}
+
+func (e *Engine) stop() error {
+	e.mu.Lock()
+	e.stopped = true
+	watch := e.watch
+	e.watch = nil
+	e.mu.Unlock()
+	if watch != nil {
+		watch.stop() // it takes mu
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -311,7 +332,7 @@ func (e *Engine) Stop() error {
 			}
 		}
 		if e.cfg.Cleanup != CleanupNone {
-			time.Sleep(e.opts.DrainTime)
+			e.drain()
 		}
 		e.dropAll()
 	}
@@ -324,6 +345,28 @@ func (e *Engine) Stop() error {
 		finish(nil)
 	}
 	return errors.Join(errs...)
+}
+
+// drain lets every worker serve what is queued already, each until its
+// queue stays empty for a poll period, for at most DrainTime; dropAll
+// then stops those still serving.
+func (e *Engine) drain() {
+	var ws []*worker
+	for _, n := range e.nets {
+		for _, b := range n.queues {
+			b.w.draining.Store(true)
+			ws = append(ws, b.w)
+		}
+	}
+	limit := time.NewTimer(e.opts.DrainTime)
+	defer limit.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-limit.C:
+			return
+		}
+	}
 }
 
 // Reload switches to a new configuration without dropping the queues it
@@ -340,6 +383,9 @@ func (e *Engine) Reload(cfg Config) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.stopped {
+		return ErrStopped
+	}
 	found, err := lookNetns(cfg.Netns)
 	if err == nil && e.claim != nil {
 		err = e.claim.Update(e.entry(cfg, nsNames(found)))

@@ -5,6 +5,7 @@ package engine_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gonfct/gonfct/internal/nstest"
@@ -241,12 +243,7 @@ func TestEngineEndToEnd(t *testing.T) {
 	if err := eng.Start(toyConfig(engine.CleanupDisable)); err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			eng.Stop()
-		}
-	}()
+	stop := serve(t, eng)
 	if st, ok := helperStatus(t, ctl); !ok || st != cthelper.Enabled {
 		t.Fatalf("helper after Start: present %v, status %v", ok, st)
 	}
@@ -274,10 +271,9 @@ func TestEngineEndToEnd(t *testing.T) {
 		t.Fatalf("metrics:\n%s", text.String())
 	}
 
-	if err := eng.Stop(); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	stopped = true
 	if st, ok := helperStatus(t, ctl); !ok || st != cthelper.Disabled {
 		t.Fatalf("helper after Stop: present %v, status %v; want it disabled", ok, st)
 	}
@@ -296,10 +292,11 @@ func TestEngineCleanupDelete(t *testing.T) {
 		if err := eng.Start(toyConfig(engine.CleanupDelete)); err != nil {
 			t.Fatal(err)
 		}
+		stop := serve(t, eng)
 		if withRules {
 			p.loadRuleset(t)
 		}
-		if err := eng.Stop(); err != nil {
+		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 		st, present := helperStatus(t, ctl)
@@ -324,7 +321,7 @@ func TestEngineExpectInVerdict(t *testing.T) {
 	if err := eng.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Stop()
+	serve(t, eng)
 	p.loadRuleset(t)
 	defer p.srv.Run("nft", "flush", "ruleset")
 	if ok, out := p.exchange(t, "HELLO"); !ok {
@@ -348,7 +345,7 @@ func TestEngineReload(t *testing.T) {
 	if err := eng.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Stop()
+	serve(t, eng)
 	p.loadRuleset(t)
 	defer p.srv.Run("nft", "flush", "ruleset")
 	cfg.Helpers[0].Object.Policies[0].ExpectMax = 3
@@ -362,4 +359,21 @@ func TestEngineReload(t *testing.T) {
 	if ok, out := p.exchange(t, "HELLO"); !ok {
 		t.Fatalf("data connection after reload failed:\n%s", out)
 	}
+}
+
+// serve runs eng (started) until the stop it returns is called (at the
+// latest at the test's end), which returns Run's error once every worker
+// has returned.
+func serve(t *testing.T, eng *engine.Engine) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- eng.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-ran })
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }

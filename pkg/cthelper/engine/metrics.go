@@ -106,7 +106,7 @@ type metricDef struct {
 var metricDefs = []metricDef{
 	{"gonfct_helper_packets_total", "Queued packets by helper and verdict.", `verdict="accept"`, func(s *Stats) uint64 { return s.Accepted.Load() }},
 	{"gonfct_helper_packets_total", "", `verdict="drop"`, func(s *Stats) uint64 { return s.Dropped.Load() }},
-	{"gonfct_helper_expectations_created_total", "Expectations created, by path: in the verdict (NFQA_EXP, outcome unreported by the kernel) or through ctnetlink.", `path="verdict"`, func(s *Stats) uint64 { return s.ExpectInVerdict.Load() }},
+	{"gonfct_helper_expectations_created_total", "Expectations created, by path: in the verdict (NFQA_EXP, outcome unreported by the kernel) or through ctnetlink (sent ahead of the verdict without asking for an acknowledgement: the kernel reports only refusals, counted in gonfct_helper_expectations_failed_total).", `path="verdict"`, func(s *Stats) uint64 { return s.ExpectInVerdict.Load() }},
 	{"gonfct_helper_expectations_created_total", "", `path="ctnetlink"`, func(s *Stats) uint64 { return s.ExpectCtnetlink.Load() }},
 	{"gonfct_helper_expectations_failed_total", "Expectations the kernel refused or that could not be delivered.", "", func(s *Stats) uint64 { return s.ExpectFailed.Load() }},
 	{"gonfct_helper_private_data_updates_total", "Verdicts that carried new helper private data.", "", func(s *Stats) uint64 { return s.PrivUpdates.Load() }},

@@ -2,13 +2,11 @@ package engine
 
 import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
-	"github.com/gonfct/gonfct/pkg/ctnetlink"
-	"github.com/gonfct/gonfct/pkg/expect"
 )
 
-// This file lends the engine's per-packet logic to offline tools (`gonfct
-// helper test`), so that a capture is read and answered exactly as live
-// traffic is.
+// This file lends the engine's decoder to offline tools (`gonfct helper
+// test`, the parsers' capture tests), so that a capture is read exactly as
+// live traffic is; they decide with Decide, as the engine does.
 
 // Offsets locate a decoded packet's transport header and payload in its
 // bytes.
@@ -25,12 +23,3 @@ func DecodePacket(b []byte, p *cthelper.Packet) (Offsets, error) {
 // ErrNotTCPUDP is DecodePacket's error for an IP packet that is neither
 // TCP nor UDP: no helper ever sees one.
 var ErrNotTCPUDP = errNotTCPUDP
-
-// Expectation is the kernel expectation the engine creates through
-// ctnetlink for a parser's Expect x on packet p of the conntrack whose
-// original tuple is master.
-func Expectation(p *cthelper.Packet, x *cthelper.Expect, master ctnetlink.Tuple) expect.Expectation {
-	w := worker{pkt: *p}
-	w.ct.orig = master
-	return w.expectation(nil, x, true)
-}

@@ -122,7 +122,7 @@ func newRig(t *testing.T, parser cthelper.Parser, via ExpectVia) *testRig {
 	}
 	r.stats = &Stats{Helper: "ftp", Queue: 5}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r.w = newWorker(q, &serving{name: "ftp", parser: parser, privLen: 24, expectVia: via}, log, r.stats, r.syncK.dial)
+	r.w = newWorker(q, &Serving{Name: "ftp", Parser: parser, PrivLen: 24, ExpectVia: via}, log, r.stats, r.syncK.dial)
 	return r
 }
 
@@ -236,7 +236,7 @@ func TestHandlePassiveReply(t *testing.T) {
 	}), ExpectAuto)
 	info := make([]byte, 24)
 	info[1] = 9
-	if err := r.w.handle(r.packet(t, true, info)); err != nil {
+	if err := r.w.serveOne(r.packet(t, true, info)); err != nil {
 		t.Fatal(err)
 	}
 	if seen.Dir != cthelper.Reply || seen.Orig != orig || seen.Reply != reply || seen.SrcPort != 21 ||
@@ -247,8 +247,9 @@ func TestHandlePassiveReply(t *testing.T) {
 	if len(exps) != 1 {
 		t.Fatalf("%d expectations through ctnetlink, want 1", len(exps))
 	}
-	if exps[0].Header.Flags&netlink.Acknowledge == 0 || exps[0].Header.Flags&netlink.Create == 0 {
-		t.Fatalf("expectation request flags %v, want CREATE and ACK", exps[0].Header.Flags)
+	// No ACK asked: the kernel answers only a refusal (onAck).
+	if exps[0].Header.Flags&netlink.Acknowledge != 0 || exps[0].Header.Flags&netlink.Create == 0 {
+		t.Fatalf("expectation request flags %v, want CREATE without ACK", exps[0].Header.Flags)
 	}
 	if r.queueK.sent[len(r.queueK.sent)-2].Header.Type != typExpNew {
 		t.Fatal("the expectation request does not go right ahead of the verdict")
@@ -265,9 +266,13 @@ func TestHandlePassiveReply(t *testing.T) {
 	if v.verdict != nfq.Accept || v.id != 77 || v.helper != "ftp" || len(v.info) != 24 || v.info[0] != 7 || v.info[1] != 9 || v.exp != nil {
 		t.Fatalf("verdict %+v", v)
 	}
-	r.w.onAck(ctnl.Ack{Type: typExpNew})
 	if r.stats.ExpectCtnetlink.Load() != 1 || r.stats.PrivUpdates.Load() != 1 || r.stats.Accepted.Load() != 1 {
 		t.Fatal("counters not updated")
+	}
+	// A refusal, which the kernel sends unasked, is counted and logged.
+	r.w.onAck(ctnl.Ack{Type: typExpNew, Err: &ctnl.Error{Op: "request", Err: unix.EBUSY}})
+	if r.stats.ExpectFailed.Load() != 1 || !strings.Contains(r.logs.String(), "expectation refused") {
+		t.Fatalf("refusal: %d failures counted, log %q", r.stats.ExpectFailed.Load(), r.logs.String())
 	}
 }
 
@@ -278,7 +283,7 @@ func TestHandleUnconfirmedMasterExpectInVerdict(t *testing.T) {
 		res.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_UDP, Dst: server, DstPort: 2000, SrcPort: 69})
 		return nil
 	}), ExpectAuto)
-	if err := r.w.handle(r.packet(t, false, nil)); err != nil {
+	if err := r.w.serveOne(r.packet(t, false, nil)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(r.queueK.messages(typExpNew)); n != 0 {
@@ -307,7 +312,7 @@ func TestHandleMasterTimeout(t *testing.T) {
 			res.Timeout = secs
 			return nil
 		}), ExpectAuto)
-		if err := r.w.handle(r.packet(t, false, nil)); err != nil {
+		if err := r.w.serveOne(r.packet(t, false, nil)); err != nil {
 			t.Fatal(err)
 		}
 		v := r.verdict(t)
@@ -326,15 +331,19 @@ func TestHandleMasterTimeout(t *testing.T) {
 type natPortParser struct{}
 
 func (natPortParser) Parse(p *cthelper.Packet, r *cthelper.Result) error {
-	r.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server, Dst: client, AnySrcPort: true, DstPort: 50000,
-		NAT: true, NATDir: cthelper.Reply, NATAddr: client, NATPort: 50000})
-	r.AddRewrite(cthelper.Rewrite{Off: 0, Len: 5, Data: []byte("50000")})
+	r.AddAnnounced(cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server, Dst: client, AnySrcPort: true, DstPort: 50000,
+		NAT: true, NATDir: cthelper.Reply, NATAddr: client, NATPort: 50000},
+		cthelper.Rewrite{Off: 0, Len: 5, Data: []byte("50000")})
 	return nil
 }
 
 func (natPortParser) RenumberPort(r *cthelper.Result, i int, port uint16) error {
+	k, ok := r.Expects[i].Announcement()
+	if !ok {
+		return errors.New("not announced")
+	}
 	r.Expects[i].DstPort = port
-	r.Rewrites[i].Data = strconv.AppendUint(r.Scratch[:0], uint64(port), 10)
+	r.Rewrites[k].Data = strconv.AppendUint(r.Scratch[:0], uint64(port), 10)
 	return nil
 }
 
@@ -368,7 +377,7 @@ func TestHandleNATPortClash(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t, natPortParser{}, ExpectAuto)
 			r.syncK.creates, r.syncK.holder = c.creates, c.holder
-			if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+			if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 				t.Fatal(err)
 			}
 			if c.tried != nil && !slices.Equal(r.syncK.tried, c.tried) {
@@ -404,7 +413,7 @@ func TestHandleExpectViaVerdictAndFailure(t *testing.T) {
 		pasvExpect(res)
 		return nil
 	}), ExpectVerdict)
-	if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+	if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 		t.Fatal(err)
 	}
 	if v := r.verdict(t); v.exp == nil {
@@ -428,7 +437,7 @@ func TestHandlePanicIsContained(t *testing.T) {
 	}), ExpectAuto)
 	for range 3 {
 		r.queueK.sent = nil
-		if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+		if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 			t.Fatal(err)
 		}
 		if v := r.verdict(t); v.verdict != nfq.Accept || v.hasCT {
@@ -459,7 +468,7 @@ func TestHandleMalformed(t *testing.T) {
 		r.queueK.sent = nil
 		p := r.packet(t, true, nil)
 		mod(p)
-		if err := r.w.handle(p); err != nil {
+		if err := r.w.serveOne(p); err != nil {
 			t.Fatal(err)
 		}
 		if v := r.verdict(t); v.verdict != nfq.Accept || v.hasCT || v.exp != nil {
@@ -480,7 +489,7 @@ func TestHandleRewriteAndDrop(t *testing.T) {
 		res.Verdict = cthelper.Drop
 		return nil
 	}), ExpectAuto)
-	if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+	if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 		t.Fatal(err)
 	}
 	v := r.verdict(t)
@@ -507,7 +516,7 @@ func TestHandleLengthChangingRewriteCarriesCT(t *testing.T) {
 			res.AddRewrite(cthelper.Rewrite{Off: i, Len: 8, Data: res.Scratch[:n]})
 			return nil
 		}), ExpectAuto)
-		if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+		if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 			t.Fatal(err)
 		}
 		v := r.verdict(t)
@@ -543,7 +552,7 @@ func TestHandleHelperExpectInVerdict(t *testing.T) {
 		res.AddExpect(cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server, Dst: client, AnySrcPort: true, DstPort: 42000, Helper: "ssdp"})
 		return nil
 	}), ExpectAuto)
-	if err := r.w.handle(r.packet(t, true, nil)); err != nil {
+	if err := r.w.serveOne(r.packet(t, true, nil)); err != nil {
 		t.Fatal(err)
 	}
 	exps := r.queueK.messages(typExpNew)

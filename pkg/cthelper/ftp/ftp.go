@@ -314,10 +314,12 @@ func (h *Parser) expect(p *cthelper.Packet, r *cthelper.Result, dir cthelper.Dir
 		return nil
 	}
 	if e.NAT {
+		// Slots 0..NRewrites-1 hold the rewrites so far: the next is free.
 		slot := r.NRewrites
 		w := cthelper.Rewrite{Off: off + a.off, Len: a.len}
 		w.Data = render(r.Scratch[slot*slotSize:slot*slotSize:(slot+1)*slotSize], k, a.delim, e.Dst, e.DstPort)
-		r.AddRewrite(w)
+		r.AddAnnounced(e, w)
+		return nil
 	}
 	r.AddExpect(e)
 	return nil
@@ -331,26 +333,37 @@ func familyWord(a netip.Addr) string {
 }
 
 // RenumberPort moves NATed expectation i to another port: it sets
-// r.Expects[i].DstPort and re-renders the matching payload rewrite, so the
-// peer is told the new port. It does not allocate.
+// r.Expects[i].DstPort and re-renders the rewrite that announces it (the
+// one its Announce links), so the peer is told the new port. It does not
+// allocate.
 //
 // What the engine must do on a port clash (nf_nat_ftp does the same in the
 // kernel): when creating r.Expects[i] with NAT set fails with EBUSY (the
 // translated tuple is taken by another expectation), call RenumberPort(r,
 // i, port+1) and try again, up to port 65535; if none is free, drop the
-// packet (the client will retry) and do not send any rewrite. Only
-// expectations with NAT set have a rewrite: Rewrites[k] belongs to the
-// k-th expectation with NAT set, which for FTP is Expects[k] (a parse
-// either NATs all its expectations or none).
+// packet (the client will retry) and do not send any rewrite.
 func (h *Parser) RenumberPort(r *cthelper.Result, i int, port uint16) error {
-	if i < 0 || i >= r.NExpects || i >= r.NRewrites || !r.Expects[i].NAT {
+	if i < 0 || i >= r.NExpects || !r.Expects[i].NAT {
 		return fmt.Errorf("ftp: expectation %d has no NAT rewrite", i)
 	}
 	e := &r.Expects[i]
-	w := &r.Rewrites[i]
-	k, delim := rewriteKind(w.Data)
+	k, ok := e.Announcement()
+	if !ok || k >= r.NRewrites {
+		return fmt.Errorf("ftp: expectation %d has no NAT rewrite", i)
+	}
+	w := &r.Rewrites[k]
+	slot := -1
+	for s := range cthelper.MaxRewrites {
+		if cap(w.Data) > 0 && &w.Data[:1][0] == &r.Scratch[s*slotSize] {
+			slot = s
+		}
+	}
+	if slot < 0 {
+		return fmt.Errorf("ftp: expectation %d's rewrite is not the parser's", i)
+	}
+	kd, delim := rewriteKind(w.Data)
 	e.DstPort = port
-	w.Data = render(r.Scratch[i*slotSize:i*slotSize:(i+1)*slotSize], k, delim, e.Dst, port)
+	w.Data = render(r.Scratch[slot*slotSize:slot*slotSize:(slot+1)*slotSize], kd, delim, e.Dst, port)
 	return nil
 }
 

@@ -63,7 +63,7 @@ func TestNAT(t *testing.T) {
 			t.Errorf("%s: rewritten to %q, want %q", tc.name, got, tc.rewritten)
 		}
 		want := tc.exp
-		want.Proto, want.AnySrcPort, want.NAT = 6, true, true
+		want.Proto, want.AnySrcPort, want.NAT, want.Announce = 6, true, true, 1
 		if r.NExpects != 1 || r.Expects[0] != want {
 			t.Errorf("%s: %d expectations %+v\nwant %+v", tc.name, r.NExpects, r.Expects[0], want)
 		}

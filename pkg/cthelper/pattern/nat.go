@@ -9,7 +9,7 @@ import (
 	"github.com/gonfct/gonfct/pkg/cthelper/internal/ascii"
 )
 
-// Under NAT each expectation has one rewrite, at the same index: the
+// Under NAT each expectation has one rewrite, linked by its Announce: the
 // payload from the first announcing group to the last, rendered again
 // with the translated address and the (possibly renumbered) port. Its
 // text lives in one slot of Result.Scratch, after a small header that
@@ -27,11 +27,12 @@ const (
 	formHiLo = 2
 )
 
-// addNAT adds e with the rewrite of its announcement, keeping the pairs
-// in payload order (the engine applies rewrites front to back). An
-// announcement that overlaps one already rewritten is left alone.
+// addNAT adds e with the rewrite of its announcement, linked
+// (Result.AddAnnounced keeps the rewrites in payload order, as the engine
+// applies them front to back). An announcement that overlaps one already
+// rewritten is left alone.
 func (h *Parser) addNAT(r *cthelper.Result, e cthelper.Expect, a announcement, text []byte, off int) error {
-	if r.NExpects == len(r.Expects) || r.NRewrites != r.NExpects {
+	if r.NExpects == len(r.Expects) || r.NRewrites == len(r.Rewrites) {
 		return nil
 	}
 	// The groups in text order.
@@ -53,11 +54,7 @@ func (h *Parser) addNAT(r *cthelper.Result, e cthelper.Expect, a announcement, t
 		end = max(end, int(a.caps[g.slot+1]))
 	}
 	w := cthelper.Rewrite{Off: off + start, Len: end - start}
-	k := r.NRewrites
-	for k > 0 && r.Rewrites[k-1].Off >= w.Off {
-		k--
-	}
-	if (k > 0 && r.Rewrites[k-1].Off+r.Rewrites[k-1].Len > w.Off) || (k < r.NRewrites && w.Off+w.Len > r.Rewrites[k].Off) {
+	if overlaps(r, w) {
 		return nil
 	}
 
@@ -104,12 +101,18 @@ func (h *Parser) addNAT(r *cthelper.Result, e cthelper.Expect, a announcement, t
 	copy(s[hdrSize:], b.b[:b.n])
 	w.Data = s[hdrSize : hdrSize+b.n]
 
-	copy(r.Rewrites[k+1:r.NRewrites+1], r.Rewrites[k:r.NRewrites])
-	copy(r.Expects[k+1:r.NExpects+1], r.Expects[k:r.NExpects])
-	r.Rewrites[k], r.Expects[k] = w, e
-	r.NRewrites++
-	r.NExpects++
+	r.AddAnnounced(e, w)
 	return nil
+}
+
+// overlaps reports whether w overlaps a rewrite already in r.
+func overlaps(r *cthelper.Result, w cthelper.Rewrite) bool {
+	for _, o := range r.Rewrites[:r.NRewrites] {
+		if w.Off < o.Off+o.Len && o.Off < w.Off+w.Len {
+			return true
+		}
+	}
+	return false
 }
 
 type groupKind uint8
@@ -139,10 +142,14 @@ func slotUsed(r *cthelper.Result, i int) bool {
 // RenumberPort moves NATed expectation i to port and renders its rewrite
 // again to announce it (cthelper.PortRenumberer). It does not allocate.
 func (h *Parser) RenumberPort(r *cthelper.Result, i int, port uint16) error {
-	if i < 0 || i >= r.NExpects || i >= r.NRewrites || !r.Expects[i].NAT {
+	if i < 0 || i >= r.NExpects || !r.Expects[i].NAT {
 		return fmt.Errorf("%s: expectation %d has no NAT rewrite", h.name, i)
 	}
-	w := &r.Rewrites[i]
+	k, ok := r.Expects[i].Announcement()
+	if !ok || k >= r.NRewrites {
+		return fmt.Errorf("%s: expectation %d has no NAT rewrite", h.name, i)
+	}
+	w := &r.Rewrites[k]
 	slot := -1
 	for s := range cthelper.MaxRewrites {
 		if cap(w.Data) > 0 && &w.Data[:1][0] == &r.Scratch[s*slotSize+hdrSize] {

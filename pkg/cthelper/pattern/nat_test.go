@@ -3,7 +3,6 @@ package pattern
 import (
 	"errors"
 	"net/netip"
-	"slices"
 	"strings"
 	"testing"
 
@@ -57,6 +56,7 @@ func TestNAT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			tt.want.Announce = 1 // linked to the one rewrite
 			if len(got) != 1 || got[0] != tt.want {
 				t.Fatalf("expectations %+v, want %+v", got, tt.want)
 			}
@@ -67,8 +67,9 @@ func TestNAT(t *testing.T) {
 	}
 }
 
-// Several announcements in one segment: each expectation has its rewrite
-// at the same index, in payload order, and RenumberPort moves one of them
+// Several announcements in one segment: each expectation is linked to
+// the rewrite that announces it (rewrites in payload order, expectations
+// in the order the rules found them), and RenumberPort moves one of them
 // (the engine's answer to a port another connection holds).
 func TestNATRenumber(t *testing.T) {
 	h := mustNew(t, nil,
@@ -81,18 +82,21 @@ func TestNATRenumber(t *testing.T) {
 	if err != nil || r.NExpects != 3 || r.NRewrites != 3 {
 		t.Fatalf("%d expectations, %d rewrites, %v", r.NExpects, r.NRewrites, err)
 	}
-	for i, port := range []uint16{10000, 50001, 40001} {
-		if err := h.RenumberPort(r, i, port); err != nil {
+	// Each announced port moves to its own new one.
+	moves := map[uint16]uint16{9999: 10000, 50000: 50001, 40000: 40001}
+	for i := range r.NExpects {
+		if err := h.RenumberPort(r, i, moves[r.Expects[i].NATPort]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var ports []uint16
 	for i := range r.NExpects {
-		ports = append(ports, r.Expects[i].DstPort)
+		if e := r.Expects[i]; e.DstPort != moves[e.NATPort] {
+			t.Errorf("expectation %d announced %d, now %d, want %d", i, e.NATPort, e.DstPort, moves[e.NATPort])
+		}
 	}
 	got := string(pcaptest.Apply(t, p.Payload, r))
-	if want := "DATA 203.0.113.55 10000\nPORT 203,0,113,55,195,81\nEND40001."; got != want || !slices.Equal(ports, []uint16{10000, 50001, 40001}) {
-		t.Errorf("after renumbering: %q, ports %v", got, ports)
+	if want := "DATA 203.0.113.55 10000\nPORT 203,0,113,55,195,81\nEND40001."; got != want {
+		t.Errorf("after renumbering: %q", got)
 	}
 	if err := h.RenumberPort(r, 3, 1); err == nil {
 		t.Error("renumbered an expectation that does not exist")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
-	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"github.com/gonfct/gonfct/pkg/expect"
 	"golang.org/x/sys/unix"
 )
@@ -78,17 +77,9 @@ type Stats struct {
 	Expects, Rewrites, Drops, Errors, Malformed, Retransmits, Gaps int
 }
 
-// flowKey identifies a flow in both directions.
-type flowKey struct {
-	proto uint8
-	a, b  netip.AddrPort // a < b
-}
-
+// flow is what Run keeps of a conntrack besides the emulation's own.
 type flow struct {
-	helped      bool
-	orig, reply ctnetlink.Tuple
-	seenReply   bool
-	priv        []byte
+	helped bool
 	// TCP: the sequence number after the last data seen, per direction.
 	next    [2]uint32
 	hasNext [2]bool
@@ -97,19 +88,18 @@ type flow struct {
 // Run replays frames through h, calling emit for each event, in capture
 // order, and returns the counts. The emulation is what the kernel and
 // `gonfct run` do for a connection the ruleset assigns to the helper:
-// one conntrack per flow, its original direction from the first packet
-// (a TCP SYN's sender, or else the side that talks to the helper's port),
-// ctinfo NEW until the first reply then ESTABLISHED, the helper's private
-// data kept per conntrack (zeroed at first, written back when the parser
-// changes it), and every packet of the flow handed to the parser through
-// the engine's own IP decoding. TCP segments whose data was seen already
-// are not parsed again.
+// one conntrack per flow with the kernel's ctinfo and private data
+// (Conntracks), every packet of the flow decoded by the engine's own IP
+// decoding and run through engine.Decide, the decision path of `gonfct
+// run`. TCP segments whose data was seen already are not parsed again.
 func Run(frames []Frame, h Helper, emit func(Event)) Stats {
 	st := Stats{Frames: len(frames)}
-	flows := map[flowKey]*flow{}
+	cts := &Conntracks{Ports: h.Ports, PrivLen: h.PrivLen}
+	flows := map[*Conntrack]*flow{}
+	serving := &engine.Serving{Name: h.Name, Parser: h.Parser, PrivLen: h.PrivLen}
 	var (
-		pkt cthelper.Packet
-		res cthelper.Result
+		pkt  cthelper.Packet
+		plan engine.Plan
 	)
 	for _, fr := range frames {
 		if fr.IP == nil {
@@ -131,25 +121,19 @@ func Run(frames []Frame, h Helper, emit func(Event)) Stats {
 		if tcp {
 			flags = fr.IP[off.L4+13]
 		}
-		src, dst := netip.AddrPortFrom(pkt.Src, pkt.SrcPort), netip.AddrPortFrom(pkt.Dst, pkt.DstPort)
-		k := flowKey{proto: pkt.Proto, a: src, b: dst}
-		if src.Compare(dst) > 0 {
-			k.a, k.b = dst, src
-		}
-		fl := flows[k]
-		if fl == nil {
-			fl = newFlow(&pkt, flags, h)
-			flows[k] = fl
+		ct, dir, isNew := cts.Find(&pkt, flags)
+		fl := flows[ct]
+		if isNew {
+			fl = &flow{helped: slices.Contains(h.Protos, pkt.Proto) && (len(h.Ports) == 0 || slices.Contains(h.Ports, ct.Orig.DstPort)) &&
+				(len(h.Families) == 0 || slices.Contains(h.Families, pkt.Family))}
+			flows[ct] = fl
 			if fl.helped {
 				st.Flows++
 			}
 		}
 		if !fl.helped {
+			ct.Passed(dir)
 			continue
-		}
-		dir := cthelper.Original
-		if pkt.Src == fl.reply.Src && pkt.SrcPort == fl.reply.SrcPort && pkt.Dst == fl.reply.Dst && pkt.DstPort == fl.reply.DstPort {
-			dir = cthelper.Reply
 		}
 		ev := Event{Packet: fr.Number, Proto: pkt.Proto, Src: pkt.Src, Dst: pkt.Dst, SrcPort: pkt.SrcPort, DstPort: pkt.DstPort, Dir: dir}
 		if fr.Truncated {
@@ -159,36 +143,33 @@ func Run(frames []Frame, h Helper, emit func(Event)) Stats {
 		}
 		if tcp {
 			if skip := fl.trackTCP(dir, pkt.Seq, len(pkt.Payload), flags, &st, ev, emit); skip {
+				ct.Passed(dir)
 				continue
 			}
 		}
-		switch {
-		case dir == cthelper.Reply:
-			fl.seenReply = true
-			pkt.Info = cthelper.EstablishedReply
-		case fl.seenReply:
-			pkt.Info = cthelper.Established
-		default:
-			pkt.Info = cthelper.New
-		}
-		pkt.Dir = dir
-		pkt.Orig, pkt.Reply = fl.orig, fl.reply
-		pkt.Priv = fl.priv
-
+		view := ct.View(dir)
 		st.Packets++
-		res.Reset()
-		perr := parse(h.Parser, &pkt, &res)
-		if perr != nil {
+		engine.Decide(serving, &pkt, &view, &plan)
+		ct.Passed(dir)
+		ct.Apply(&plan)
+		switch plan.Outcome {
+		case engine.ParseError:
 			st.Errors++
-			ev.Kind, ev.Err = KindError, perr.Error()
+			ev.Kind, ev.Err = KindError, plan.Err.Error()
+			emit(ev)
+			continue
+		case engine.Panicked:
+			st.Errors++
+			ev.Kind, ev.Err = KindError, "parser panicked: "+plan.Panic
 			emit(ev)
 			continue
 		}
+		res := &plan.Result
 		for i := range res.NExpects {
 			st.Expects++
 			e := ev
 			e.Kind = KindExpect
-			e.Expect = engine.Expectation(&pkt, &res.Expects[i], fl.orig)
+			e.Expect = plan.Expectation(i)
 			e.Expect.Timeout = h.Timeout
 			emit(e)
 		}
@@ -203,7 +184,7 @@ func Run(frames []Frame, h Helper, emit func(Event)) Stats {
 			}
 			emit(e)
 		}
-		if res.Verdict == cthelper.Drop {
+		if plan.Verdict() == cthelper.Drop {
 			st.Drops++
 			e := ev
 			e.Kind = KindDrop
@@ -215,46 +196,6 @@ func Run(frames []Frame, h Helper, emit func(Event)) Stats {
 		}
 	}
 	return st
-}
-
-// parse calls the parser, turning a panic into an error, as the engine
-// does.
-func parse(p cthelper.Parser, pkt *cthelper.Packet, res *cthelper.Result) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("parser panicked: %v", v)
-		}
-	}()
-	return p.Parse(pkt, res)
-}
-
-const (
-	tcpFIN = 0x01
-	tcpSYN = 0x02
-	tcpACK = 0x10
-)
-
-func newFlow(p *cthelper.Packet, flags byte, h Helper) *flow {
-	fwd := ctnetlink.Tuple{Src: p.Src, Dst: p.Dst, Proto: p.Proto, SrcPort: p.SrcPort, DstPort: p.DstPort}
-	rev := ctnetlink.Tuple{Src: p.Dst, Dst: p.Src, Proto: p.Proto, SrcPort: p.DstPort, DstPort: p.SrcPort}
-	fl := &flow{orig: fwd, reply: rev}
-	switch {
-	case flags&tcpSYN != 0 && flags&tcpACK == 0:
-		// A SYN's sender opened the connection.
-	case flags&tcpSYN != 0:
-		fl.orig, fl.reply = rev, fwd // a SYN-ACK answers the other side
-	case !slices.Contains(h.Ports, p.DstPort) && slices.Contains(h.Ports, p.SrcPort):
-		fl.orig, fl.reply = rev, fwd // mid-stream: the helper's port is the server's
-	}
-	fl.helped = slices.Contains(h.Protos, p.Proto) && (len(h.Ports) == 0 || slices.Contains(h.Ports, fl.orig.DstPort)) &&
-		(len(h.Families) == 0 || slices.Contains(h.Families, p.Family))
-	if fl.helped {
-		fl.priv = make([]byte, h.PrivLen)
-		if fl.orig != fwd {
-			fl.seenReply = true // its first packet was a reply
-		}
-	}
-	return fl
 }
 
 // trackTCP follows one direction's sequence numbers: it reports a segment

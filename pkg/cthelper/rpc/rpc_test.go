@@ -34,7 +34,23 @@ func replay(t *testing.T, frames []pcaptest.Frame) []pcaptest.Step {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pcaptest.Replay(t, p, PrivLen, frames)
+	return pcaptest.Replay(t, p, PrivLen, withHandshake(frames))
+}
+
+// withHandshake puts a TCP handshake to the portmapper's port ahead of
+// TCP frames taken out of their capture without theirs: without one the
+// kernel reports the first data packet as NEW, which the helper ignores.
+func withHandshake(frames []pcaptest.Frame) []pcaptest.Frame {
+	if len(frames) == 0 || frames[0].Proto != unix.IPPROTO_TCP || frames[0].SYN {
+		return frames
+	}
+	f := frames[0]
+	syn := pcaptest.Frame{Family: f.Family, Proto: f.Proto, Src: f.Src, Dst: f.Dst, SrcPort: f.SrcPort, DstPort: f.DstPort, SYN: true}
+	if f.SrcPort == 111 {
+		syn.Src, syn.Dst, syn.SrcPort, syn.DstPort = f.Dst, f.Src, f.DstPort, f.SrcPort
+	}
+	synAck := pcaptest.Frame{Family: f.Family, Proto: f.Proto, Src: syn.Dst, Dst: syn.Src, SrcPort: syn.DstPort, DstPort: syn.SrcPort, SYN: true, ACK: true}
+	return append([]pcaptest.Frame{syn, synAck}, frames...)
 }
 
 func TestCaptures(t *testing.T) {

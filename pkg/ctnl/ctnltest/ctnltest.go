@@ -149,6 +149,27 @@ func (s *Socket) Recv(b []byte, wait time.Duration) (int, error) {
 	}
 }
 
+// RecvBatch hands out the next queued datagram as Recv does, then the
+// ones queued behind it, up to len(bufs); an error queued behind the
+// first waits for the next call.
+func (s *Socket) RecvBatch(bufs [][]byte, lens []int, wait time.Duration) (int, error) {
+	n, err := s.Recv(bufs[0], wait)
+	if err != nil {
+		return 0, err
+	}
+	lens[0] = n
+	i := 1
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ; i < len(bufs) && len(s.queue) > 0 && s.queue[0].err == nil && !s.closed; i++ {
+		d := s.queue[0]
+		s.queue = s.queue[1:]
+		copy(bufs[i], d.b)
+		lens[i] = len(d.b)
+	}
+	return i, nil
+}
+
 // Pending reports whether a datagram is queued; a queued overflow is
 // consumed and returned.
 func (s *Socket) Pending() (bool, error) {

@@ -6,28 +6,39 @@ import (
 	"testing"
 
 	"github.com/gonfct/gonfct/pkg/cthelper"
+	"github.com/gonfct/gonfct/pkg/cthelper/engine"
+	"github.com/gonfct/gonfct/pkg/cthelper/replay"
 )
 
-// Bench measures parser alone on a capture: the packets are prepared as
-// Replay prepares them (directions, conntrack info, one private data
-// buffer per flow), then every iteration zeroes the private data and runs
-// every packet with a payload through Parse. One op is the whole capture;
-// "ns/packet" is reported too.
+// Bench measures parser on a capture as the engine calls it: the packets
+// are prepared as Replay prepares them (directions, conntrack info, one
+// private data buffer per flow), then every iteration zeroes the private
+// data and runs every packet with a payload through engine.Decide. One op
+// is the whole capture; "ns/packet" is reported too.
 func Bench(b *testing.B, parser cthelper.Parser, privLen int, frames []Frame) {
 	b.Helper()
-	pkts, flows := packets(frames, privLen)
+	type prepared struct {
+		p    cthelper.Packet
+		ct   *replay.Conntrack
+		view engine.Conntrack
+	}
+	var pkts []prepared
+	walk(frames, privLen, func(p *cthelper.Packet, ct *replay.Conntrack, view *engine.Conntrack) {
+		pkts = append(pkts, prepared{*p, ct, *view})
+	})
 	if len(pkts) == 0 {
 		b.Fatal("capture has no packet with a payload")
 	}
-	var res cthelper.Result
+	s := &engine.Serving{Parser: parser, PrivLen: privLen}
+	var pl engine.Plan
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, fl := range flows {
-			clear(fl.priv)
+		for i := range pkts {
+			clear(pkts[i].ct.Priv())
 		}
 		for i := range pkts {
-			res.Reset()
-			_ = parser.Parse(&pkts[i], &res)
+			engine.Decide(s, &pkts[i].p, &pkts[i].view, &pl)
+			pkts[i].ct.Apply(&pl)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(pkts)), "ns/packet")

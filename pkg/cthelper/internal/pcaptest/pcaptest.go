@@ -1,7 +1,9 @@
 // Package pcaptest reads the small tcpdump captures the protocol parsers'
 // tests keep as test data, and replays them through a parser the way the
-// engine would: one conntrack per flow, the first packet of a flow setting
-// its original direction, private data kept between packets.
+// engine would: one conntrack per flow as replay.Conntracks emulates it
+// (the first packet of a flow setting its original direction, the
+// kernel's ctinfo, private data kept between packets when the parser
+// says it changed), each packet decided by engine.Decide.
 package pcaptest
 
 import (
@@ -13,7 +15,6 @@ import (
 	"github.com/gonfct/gonfct/pkg/cthelper"
 	"github.com/gonfct/gonfct/pkg/cthelper/engine"
 	"github.com/gonfct/gonfct/pkg/cthelper/replay"
-	"github.com/gonfct/gonfct/pkg/ctnetlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,7 +25,7 @@ type Frame struct {
 	Src, Dst         netip.Addr
 	SrcPort, DstPort uint16
 	Seq              uint32
-	SYN, FIN         bool
+	SYN, FIN, ACK    bool
 	Payload          []byte
 	Time             time.Time // when it was captured
 }
@@ -70,7 +71,7 @@ func Parse(b []byte) ([]Frame, error) {
 		}
 		if p.Proto == unix.IPPROTO_TCP {
 			flags := c.IP[off.L4+13]
-			f.SYN, f.FIN = flags&0x02 != 0, flags&0x01 != 0
+			f.SYN, f.FIN, f.ACK = flags&0x02 != 0, flags&0x01 != 0, flags&0x10 != 0
 		}
 		frames = append(frames, f)
 	}
@@ -84,70 +85,54 @@ type Step struct {
 	Err    error
 }
 
-type flowKey struct {
-	a, b   netip.AddrPort
-	proto  uint8
-	family uint8
-}
-
-type flow struct {
-	orig, reply ctnetlink.Tuple
-	priv        []byte
-	packets     int
-}
-
-// Replay runs every packet with a payload through parser, one conntrack per
-// flow (the first packet seen, SYN or data, is the original direction),
-// keeping each flow's private data (privLen bytes, zeroed at start) between
-// packets as the kernel would. Packets without payload are skipped, as the
-// engine's rules would not queue them to a helper that ignores them anyway.
+// Replay runs every packet with a payload through parser with
+// engine.Decide, one conntrack per flow (replay.Conntracks: the first
+// packet seen, SYN or data, is the original direction, unless it is a
+// SYN-ACK), keeping each flow's private data (privLen bytes, zeroed at
+// start) between packets as the kernel would. Packets without payload
+// are not handed to the parser (the engine's rules would not queue them
+// to a helper that ignores them anyway) but count for their conntrack's
+// state. A parser that panics fails the test.
 func Replay(t testing.TB, parser cthelper.Parser, privLen int, frames []Frame) []Step {
 	t.Helper()
-	pkts, flows := packets(frames, privLen)
-	steps := make([]Step, 0, len(pkts))
-	for i := range pkts {
-		var st Step
-		st.Packet = pkts[i]
-		st.Result.Reset()
-		st.Err = parser.Parse(&st.Packet, &st.Result)
-		st.Packet.Priv = append([]byte(nil), flows[i].priv...)
+	s := &engine.Serving{Parser: parser, PrivLen: privLen}
+	var steps []Step
+	walk(frames, privLen, func(p *cthelper.Packet, ct *replay.Conntrack, view *engine.Conntrack) {
+		pl := new(engine.Plan)
+		engine.Decide(s, p, view, pl)
+		ct.Apply(pl)
+		if pl.Outcome == engine.Panicked {
+			t.Fatalf("parser panicked: %s\n%s", pl.Panic, pl.Stack)
+		}
+		st := Step{Packet: pl.Packet, Result: pl.Result, Err: pl.Err}
+		st.Packet.Priv = append([]byte(nil), pl.Packet.Priv...)
 		steps = append(steps, st)
-	}
+	})
 	return steps
 }
 
-// packets prepares the frames with a payload as the engine would hand
-// them to a parser, each with its flow (whose private data the packets
-// share).
-func packets(frames []Frame, privLen int) ([]cthelper.Packet, []*flow) {
-	flows := map[flowKey]*flow{}
-	var pkts []cthelper.Packet
-	var of []*flow
+// walk emulates the conntracks of frames and calls fn with each packet
+// with a payload, as decoded, its conntrack and what the kernel would
+// report of it then.
+func walk(frames []Frame, privLen int, fn func(p *cthelper.Packet, ct *replay.Conntrack, view *engine.Conntrack)) {
+	cts := &replay.Conntracks{PrivLen: privLen}
 	for _, f := range frames {
-		fl := flowOf(flows, &f, privLen)
-		fl.packets++
-		if len(f.Payload) == 0 {
-			continue
+		p := cthelper.Packet{Family: f.Family, Proto: f.Proto, Src: f.Src, Dst: f.Dst,
+			SrcPort: f.SrcPort, DstPort: f.DstPort, Seq: f.Seq, Payload: f.Payload}
+		var flags byte
+		if f.SYN {
+			flags |= 0x02
 		}
-		dir := cthelper.Original
-		if f.Src == fl.orig.Dst && f.SrcPort == fl.orig.DstPort && !(f.Src == fl.orig.Src && f.SrcPort == fl.orig.SrcPort) {
-			dir = cthelper.Reply
+		if f.ACK {
+			flags |= 0x10
 		}
-		info := cthelper.Established
-		switch {
-		case dir == cthelper.Reply:
-			info = cthelper.EstablishedReply
-		case fl.packets == 1 && f.Proto == unix.IPPROTO_UDP:
-			info = cthelper.New
+		ct, dir, _ := cts.Find(&p, flags)
+		if len(f.Payload) > 0 {
+			view := ct.View(dir)
+			fn(&p, ct, &view)
 		}
-		pkts = append(pkts, cthelper.Packet{
-			Family: f.Family, Proto: f.Proto, Dir: dir, Info: info,
-			Src: f.Src, Dst: f.Dst, SrcPort: f.SrcPort, DstPort: f.DstPort, Seq: f.Seq,
-			Orig: fl.orig, Reply: fl.reply, Payload: f.Payload, Priv: fl.priv,
-		})
-		of = append(of, fl)
+		ct.Passed(dir)
 	}
-	return pkts, of
 }
 
 // Expects gathers every expectation the steps asked for, in order.
@@ -157,26 +142,6 @@ func Expects(steps []Step) []cthelper.Expect {
 		out = append(out, s.Result.Expects[:s.Result.NExpects]...)
 	}
 	return out
-}
-
-// flowOf finds the frame's flow, or starts one with the frame's direction
-// as the original.
-func flowOf(flows map[flowKey]*flow, f *Frame, privLen int) *flow {
-	a, b := netip.AddrPortFrom(f.Src, f.SrcPort), netip.AddrPortFrom(f.Dst, f.DstPort)
-	k := flowKey{a, b, f.Proto, f.Family}
-	if a.Compare(b) > 0 {
-		k.a, k.b = b, a
-	}
-	if fl := flows[k]; fl != nil {
-		return fl
-	}
-	fl := &flow{
-		orig:  ctnetlink.Tuple{Src: f.Src, Dst: f.Dst, Proto: f.Proto, SrcPort: f.SrcPort, DstPort: f.DstPort},
-		reply: ctnetlink.Tuple{Src: f.Dst, Dst: f.Src, Proto: f.Proto, SrcPort: f.DstPort, DstPort: f.SrcPort},
-		priv:  make([]byte, privLen),
-	}
-	flows[k] = fl
-	return fl
 }
 
 // Apply returns payload with r's rewrites done as the engine does them:
