@@ -11,7 +11,7 @@
 VMTEST_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 # The whole VM run (TCG): the e2e suite grew with the namespace, HA,
 # pattern and rewrite scenarios; CI allows 90 minutes for all of make test.
-VMTEST_TIMEOUT ?= 4200
+VMTEST_TIMEOUT ?= 4500
 VMTEST_MEM ?= 1024
 VMTEST_CMD ?= uname -a
 

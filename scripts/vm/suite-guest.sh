@@ -37,7 +37,7 @@ if [[ -f $bindir/manifest ]]; then
 	while IFS=$'\t' read -r name dir; do
 		[[ -n $name ]] || continue
 		run_one "$name.test" "$repo/$dir" "$bindir/$name.test" -test.v -test.count=1 \
-			-test.timeout="${GONFCT_VMTEST_GO_TIMEOUT:-60m}" ${GONFCT_VMTEST_GOFLAGS:-} </dev/null
+			-test.timeout="${GONFCT_VMTEST_GO_TIMEOUT:-72m}" ${GONFCT_VMTEST_GOFLAGS:-} </dev/null
 	done <"$bindir/manifest"
 fi
 
