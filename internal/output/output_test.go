@@ -105,3 +105,59 @@ func TestJSONAppender(t *testing.T) {
 		}
 	}
 }
+
+type cells []string
+
+func (c cells) AppendText(b []byte) []byte { return append(b, strings.Join(c, " ")+"\n"...) }
+func (c cells) Row() []string              { return c }
+
+// A listing longer than the probe streams: the rows seen so far set the
+// widths and are not held any more; a later, longer cell wraps in its
+// column. Up to the probe, the table is the whole-table rendering.
+func TestTableStreamsLongListings(t *testing.T) {
+	defer func(n int) { tableProbeRows = n }(tableProbeRows)
+	tableProbeRows = 3
+	rows := []cells{{"tcp", "10.0.0.1:21"}, {"udp", "fd00::1:53"}, {"icmp", "1.2.3.4"}}
+
+	var whole bytes.Buffer
+	w := NewWriter(&whole, Table, List, "PROTO", "SRC")
+	for _, r := range rows[:2] {
+		_ = w.Write(r)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w.stream != nil {
+		t.Fatal("a table shorter than the probe streamed")
+	}
+
+	var streamed bytes.Buffer
+	w = NewWriter(&streamed, Table, List, "PROTO", "SRC")
+	for _, r := range append(rows, cells{"tcp", "192.168.100.100:65535"}) {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+		if w.stream != nil && w.rows != nil {
+			t.Fatal("a streamed table still holds its rows")
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := `┌───────┬─────────────┐
+│ PROTO │ SRC         │
+├───────┼─────────────┤
+│ tcp   │ 10.0.0.1:21 │
+│ udp   │ fd00::1:53  │
+│ icmp  │ 1.2.3.4     │
+│ tcp   │ 192.168.10↩ │
+│       │ 0.100:65535 │
+└───────┴─────────────┘
+`
+	if streamed.String() != want {
+		t.Fatalf("streamed table:\n%s\nwant:\n%s", streamed.String(), want)
+	}
+	if !strings.HasPrefix(streamed.String(), strings.Join(strings.SplitAfter(whole.String(), "\n")[:5], "")) {
+		t.Fatalf("the streamed table's start differs from the whole table's:\n%s\n%s", streamed.String(), whole.String())
+	}
+}
