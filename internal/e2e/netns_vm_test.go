@@ -249,7 +249,7 @@ func TestNetnsQueueDiffersRefused(t *testing.T) {
 `, a.Name, b.Name, a.Name, b.Name)), 0o644)
 	out, err := exec.Command(gonfctBin(t), "run", "--config", conf).CombinedOutput()
 	want := "gonfct: " + conf + ":8:2: helper ftp inet tcp has QueueNum 6 here and 5 at " + conf + ":4:2: " +
-		"the kernel keeps one queue number per helper, for every namespace: give both the same QueueNum (see --help)\n"
+		"the kernel keeps one queue number per helper, for every namespace: give both the same QueueNum\n"
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || string(out) != want {
 		t.Errorf("%v\n got %s\nwant %s", err, out, want)
 	}
