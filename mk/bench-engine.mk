@@ -38,6 +38,7 @@ bin/loadgen:
 	$(GO) -C bench build -trimpath -o $(CURDIR)/$@ ./engine/loadgen
 
 bench-engine: bin/gonfct bin/loadgen bin/benchreport
+	mkdir -p bench/tmp $(dir $(ENGINE_OUT))
 	rm -f $(ENGINE_OUT)
 	@set -e; variants=; for v in $(BENCH_VARIANTS); do \
 	  label=$${v%%=*}; commit=$${v#*=}; src=$(VARIANT_DIR)/$$label; \
