@@ -195,6 +195,11 @@ func (q *Queue) Close() error {
 // each poll period instead.
 func (q *Queue) Interrupt() { _ = q.c.SetReadDeadline(time.Unix(1, 0)) }
 
+// InterruptAfter makes Receive return as Interrupt does once d has
+// passed (a later call moves the time): a loop that calls it after each
+// read returns when it has waited d without a packet.
+func (q *Queue) InterruptAfter(d time.Duration) { _ = q.c.SetReadDeadline(time.Now().Add(d)) }
+
 // IsInterrupted reports whether err comes from Interrupt.
 func IsInterrupted(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 

@@ -28,9 +28,9 @@ import (
 	"github.com/gonfct/gonfct/pkg/ctnl"
 )
 
-// pollPeriod is how long a queue's worker waits in poll(2) before it
-// looks at its stop flag: the bound on Stop's wait for a worker.
-const pollPeriod = 100 * time.Millisecond
+// drainQuiet is how long a draining queue must stay empty before its
+// worker returns.
+const drainQuiet = 100 * time.Millisecond
 
 // batchReads is how many queued packets a worker takes per read: under
 // load one recvmmsg(2) and one write serve this many packets instead of
@@ -348,13 +348,13 @@ func (e *Engine) stop() error {
 }
 
 // drain lets every worker serve what is queued already, each until its
-// queue stays empty for a poll period, for at most DrainTime; dropAll
+// queue stays empty for drainQuiet, for at most DrainTime; dropAll
 // then stops those still serving.
 func (e *Engine) drain() {
 	var ws []*worker
 	for _, n := range e.nets {
 		for _, b := range n.queues {
-			b.w.draining.Store(true)
+			b.w.drain()
 			ws = append(ws, b.w)
 		}
 	}

@@ -166,7 +166,7 @@ func (e *Engine) bindQueue(n *netns, qc queueConfig, p cthelper.Parser) error {
 		return err
 	}
 	q, err := nfq.Bind(conn, nfq.Config{Num: qc.num, MaxLen: qc.queueLen, Conntrack: true, FailOpen: e.cfg.FailOpen,
-		ReceiveBuffer: e.cfg.ReceiveBuffer, PollReads: pollPeriod, BatchReads: batchReads})
+		ReceiveBuffer: e.cfg.ReceiveBuffer, BatchReads: batchReads})
 	if err != nil {
 		conn.Close()
 		if n.name != "" {

@@ -33,7 +33,7 @@ type worker struct {
 	exps *expect.Client
 
 	stopping atomic.Bool
-	draining atomic.Bool // serve until the queue is empty, then return
+	draining atomic.Bool // serve until the queue stays empty for drainQuiet, then return
 	done     chan struct{}
 	err      error // why the worker stopped on its own
 
@@ -79,8 +79,18 @@ func (w *worker) run() {
 	for {
 		// Receive hands over every packet that is ready (nfq.Config's
 		// BatchReads); their verdicts leave together, in one write.
+		// With none ready it parks the goroutine in the runtime's
+		// netpoller, not in a blocking system call: a goroutine blocked
+		// in a system call keeps its P busy in the scheduler's eyes, so
+		// the runtime's monitor thread (sysmon) never sleeps for long,
+		// and after each idle spell of over 10 ms it took the P away and
+		// woke again every 20 µs: at a few hundred packets a second that
+		// cost more CPU than the packets (see docs/performance.md).
 		err := w.q.Receive(w.handleFn)
 		w.flush()
+		if err == nil && w.draining.Load() {
+			w.q.InterruptAfter(drainQuiet)
+		}
 		// A goroutine that runs (system calls included) for 10 ms
 		// without going through the scheduler gets a preemption signal,
 		// which interrupts its system call and costs far more than
@@ -95,8 +105,8 @@ func (w *worker) run() {
 			continue
 		}
 		if nfq.IsInterrupted(err) {
-			// A poll period without packets: while the engine drains,
-			// the queue is empty.
+			// stop's interrupt, or drainQuiet without packets while
+			// the engine drains: the queue is empty.
 			if w.stopping.Load() || w.draining.Load() {
 				return
 			}
@@ -123,6 +133,13 @@ func (w *worker) run() {
 			return
 		}
 	}
+}
+
+// drain makes the worker return once its queue stays empty for
+// drainQuiet.
+func (w *worker) drain() {
+	w.draining.Store(true)
+	w.q.InterruptAfter(drainQuiet)
 }
 
 func (w *worker) stop() {
