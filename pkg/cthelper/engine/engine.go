@@ -57,7 +57,9 @@ type Options struct {
 	// helper another engine serves. Nil: no coordination.
 	Registry *registry.Dir
 	// NetnsPoll is how often the namespaces Config.Netns names are looked
-	// at again, for ones made or deleted since (0: 250 ms).
+	// at again, for ones made or deleted since, where inotify cannot tell
+	// (a namespace named by a /proc path, a directory not there yet);
+	// elsewhere changes are seen at once (0: 250 ms).
 	NetnsPoll time.Duration
 }
 
@@ -159,7 +161,7 @@ func lookNetns(words []string) ([]nsFile, error) {
 	if len(words) == 0 {
 		return []nsFile{{name: "", named: true}}, nil
 	}
-	found, missing := nsSources(words).scan()
+	found, missing, _ := nsSources(words).scan()
 	return found, errors.Join(missing...)
 }
 
@@ -440,6 +442,8 @@ func (e *Engine) Reload(cfg Config) error {
 	}
 	if len(cfg.Netns) > 0 && e.watch == nil {
 		e.watch = e.startWatcher()
+	} else if e.watch != nil {
+		e.watch.replan() // the words may name other directories now
 	}
 	if err := errors.Join(errs...); err != nil {
 		e.opts.Metrics.ReloadErrors.Add(1)

@@ -54,13 +54,16 @@ func (s nsSources) follows() []string {
 // scan finds the namespaces the words name now, each once (the first
 // name wins). A named namespace that is missing or not a network
 // namespace is reported in missing; a directory's entries that are not
-// (yet) namespaces are skipped: `ip netns add` makes the file before it
-// mounts the namespace on it.
-func (s nsSources) scan() (found []nsFile, missing []error) {
+// (yet) namespaces are skipped (`ip netns add` makes the file before it
+// mounts the namespace on it): unsettled says one was met.
+func (s nsSources) scan() (found []nsFile, missing []error, unsettled bool) {
 	seen := map[nsID]bool{}
 	add := func(name, path string, named bool) {
 		id, err := probeNetns(path)
 		if err != nil {
+			if errors.Is(err, errNotMounted) {
+				unsettled = true
+			}
 			if named {
 				missing = append(missing, &NetnsError{Netns: path, Err: err})
 			}
@@ -93,7 +96,7 @@ func (s nsSources) scan() (found []nsFile, missing []error) {
 			}
 		}
 	}
-	return found, missing
+	return found, missing, unsettled
 }
 
 // nsName is how a namespace file is called: its name when it is one of

@@ -24,9 +24,12 @@ func TestNetnsScan(t *testing.T) {
 	bind(t, b.Path(), link)
 	os.WriteFile(filepath.Join(dir, "not-mounted"), nil, 0o644)
 
-	found, missing := nsSources{a.Name, a.Path(), dir}.scan()
+	found, missing, unsettled := nsSources{a.Name, a.Path(), dir}.scan()
 	if len(missing) != 0 {
 		t.Fatalf("missing %v", missing)
+	}
+	if !unsettled {
+		t.Error("a file with no namespace mounted on it yet: not unsettled")
 	}
 	names := nsNames(found)
 	if len(found) != 2 || names[0] != a.Name || names[1] != link {
@@ -36,18 +39,18 @@ func TestNetnsScan(t *testing.T) {
 		t.Errorf("follows %v", f)
 	}
 
-	_, missing = nsSources{"gonfct-no-such-ns", filepath.Join(dir, "not-mounted"), "/proc/self/ns/mnt"}.scan()
+	_, missing, _ = nsSources{"gonfct-no-such-ns", filepath.Join(dir, "not-mounted"), "/proc/self/ns/mnt"}.scan()
 	if len(missing) != 2 || !strings.Contains(missing[0].Error(), "/run/netns/gonfct-no-such-ns: no such file") ||
 		!strings.Contains(missing[1].Error(), "not-mounted: not a namespace file (nothing is mounted on it)") {
 		t.Errorf("missing %v", missing)
 	}
-	mnt, _ := (nsSources{"/proc/self/ns/mnt"}).scan()
+	mnt, _, _ := (nsSources{"/proc/self/ns/mnt"}).scan()
 	if _, err := openNetns(mnt[0]); err == nil || !strings.Contains(err.Error(), "not a network namespace") {
 		t.Errorf("a mount namespace opened as a network namespace: %v", err)
 	}
 
 	// Held open, a namespace stays reachable under its own identity.
-	found, _ = nsSources{a.Name}.scan()
+	found, _, _ = nsSources{a.Name}.scan()
 	fd, err := openNetns(found[0])
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +60,7 @@ func TestNetnsScan(t *testing.T) {
 	if out, err := exec.Command("umount", link).CombinedOutput(); err != nil {
 		t.Fatalf("umount: %v %s", err, out)
 	}
-	if found, _ := (nsSources{dir}).scan(); len(found) != 0 {
+	if found, _, _ := (nsSources{dir}).scan(); len(found) != 0 {
 		t.Errorf("after umount the directory still has %v", nsNames(found))
 	}
 	c, err := dial()

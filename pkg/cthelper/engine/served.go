@@ -212,29 +212,53 @@ func (e *Engine) unbindQueue(n *netns, num uint16) {
 	delete(n.queues, num)
 }
 
-// watcher looks at the configured namespaces again every period.
+// watcher looks at the configured namespaces again whenever the
+// directories that hold them change (dirWatch), and by the clock only for
+// what inotify cannot see (dirWatch.plan).
 type watcher struct {
 	quit, done chan struct{}
+	again      chan struct{} // look, and watch, again now
+}
+
+// replan makes the watcher look again at once (after a reload).
+func (w *watcher) replan() {
+	select {
+	case w.again <- struct{}{}:
+	default:
+	}
 }
 
 func (e *Engine) startWatcher() *watcher {
-	w := &watcher{quit: make(chan struct{}), done: make(chan struct{})}
+	w := &watcher{quit: make(chan struct{}), done: make(chan struct{}), again: make(chan struct{}, 1)}
+	dirs := newDirWatch()
+	var changed chan struct{}
+	if dirs != nil {
+		changed = dirs.changed
+	}
+	wait := dirs.plan(e.cfg.Netns, false, e.opts.NetnsPoll)
 	go func() {
 		defer close(w.done)
-		t := time.NewTicker(e.opts.NetnsPoll)
+		if dirs != nil {
+			defer dirs.close()
+		}
+		t := time.NewTimer(wait)
 		defer t.Stop()
 		for {
 			select {
 			case <-w.quit:
 				return
+			case <-changed:
+			case <-w.again:
 			case <-t.C:
 			}
 			e.mu.Lock()
 			// A named namespace that is missing now is let go; it is
 			// served again when it comes back.
-			found, _ := lookNetns(e.cfg.Netns)
+			found, _, unsettled := nsSources(e.cfg.Netns).scan()
 			_ = e.applyNetns(found, false)
+			wait = dirs.plan(e.cfg.Netns, unsettled, e.opts.NetnsPoll)
 			e.mu.Unlock()
+			t.Reset(wait)
 		}
 	}()
 	return w
