@@ -24,9 +24,6 @@ type Conn struct {
 	// errors) to messages sent with Write (see SetAckHandler).
 	ackFn func(Ack)
 
-	// pollWait, when set, makes reads wait in poll(2) (see SetPollReads).
-	pollWait time.Duration
-
 	// bufs, when set (SetBatchReads), are Receive's buffers: bufs[0] is
 	// buf, and one read fills as many as there are datagrams ready.
 	bufs [][]byte
@@ -202,7 +199,7 @@ func message(h netlink.Header, data []byte) Message {
 
 // read receives one datagram into c.buf.
 func (c *Conn) read() ([]byte, error) {
-	n, err := c.s.Recv(c.buf, c.pollWait)
+	n, err := c.s.Recv(c.buf)
 	if err != nil {
 		return nil, err
 	}
@@ -211,15 +208,6 @@ func (c *Conn) read() ([]byte, error) {
 	}
 	return c.buf[:n], nil
 }
-
-// SetPollReads makes every read wait for data in poll(2) on the calling
-// OS thread, at most d at a time, instead of parking in the Go runtime's
-// netpoller: a dedicated receive loop (NFQUEUE) then wakes up directly
-// in the kernel, without an epoll round and a goroutine hand-off per
-// packet. A read that finds nothing within d fails with
-// os.ErrDeadlineExceeded, so the loop can look at its stop flag; read
-// deadlines no longer apply. Zero restores netpoller reads.
-func (c *Conn) SetPollReads(d time.Duration) { c.pollWait = d }
 
 // SetBatchReads makes each Receive read up to n datagrams that are ready
 // at once (recvmmsg(2)) and hand all their messages to its callback; the
@@ -321,7 +309,7 @@ func (c *Conn) Receive(ctx context.Context, fn func(Message) error) error {
 // receiveBatch is Receive with SetBatchReads: every datagram ready, in
 // order of arrival.
 func (c *Conn) receiveBatch(ctx context.Context, fn func(Message) error) error {
-	n, err := c.s.RecvBatch(c.bufs, c.lens, c.pollWait)
+	n, err := c.s.RecvBatch(c.bufs, c.lens)
 	if err != nil {
 		if ctx.Err() != nil {
 			_ = c.s.SetReadDeadline(time.Time{})

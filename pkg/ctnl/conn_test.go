@@ -49,7 +49,7 @@ func TestQueryGetWithoutDone(t *testing.T) {
 		return [][]netlink.Message{{nfMsg(r, netlink.Multi, 7)}, {ctnltest.Ack(r, 0)}}
 	}))
 	defer c.Close()
-	c.SetPollReads(2 * time.Second) // a read that waits for a DONE fails instead of hanging
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second)) // a read that waits for a DONE fails instead of hanging
 	got, err := ids(t, c, getReq)
 	if err != nil {
 		t.Fatal(err)
@@ -316,9 +316,9 @@ func TestReceiveOverflow(t *testing.T) {
 	}
 }
 
-// Receive returns when its context ends, when the read deadline passes
-// (Interrupt from another goroutine), and after a poll period with
-// nothing to read; the socket then reads on.
+// Receive returns when its context ends and when the read deadline
+// passes (Interrupt from another goroutine, or a deadline ahead with
+// nothing to read); the socket then reads on.
 func TestReceiveStops(t *testing.T) {
 	s := ctnltest.NewSocket(nil)
 	c := ctnl.New(s)
@@ -339,10 +339,11 @@ func TestReceiveStops(t *testing.T) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 
-	c.SetPollReads(20 * time.Millisecond)
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	if err := c.Receive(context.Background(), nop); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("empty poll period: %v, want os.ErrDeadlineExceeded", err)
+		t.Fatalf("nothing before a deadline ahead: %v, want os.ErrDeadlineExceeded", err)
 	}
+	_ = c.SetReadDeadline(time.Time{})
 	s.Inject(ctnltest.Datagram(netlink.Message{Header: netlink.Header{Type: 1 << 8}, Data: []byte{2, 0, 0, 0}}))
 	n := 0
 	if err := c.Receive(context.Background(), func(ctnl.Message) error { n++; return nil }); err != nil || n != 1 {

@@ -22,17 +22,15 @@ type Socket interface {
 	// Send sends one datagram: one or more netlink messages back to back.
 	Send(b []byte) error
 	// Recv reads one datagram into b and returns its whole length, which
-	// is more than len(b) when it did not fit (and was cut). With wait > 0
-	// it waits at most that long on the calling OS thread and fails with
-	// os.ErrDeadlineExceeded when nothing came; with wait == 0 it blocks
+	// is more than len(b) when it did not fit (and was cut). It blocks
 	// until a datagram comes or the read deadline passes.
-	Recv(b []byte, wait time.Duration) (int, error)
+	Recv(b []byte) (int, error)
 	// RecvBatch reads like Recv, then whatever more datagrams are ready
 	// without waiting, one per buffer of bufs, and returns how many it
 	// read, each one's whole length in lens. An error comes back only
 	// when nothing was read; one met after the first datagram waits for
 	// the next call.
-	RecvBatch(bufs [][]byte, lens []int, wait time.Duration) (int, error)
+	RecvBatch(bufs [][]byte, lens []int) (int, error)
 	// Pending reports, without blocking, whether a datagram waits. An
 	// error waiting in its place (ENOBUFS) is consumed and returned.
 	Pending() (bool, error)
@@ -83,18 +81,15 @@ type kernelSocket struct {
 	wr      writeIO
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
-	pollFn  func(fd uintptr)
-	// batch makes readFn and pollFn read with recvmmsg(2) into rd.bufs.
-	batch   bool
-	pollFds [1]unix.PollFd
-	peek    [1]byte
+	// batch makes readFn read with recvmmsg(2) into rd.bufs.
+	batch bool
+	peek  [1]byte
 }
 
 type readIO struct {
-	in   []byte // receive buffer
-	wait time.Duration
-	n    int
-	err  error
+	in  []byte // receive buffer
+	n   int
+	err error
 
 	// A batch read (RecvBatch): its buffers, their lengths, and the
 	// recvmmsg(2) headers, kept from call to call.
@@ -148,7 +143,7 @@ func dialKernel(opts DialOptions) (*kernelSocket, error) {
 		return nil, newError("open netfilter netlink socket", err, "", nil)
 	}
 	s := &kernelSocket{nl: nl, raw: raw}
-	s.readFn, s.writeFn, s.pollFn = s.readOnce, s.writeOnce, s.pollOnce
+	s.readFn, s.writeFn = s.readOnce, s.writeOnce
 	return s, nil
 }
 
@@ -209,14 +204,14 @@ func (s *kernelSocket) writeOnce(fd uintptr) bool {
 	return s.wr.err != unix.EAGAIN
 }
 
-func (s *kernelSocket) Recv(b []byte, wait time.Duration) (int, error) {
-	s.rd = readIO{in: b, wait: wait}
-	var err error
-	if wait > 0 {
-		err = s.raw.Control(s.pollFn)
-	} else {
-		err = s.raw.Read(s.readFn)
-	}
+// Recv waits in the Go runtime's netpoller: a goroutine blocked in a
+// system call instead (poll(2)) keeps its P busy in the scheduler's eyes,
+// so the runtime's monitor thread never sleeps for long and, after every
+// idle spell of over 10 ms, takes the P away and polls every 20 µs for a
+// while: at low load that cost a helper engine more CPU than its packets.
+func (s *kernelSocket) Recv(b []byte) (int, error) {
+	s.rd = readIO{in: b}
+	err := s.raw.Read(s.readFn)
 	s.rd.in = nil
 	if err != nil {
 		return 0, err
@@ -231,19 +226,14 @@ func (s *kernelSocket) readOnce(fd uintptr) bool {
 
 // RecvBatch reads with recvmmsg(2): one system call takes every datagram
 // that is ready, up to len(bufs).
-func (s *kernelSocket) RecvBatch(bufs [][]byte, lens []int, wait time.Duration) (int, error) {
+func (s *kernelSocket) RecvBatch(bufs [][]byte, lens []int) (int, error) {
 	if len(bufs) > len(s.rd.mmsg) {
 		s.rd.mmsg = make([]mmsghdr, len(bufs))
 		s.rd.iov = make([]unix.Iovec, len(bufs))
 	}
-	s.rd.bufs, s.rd.lens, s.rd.wait = bufs, lens[:len(bufs)], wait
+	s.rd.bufs, s.rd.lens = bufs, lens[:len(bufs)]
 	s.batch = true
-	var err error
-	if wait > 0 {
-		err = s.raw.Control(s.pollFn)
-	} else {
-		err = s.raw.Read(s.readFn)
-	}
+	err := s.raw.Read(s.readFn)
 	s.batch = false
 	s.rd.bufs, s.rd.lens = nil, nil
 	if err != nil {
@@ -283,46 +273,12 @@ func (s *kernelSocket) recvBatch(fd uintptr, flags int) {
 	}
 }
 
-// pollOnce waits in poll(2) on the calling thread instead of parking in
-// the Go runtime's netpoller: a dedicated receive loop then wakes up
-// directly in the kernel, without an epoll round and a goroutine
-// hand-off per datagram.
-func (s *kernelSocket) pollOnce(fd uintptr) {
-	// Under load the next datagram is usually there already: try first,
-	// and wait in poll only when there is nothing.
-	s.recvAny(fd, unix.MSG_DONTWAIT)
-	if s.rd.err != unix.EAGAIN {
-		return
-	}
-	s.pollFds[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
-	for {
-		n, err := unix.Poll(s.pollFds[:], int(s.rd.wait/time.Millisecond))
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			s.rd.err = err
-			return
-		}
-		if n == 0 {
-			s.rd.err = os.ErrDeadlineExceeded
-			return
-		}
-		break
-	}
-	s.recvAny(fd, unix.MSG_DONTWAIT)
-	if s.rd.err == unix.EAGAIN {
-		s.rd.err = os.ErrDeadlineExceeded // woken for nothing: the caller loops
-	}
-}
-
 // The socket's reads (always MSG_DONTWAIT) and writes never wait, so
 // they are raw system calls, which leave the Go scheduler out: a system
 // call through syscall.Syscall lets the runtime hand the goroutine's P
 // to another thread while it runs and costs a futex wake-up to get one
 // back after (a netlink write that forwards the packet it releases
-// takes long enough for that under load). Only pollOnce's wait in
-// poll(2) goes through the scheduler, as a blocking call must.
+// takes long enough for that under load). Waiting is the netpoller's.
 
 // recv reads one datagram into b with recvfrom(2) and no source address
 // (unix.Recvmsg allocates one per call). MSG_TRUNC makes the kernel report

@@ -29,11 +29,6 @@ type Config struct {
 	// ReceiveBuffer is the socket receive buffer to ask for, in bytes; 0
 	// means DefaultReceiveBuffer.
 	ReceiveBuffer int
-	// PollReads, when set, makes Receive wait in poll(2) on its own OS
-	// thread for at most this long (ctnl.Conn.SetPollReads): lower
-	// wake-up latency for a dedicated receive loop, which must then treat
-	// IsInterrupted errors as "nothing yet" and check its stop flag.
-	PollReads time.Duration
 	// BatchReads, when above 1, makes Receive take up to this many
 	// packets that are ready at once (ctnl.Conn.SetBatchReads): under
 	// load one system call reads what would take that many.
@@ -148,7 +143,6 @@ func Bind(c *ctnl.Conn, cfg Config) (*Queue, error) {
 			return nil, err
 		}
 	}
-	c.SetPollReads(cfg.PollReads)
 	c.SetBatchReads(cfg.BatchReads)
 	return q, nil
 }
@@ -181,7 +175,6 @@ func (q *Queue) Close() error {
 	// An Interrupt left a deadline in the past; the unbind must read its
 	// acknowledgement.
 	_ = q.c.SetReadDeadline(time.Time{})
-	q.c.SetPollReads(0)
 	err := q.unbind()
 	if cerr := q.c.Close(); err == nil {
 		err = cerr
@@ -191,8 +184,7 @@ func (q *Queue) Close() error {
 
 // Interrupt makes a blocked Receive return (with an error for which
 // IsInterrupted is true); call it from another goroutine to stop the
-// receiving one. With PollReads, Receive returns by itself at the end of
-// each poll period instead.
+// receiving one.
 func (q *Queue) Interrupt() { _ = q.c.SetReadDeadline(time.Unix(1, 0)) }
 
 // InterruptAfter makes Receive return as Interrupt does once d has

@@ -21,16 +21,11 @@ import (
 // the verdict decides its fate (an accepted packet's conntrack is
 // confirmed and listed, a dropped one's is not).
 func TestQueueRealKernel(t *testing.T) {
-	t.Run("netpoller", func(t *testing.T) { testQueueRealKernel(t, 0) })
-	t.Run("poll reads", func(t *testing.T) { testQueueRealKernel(t, 50*time.Millisecond) })
-}
-
-func testQueueRealKernel(t *testing.T, poll time.Duration) {
 	ns := nstest.New(t)
 	// A conntrack match makes the namespace track connections at all.
 	ns.MustRun("iptables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
 	ns.MustRun("iptables", "-A", "OUTPUT", "-p", "udp", "--dport", "9999", "-j", "NFQUEUE", "--queue-num", "7")
-	q, err := nfq.Bind(ns.Dial(), nfq.Config{Num: 7, MaxLen: 64, PollReads: poll})
+	q, err := nfq.Bind(ns.Dial(), nfq.Config{Num: 7, MaxLen: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +45,6 @@ func testQueueRealKernel(t *testing.T, poll time.Duration) {
 		var v nfq.Verdict
 		got := false
 		deadline := time.AfterFunc(5*time.Second, q.Interrupt)
-		start := time.Now()
-	again:
 		err := q.Receive(func(p *nfq.Packet) error {
 			if p.Queue != 7 || p.Family != unix.AF_INET || len(p.Payload) != 20+8+6 || p.Payload[9] != unix.IPPROTO_UDP {
 				t.Errorf("packet %+v", p)
@@ -66,9 +59,6 @@ func testQueueRealKernel(t *testing.T, poll time.Duration) {
 			got = true
 			return q.Send(&v)
 		})
-		if poll > 0 && nfq.IsInterrupted(err) && time.Since(start) < 5*time.Second {
-			goto again // a poll period without a packet
-		}
 		deadline.Stop()
 		if err != nil || !got {
 			t.Fatalf("receive: %v (packet seen: %v)", err, got)
@@ -117,7 +107,7 @@ func TestQueueBatchRealKernel(t *testing.T) {
 	ns := nstest.New(t)
 	ns.MustRun("iptables", "-A", "OUTPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP")
 	ns.MustRun("iptables", "-A", "OUTPUT", "-p", "udp", "--dport", "9998", "-j", "NFQUEUE", "--queue-num", "8")
-	q, err := nfq.Bind(ns.Dial(), nfq.Config{Num: 8, MaxLen: 64, PollReads: 50 * time.Millisecond, BatchReads: 8})
+	q, err := nfq.Bind(ns.Dial(), nfq.Config{Num: 8, MaxLen: 64, BatchReads: 8})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ type Options struct {
 	Metrics *Metrics
 	// DrainTime bounds how long the queues keep being served after Run
 	// disabled the helpers, for the packets queued already: each queue is
-	// served until it stays empty for a poll period (0: at most 1 s).
+	// served until it stays empty for drainQuiet (0: at most 1 s).
 	DrainTime time.Duration
 	// Registry, when set, is where the engine registers the helpers it
 	// serves: Start and Reload refuse a helper another live engine

@@ -104,13 +104,7 @@ func (s *Socket) signal() {
 
 // Recv hands out the next queued datagram, cut to len(b) as a kernel
 // socket would, with its whole length.
-func (s *Socket) Recv(b []byte, wait time.Duration) (int, error) {
-	var limit <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		limit = t.C
-	}
+func (s *Socket) Recv(b []byte) (int, error) {
 	for {
 		s.mu.Lock()
 		switch {
@@ -126,13 +120,13 @@ func (s *Socket) Recv(b []byte, wait time.Duration) (int, error) {
 			}
 			copy(b, d.b)
 			return len(d.b), nil
-		case wait == 0 && !s.deadline.IsZero() && !time.Now().Before(s.deadline):
+		case !s.deadline.IsZero() && !time.Now().Before(s.deadline):
 			s.mu.Unlock()
 			return 0, os.ErrDeadlineExceeded
 		}
 		var deadline *time.Timer
 		var expired <-chan time.Time
-		if wait == 0 && !s.deadline.IsZero() {
+		if !s.deadline.IsZero() {
 			deadline = time.NewTimer(time.Until(s.deadline))
 			expired = deadline.C
 		}
@@ -140,8 +134,6 @@ func (s *Socket) Recv(b []byte, wait time.Duration) (int, error) {
 		select {
 		case <-s.wake:
 		case <-expired:
-		case <-limit:
-			return 0, os.ErrDeadlineExceeded
 		}
 		if deadline != nil {
 			deadline.Stop()
@@ -152,8 +144,8 @@ func (s *Socket) Recv(b []byte, wait time.Duration) (int, error) {
 // RecvBatch hands out the next queued datagram as Recv does, then the
 // ones queued behind it, up to len(bufs); an error queued behind the
 // first waits for the next call.
-func (s *Socket) RecvBatch(bufs [][]byte, lens []int, wait time.Duration) (int, error) {
-	n, err := s.Recv(bufs[0], wait)
+func (s *Socket) RecvBatch(bufs [][]byte, lens []int) (int, error) {
+	n, err := s.Recv(bufs[0])
 	if err != nil {
 		return 0, err
 	}
