@@ -13,25 +13,29 @@ import (
 
 // Under NAT the announcement is rewritten to what the other side reaches
 // and the expectation follows the master's NAT back to what was
-// announced.
+// announced. A rewrite that changes the payload's length says so (its
+// Data is not Len bytes long): on TCP the engine then sends NFQA_CT with
+// the verdict so that the kernel adjusts the sequence numbers after it.
 func TestNAT(t *testing.T) {
 	data := Rule{Expr: `^DATA (?P<addr>\S+) (?P<port>\d+)$`}
+	public6 := netip.MustParseAddr("2001:db8:ffff::55")
 	tests := []struct {
 		name  string
 		rules []Rule
 		conn  *conn
 		step  string
 		text  string // the payload after the rewrites
+		grow  int    // bytes the rewrites add to the payload (negative: remove)
 		want  cthelper.Expect
 	}{
 		{name: "SNAT, the client announces its address", rules: []Rule{data},
 			conn: newConn(unix.IPPROTO_TCP, client4, server4).snat(public4), step: "o:DATA 10.9.0.2 40001\r\n",
-			text: "DATA 203.0.113.55 40001\r\n",
+			text: "DATA 203.0.113.55 40001\r\n", grow: 4,
 			want: cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server4, AnySrcPort: true, Dst: public4, DstPort: 40001,
 				NAT: true, NATDir: cthelper.Reply, NATAddr: client4, NATPort: 40001}},
 		{name: "DNAT, the server announces its address", rules: []Rule{data},
 			conn: newConn(unix.IPPROTO_TCP, client4, server4).dnat(public4), step: "r:DATA 10.9.1.1 40002\n",
-			text: "DATA 203.0.113.55 40002\n",
+			text: "DATA 203.0.113.55 40002\n", grow: 4,
 			want: cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: client4, AnySrcPort: true, Dst: public4, DstPort: 40002,
 				NAT: true, NATDir: cthelper.Original, NATAddr: server4, NATPort: 40002}},
 		{name: "port only", rules: []Rule{{Expr: lobbyExpr, Expect: unix.IPPROTO_UDP}},
@@ -41,27 +45,49 @@ func TestNAT(t *testing.T) {
 				NAT: true, NATDir: cthelper.Original, NATAddr: server4, NATPort: 40123}},
 		{name: "port before address, FTP-style address", rules: []Rule{{Expr: `^P=(?P<port>\d+) A=(?P<addr>[\d,]+)$`}},
 			conn: newConn(unix.IPPROTO_TCP, client4, server4).snat(public4), step: "o:P=40003 A=10,9,0,2\n",
-			text: "P=40003 A=203,0,113,55\n",
+			text: "P=40003 A=203,0,113,55\n", grow: 4,
 			want: cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server4, AnySrcPort: true, Dst: public4, DstPort: 40003,
 				NAT: true, NATDir: cthelper.Reply, NATAddr: client4, NATPort: 40003}},
 		{name: "UDP master", rules: []Rule{data},
 			conn: newConn(unix.IPPROTO_UDP, client4, server4).snat(public4), step: "o:DATA 10.9.0.2 40004",
-			text: "DATA 203.0.113.55 40004",
+			text: "DATA 203.0.113.55 40004", grow: 4,
 			want: cthelper.Expect{Proto: unix.IPPROTO_UDP, Src: server4, AnySrcPort: true, Dst: public4, DstPort: 40004,
 				NAT: true, NATDir: cthelper.Reply, NATAddr: client4, NATPort: 40004}},
+		{name: "SNAT over IPv6, a longer address", rules: []Rule{data},
+			conn: newConn(unix.IPPROTO_TCP, client6, server6).snat(public6), step: "o:DATA fd09::2 40005\r\n",
+			text: "DATA 2001:db8:ffff::55 40005\r\n", grow: 10,
+			want: cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server6, AnySrcPort: true, Dst: public6, DstPort: 40005,
+				NAT: true, NATDir: cthelper.Reply, NATAddr: client6, NATPort: 40005}},
+		{name: "SNAT over IPv6, a shorter address", rules: []Rule{data},
+			conn: newConn(unix.IPPROTO_TCP, public6, server6).snat(client6), step: "o:DATA 2001:db8:ffff::55 40006\n",
+			text: "DATA fd09::2 40006\n", grow: -10,
+			want: cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: server6, AnySrcPort: true, Dst: client6, DstPort: 40006,
+				NAT: true, NATDir: cthelper.Reply, NATAddr: public6, NATPort: 40006}},
+		{name: "DNAT over IPv6", rules: []Rule{data},
+			conn: newConn(unix.IPPROTO_TCP, client6, server6).dnat(public6), step: "r:DATA fd09:1::1 40007\r\n",
+			text: "DATA 2001:db8:ffff::55 40007\r\n", grow: 8,
+			want: cthelper.Expect{Proto: unix.IPPROTO_TCP, Src: client6, AnySrcPort: true, Dst: public6, DstPort: 40007,
+				NAT: true, NATDir: cthelper.Original, NATAddr: server6, NATPort: 40007}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, texts, err := run(t, mustNew(t, nil, tt.rules...), tt.conn, tt.step)
+			p := tt.conn.step(tt.step)
+			r, err := parse(mustNew(t, nil, tt.rules...), p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.want.Announce = 1 // linked to the one rewrite
-			if len(got) != 1 || got[0] != tt.want {
+			if got := r.Expects[:r.NExpects]; len(got) != 1 || got[0] != tt.want {
 				t.Fatalf("expectations %+v, want %+v", got, tt.want)
 			}
-			if len(texts) != 1 || texts[0] != tt.text {
-				t.Fatalf("payload %q, want %q", texts, tt.text)
+			if r.NRewrites != 1 {
+				t.Fatalf("%d rewrites, want 1", r.NRewrites)
+			}
+			if text := string(pcaptest.Apply(t, p.Payload, r)); text != tt.text {
+				t.Fatalf("payload %q, want %q", text, tt.text)
+			}
+			if w := r.Rewrites[0]; len(w.Data)-w.Len != tt.grow {
+				t.Errorf("rewrite of %d bytes into %d: the payload grows by %d, want %d", w.Len, len(w.Data), len(w.Data)-w.Len, tt.grow)
 			}
 		})
 	}

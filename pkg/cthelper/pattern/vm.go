@@ -76,16 +76,15 @@ type frame struct {
 
 // machine is the scratch one match needs, for programs of up to its size.
 type machine struct {
-	clist, nlist threadList
-	stack        []frame
-	match        caps
-	matched      bool
+	lists   [2]threadList // the current position's and the next one's, in turn
+	stack   []frame
+	match   caps
+	matched bool
 }
 
 func newMachine(ninst int) *machine {
 	return &machine{
-		clist: newThreadList(ninst),
-		nlist: newThreadList(ninst),
+		lists: [2]threadList{newThreadList(ninst), newThreadList(ninst)},
 		// Each instruction is entered once per add; a capture adds one
 		// restore frame and an alternation one more branch.
 		stack: make([]frame, 0, 2*ninst+1),
@@ -96,8 +95,11 @@ func newMachine(ninst int) *machine {
 // gonfct reads are then in m.match (-1 for a group that took no part).
 func (m *machine) run(p *program, input []byte) bool {
 	m.matched = false
-	m.clist.reset()
-	m.nlist.reset()
+	// The two lists change roles at each position by swapping these
+	// pointers (swapping the lists themselves copies both headers).
+	clist, nlist := &m.lists[0], &m.lists[1]
+	clist.reset()
+	nlist.reset()
 	pos := 0
 	prev := rune(-1)
 	if p.anchored {
@@ -111,12 +113,12 @@ func (m *machine) run(p *program, input []byte) bool {
 		}
 		r, _ := decodeAt(input, pos)
 		c := p.prefixCaps
-		m.add(p, &m.clist, p.afterPrefix, pos, &c, prev, r)
+		m.add(p, clist, p.afterPrefix, pos, &c, prev, r)
 	}
 	r, w := decodeAt(input, pos)
 	for {
 		if !p.anchored && !m.matched {
-			if len(m.clist.dense) == 0 && len(p.prefix) > 0 {
+			if len(clist.dense) == 0 && len(p.prefix) > 0 {
 				// Nothing under way: jump to where a match can start.
 				i := bytes.Index(input[pos:], p.prefix)
 				if i < 0 {
@@ -129,14 +131,14 @@ func (m *machine) run(p *program, input []byte) bool {
 				}
 			}
 			c := noCaps
-			m.add(p, &m.clist, uint32(p.start), pos, &c, prev, r)
+			m.add(p, clist, uint32(p.start), pos, &c, prev, r)
 		}
-		if len(m.clist.dense) == 0 && (m.matched || p.anchored || pos >= len(input)) {
+		if len(clist.dense) == 0 && (m.matched || p.anchored || pos >= len(input)) {
 			break
 		}
 		r2, w2 := decodeAt(input, pos+w)
-		for i := range m.clist.dense {
-			t := &m.clist.dense[i]
+		for i := range clist.dense {
+			t := &clist.dense[i]
 			inst := &p.insts[t.pc]
 			if inst.Op == syntax.InstMatch {
 				m.match, m.matched = t.caps, true
@@ -144,7 +146,7 @@ func (m *machine) run(p *program, input []byte) bool {
 			}
 			if r >= 0 && matchRune(inst, r) {
 				c := t.caps
-				m.add(p, &m.nlist, inst.Out, pos+w, &c, r, r2)
+				m.add(p, nlist, inst.Out, pos+w, &c, r, r2)
 			}
 		}
 		if pos >= len(input) {
@@ -152,8 +154,8 @@ func (m *machine) run(p *program, input []byte) bool {
 		}
 		pos += w
 		prev, r, w = r, r2, w2
-		m.clist, m.nlist = m.nlist, m.clist
-		m.nlist.reset()
+		clist, nlist = nlist, clist
+		nlist.reset()
 	}
 	return m.matched
 }
@@ -201,7 +203,13 @@ func (m *machine) add(p *program, l *threadList, pc uint32, pos int, c *caps, be
 			stack = append(stack, frame{pc: inst.Out})
 		default:
 			if consumes(inst.Op) {
-				l.dense = append(l.dense, thread{pc: f.pc, caps: *c})
+				// Written in place rather than appended as a literal
+				// built on the stack and copied. There is room: dense
+				// has the program's size and each pc enters once.
+				n := len(l.dense)
+				l.dense = l.dense[:n+1]
+				t := &l.dense[n]
+				t.pc, t.caps = f.pc, *c
 			}
 		}
 	}
