@@ -79,13 +79,8 @@ func (w *worker) run() {
 	for {
 		// Receive hands over every packet that is ready (nfq.Config's
 		// BatchReads); their verdicts leave together, in one write.
-		// With none ready it parks the goroutine in the runtime's
-		// netpoller, not in a blocking system call: a goroutine blocked
-		// in a system call keeps its P busy in the scheduler's eyes, so
-		// the runtime's monitor thread (sysmon) never sleeps for long,
-		// and after each idle spell of over 10 ms it took the P away and
-		// woke again every 20 µs: at a few hundred packets a second that
-		// cost more CPU than the packets (see docs/performance.md).
+		// With none ready it parks in the netpoller (why: the kernel
+		// socket's Recv in pkg/ctnl).
 		err := w.q.Receive(w.handleFn)
 		w.flush()
 		if err == nil && w.draining.Load() {
