@@ -37,7 +37,7 @@ ENGINE_OUT ?= bench/tmp/engine-results.jsonl
 bin/loadgen:
 	$(GO) -C bench build -trimpath -o $(CURDIR)/$@ ./engine/loadgen
 
-bench-engine: bin/gonfct bin/loadgen bin/benchreport
+bench-engine: deps bin/gonfct bin/loadgen bin/benchreport
 	mkdir -p bench/tmp $(dir $(ENGINE_OUT))
 	rm -f $(ENGINE_OUT)
 	@set -e; variants=; for v in $(BENCH_VARIANTS); do \
