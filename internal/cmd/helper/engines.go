@@ -13,8 +13,8 @@ import (
 // servedBy is the `gonfct run` serving a helper, as listings show it.
 type servedBy struct {
 	PID int `json:"pid"`
-	// Netns are the namespaces it serves; its own is shown as
-	// /proc/PID/ns/net, which names it for as long as it runs.
+	// Netns are the namespaces it serves; its own is shown by a name
+	// another process can use (registry.Entry.OwnName).
 	Netns []string `json:"netns"`
 	// Follows are the directories whose every namespace it serves.
 	Follows []string `json:"follows,omitempty"`
@@ -39,7 +39,7 @@ func engineServing(engines []registry.Entry, h cthelper.Helper) *servedBy {
 			s := &servedBy{PID: e.PID, Follows: e.Follows, Netns: []string{}}
 			for _, n := range e.Netns {
 				if n == "" {
-					n = fmt.Sprintf("/proc/%d/ns/net", e.PID)
+					n = e.OwnName()
 				}
 				s.Netns = append(s.Netns, n)
 			}

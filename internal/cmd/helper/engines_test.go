@@ -15,7 +15,7 @@ import (
 // A listing names the engine serving a helper, from the host's registry.
 func TestListingNamesTheEngine(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "reg")
-	c, err := registry.Open(dir).Register(registry.Entry{PID: 4242, Netns: []string{"", "tenant-a"},
+	c, err := registry.Open(dir).Register(registry.Entry{PID: 4242, Netns: []string{"", "tenant-a"}, Own: "/proc/1/ns/net",
 		Helpers: []registry.Helper{{Name: "ftp", Family: "inet", Proto: "tcp", Queue: 5}}})
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestListingNamesTheEngine(t *testing.T) {
 		Policies: []cthelper.Policy{{Name: "ftp", ExpectMax: 1, ExpectTimeout: 300}}, Status: cthelper.Enabled}
 	r := newRecord(ftp)
 	r.ServedBy = engineServing(engines, ftp)
-	if got, want := string(r.AppendText(nil)), "ftp inet tcp queue=5 enabled priv-len=24 policy=ftp:1:300 engine=pid:4242 netns=/proc/4242/ns/net,tenant-a\n"; got != want {
+	if got, want := string(r.AppendText(nil)), "ftp inet tcp queue=5 enabled priv-len=24 policy=ftp:1:300 engine=pid:4242 netns=/proc/1/ns/net,tenant-a\n"; got != want {
 		t.Errorf("text %q, want %q", got, want)
 	}
 	ftp.Family = unix.AF_INET6

@@ -37,7 +37,7 @@ func explain(err error, ours []string) error {
 	var ne *engine.NetnsError
 	switch {
 	case errors.As(err, &ce):
-		return fmt.Errorf("%w: %s", err, conflictAdvice(ce, ours))
+		return fmt.Errorf("%w: %s", err, conflictAdvice(ce, ours, engine.OwnNetnsName()))
 	case errors.As(err, &re) && errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w: gonfct run registers there the helpers it serves, so that engines do not undo each other's: "+
 			"run it as root, or make %s writable for its user (systemd: RuntimeDirectory=gonfct)", err, registry.DefaultDir)
@@ -48,32 +48,49 @@ func explain(err error, ours []string) error {
 }
 
 // conflictAdvice says how to serve both engines' namespaces from one
-// process.
-func conflictAdvice(ce *registry.ConflictError, ours []string) string {
-	var flags []string
+// process. An engine's own namespace ("" among its words) is named as
+// another process can name it (ownName is the refused engine's): once
+// --netns is given, a namespace not named is not served.
+func conflictAdvice(ce *registry.ConflictError, ours []string, ownName string) string {
+	var words []string
 	add := func(w string) {
-		f := "--netns " + w
-		if w == engine.NetnsDir {
-			f = "--netns-all"
-		}
-		if w != "" && !slices.Contains(flags, f) {
-			flags = append(flags, f)
+		if !slices.Contains(words, w) {
+			words = append(words, w)
 		}
 	}
-	for _, w := range ce.Holder.Follows {
+	h := ce.Holder
+	for _, w := range h.Follows {
 		add(w)
 	}
-	for _, w := range ce.Holder.Netns {
-		if len(ce.Holder.Follows) == 0 {
+	for _, w := range h.Netns {
+		switch {
+		case w == "":
+			add(h.OwnName())
+		case len(h.Follows) == 0:
 			add(w)
 		}
 	}
+	if len(ours) == 0 {
+		ours = []string{""}
+	}
 	for _, w := range ours {
+		if w == "" {
+			w = ownName
+		}
 		add(w)
 	}
-	if len(flags) == 0 {
-		return fmt.Sprintf("stop pid %d first, or give this engine helpers it does not serve", ce.Holder.PID)
+	// Both serving the one namespace they run in: so does the one
+	// engine, with no flag.
+	var flags []string
+	if len(words) > 1 || words[0] != ownName {
+		for _, w := range words {
+			if w == engine.NetnsDir {
+				flags = append(flags, "--netns-all")
+			} else {
+				flags = append(flags, "--netns "+w)
+			}
+		}
 	}
-	return fmt.Sprintf("serve every namespace from one process: stop pid %d and run one gonfct run %s with the helpers of both "+
-		"(or give this engine helpers pid %d does not serve)", ce.Holder.PID, strings.Join(flags, " "), ce.Holder.PID)
+	return fmt.Sprintf("serve every namespace from one process: stop pid %d and run one gonfct run%s with the helpers of both "+
+		"(or give this engine helpers pid %d does not serve)", h.PID, strings.Join(append([]string{""}, flags...), " "), h.PID)
 }

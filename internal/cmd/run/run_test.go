@@ -159,12 +159,31 @@ func TestConflictAdvice(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("got  %s\nwant %s", err, want)
 	}
-	ce.Holder = registry.Entry{PID: 42, Follows: []string{"/run/netns"}, Netns: []string{"a"}}
-	if got := explain(ce, []string{"/proc/1/ns/net"}).Error(); !strings.Contains(got, "run one gonfct run --netns-all --netns /proc/1/ns/net with") {
-		t.Errorf("following engine: %s", got)
-	}
-	ce.Holder = registry.Entry{PID: 42, Netns: []string{""}}
-	if got := explain(ce, nil).Error(); !strings.HasSuffix(got, "stop pid 42 first, or give this engine helpers it does not serve") {
-		t.Errorf("both in their own namespace: %s", got)
+	// An engine's own namespace is named as the other process can name
+	// it, for the one engine serves only what it is given once --netns
+	// is.
+	for _, c := range []struct {
+		holder  registry.Entry
+		ours    []string
+		ownName string
+		wantRun string
+	}{
+		{registry.Entry{PID: 42, Follows: []string{"/run/netns"}, Netns: []string{"a"}}, []string{"/proc/1/ns/net"}, "x",
+			"run one gonfct run --netns-all --netns /proc/1/ns/net with"},
+		{registry.Entry{PID: 42, Netns: []string{""}, Own: "/proc/1/ns/net"}, nil, "/proc/1/ns/net",
+			"run one gonfct run with"},
+		{registry.Entry{PID: 42, Netns: []string{""}, Own: "/proc/1/ns/net"}, []string{"b"}, "/proc/1/ns/net",
+			"run one gonfct run --netns /proc/1/ns/net --netns b with"},
+		{registry.Entry{PID: 42, Netns: []string{"a"}}, nil, "/proc/1/ns/net",
+			"run one gonfct run --netns a --netns /proc/1/ns/net with"},
+		{registry.Entry{PID: 42, Netns: []string{"", "a"}, Own: "tenant-x"}, nil, "/proc/1/ns/net",
+			"run one gonfct run --netns tenant-x --netns a --netns /proc/1/ns/net with"},
+		{registry.Entry{PID: 42, Netns: []string{""}}, []string{"b"}, "/proc/1/ns/net",
+			"run one gonfct run --netns /proc/42/ns/net --netns b with"},
+	} {
+		ce.Holder = c.holder
+		if got := conflictAdvice(ce, c.ours, c.ownName); !strings.Contains(got, c.wantRun) {
+			t.Errorf("%+v, ours %q in %s: %s\nwant %s", c.holder, c.ours, c.ownName, got, c.wantRun)
+		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -171,6 +172,9 @@ func (e *Engine) entry(cfg Config, netns []string) registry.Entry {
 	r := registry.Entry{PID: os.Getpid(), Started: e.started, Follows: nsSources(cfg.Netns).follows(), Netns: netns}
 	if r.Netns == nil {
 		r.Netns = []string{}
+	}
+	if slices.Contains(netns, "") {
+		r.Own = OwnNetnsName()
 	}
 	for _, qc := range cfg.queues() {
 		for _, o := range qc.objects {

@@ -109,6 +109,25 @@ func nsName(path string) string {
 	return path
 }
 
+// OwnNetnsName is how another process can name the network namespace
+// this one runs in: /proc/1/ns/net when it is the host's first one, its
+// name under /run/netns when it has one, else /proc/PID/ns/net, which
+// names it only while this process runs.
+func OwnNetnsName() string {
+	if self, err := probeNetns("/proc/self/ns/net"); err == nil {
+		if id, err := probeNetns("/proc/1/ns/net"); err == nil && id == self {
+			return "/proc/1/ns/net"
+		}
+		des, _ := os.ReadDir(NetnsDir)
+		for _, de := range des {
+			if id, err := probeNetns(filepath.Join(NetnsDir, de.Name())); err == nil && id == self {
+				return de.Name()
+			}
+		}
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
+}
+
 // errNotMounted: a file under a namespace's name with no namespace on it
 // (`ip netns add` makes the file before it mounts the namespace).
 var errNotMounted = errors.New("not a namespace file (nothing is mounted on it)")

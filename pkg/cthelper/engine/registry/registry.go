@@ -59,6 +59,11 @@ type Entry struct {
 	// Netns are the namespaces it serves now, by the names it was given;
 	// "" is its own namespace.
 	Netns []string `json:"netns"`
+	// Own is how another process names the engine's own namespace, when
+	// it serves it ("" in Netns): /proc/1/ns/net for the host's first
+	// namespace, its `ip netns` name, else /proc/PID/ns/net (which
+	// names it only while the engine runs).
+	Own string `json:"own,omitempty"`
 	// Follows are the directories it follows (every namespace in them).
 	Follows []string `json:"follows,omitempty"`
 	Helpers []Helper `json:"helpers"`
@@ -74,8 +79,17 @@ func (e *Entry) Serves(h Helper) (Helper, bool) {
 	return Helper{}, false
 }
 
+// OwnName is how another process names the engine's own namespace.
+func (e *Entry) OwnName() string {
+	if e.Own != "" {
+		return e.Own
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", e.PID)
+}
+
 // NetnsText says where the engine works, for messages: "namespaces a, b",
-// "its own network namespace", "every namespace in /run/netns (now a)".
+// "its own network namespace (/proc/1/ns/net)", "every namespace in
+// /run/netns (now a)".
 func (e *Entry) NetnsText() string {
 	var names []string
 	own := false
@@ -88,7 +102,7 @@ func (e *Entry) NetnsText() string {
 	}
 	var parts []string
 	if own {
-		parts = append(parts, "its own network namespace")
+		parts = append(parts, "its own network namespace ("+e.OwnName()+")")
 	}
 	if len(e.Follows) > 0 {
 		s := "every namespace in " + strings.Join(e.Follows, " and ")

@@ -156,9 +156,9 @@ func TestNetnsText(t *testing.T) {
 		e    Entry
 		want string
 	}{
-		{Entry{Netns: []string{""}}, "its own network namespace"},
+		{Entry{PID: 7, Netns: []string{""}}, "its own network namespace (/proc/7/ns/net)"},
 		{Entry{Netns: []string{"a"}}, "namespace a"},
-		{Entry{Netns: []string{"", "a", "b"}}, "its own network namespace and namespaces a, b"},
+		{Entry{Netns: []string{"", "a", "b"}, Own: "/proc/1/ns/net"}, "its own network namespace (/proc/1/ns/net) and namespaces a, b"},
 		{Entry{Follows: []string{"/run/netns"}, Netns: []string{"a"}}, "every namespace in /run/netns (now a)"},
 		{Entry{Follows: []string{"/run/netns"}}, "every namespace in /run/netns (none now)"},
 	} {
