@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gonfct/gonfct/pkg/cthelper/engine/registry"
 	"github.com/gonfct/gonfct/pkg/ctnl"
 	"github.com/gonfct/gonfct/pkg/ctnl/ctnltest"
 	"github.com/mdlayher/netlink"
@@ -120,4 +123,45 @@ func TestRunReturnsWorkerFailure(t *testing.T) {
 		t.Fatal("Run did not return after a worker failed")
 	}
 	settle(t, before)
+}
+
+// At stop, a helper another live engine serves is left enabled, and
+// --cleanup none touches nothing and says what the kernel then does
+// with the helper's packets: they pass un-helped, they are not dropped.
+func TestCleanupLeavesWhatOthersServe(t *testing.T) {
+	e, k := startFake(t)
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		e.Run(ctx)
+	}()
+	var log bytes.Buffer
+	e.opts.Log = slog.New(slog.NewTextHandler(&log, nil))
+	other := registry.Entry{PID: 42, Netns: []string{"tenant-b"},
+		Helpers: []registry.Helper{{Name: "ftp6", Family: "inet6", Proto: "tcp", Queue: 6}}}
+
+	before := len(k.messages(typHelperGet))
+	for _, num := range []uint16{5, 6} {
+		if err := e.cleanupQueue(e.served[num], CleanupDisable, []registry.Entry{other}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(k.messages(typHelperGet)) - before; n != 1 {
+		t.Errorf("%d helper lookups, want one: ftp6 is another engine's", n)
+	}
+	if !strings.Contains(log.String(), `msg="helper left enabled: another engine serves it" helper=ftp6 family=inet6 proto=tcp pid=42 netns="namespace tenant-b"`) {
+		t.Errorf("log:\n%s", &log)
+	}
+
+	log.Reset()
+	before = len(k.messages(typHelperGet))
+	if err := e.cleanupQueue(e.served[5], CleanupNone, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(k.messages(typHelperGet)) - before; n != 0 {
+		t.Errorf("--cleanup none: %d helper lookups", n)
+	}
+	if !strings.Contains(log.String(), "its packets pass un-helped wherever no engine listens on its queue") || strings.Contains(log.String(), "drop") {
+		t.Errorf("--cleanup none: log:\n%s", &log)
+	}
 }
