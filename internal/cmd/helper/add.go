@@ -15,6 +15,7 @@ type AddOptions struct {
 	Env     *cli.Env
 	Helper  cthelper.Helper
 	Replace bool
+	Guard   *Guard // with Replace
 }
 
 // NewCmdAdd makes `helper add`.
@@ -25,6 +26,7 @@ func NewCmdAdd(env *cli.Env, runF func(*AddOptions) error) *cobra.Command {
 		privLen  int
 		replace  bool
 		enable   bool
+		guard    *Guard
 	)
 	cmd := &cobra.Command{
 		Use:   "add NAME FAMILY PROTO",
@@ -78,7 +80,7 @@ func NewCmdAdd(env *cli.Env, runF func(*AddOptions) error) *cobra.Command {
 			if err := h.Validate(); err != nil {
 				return cli.Usage(err)
 			}
-			opts := &AddOptions{Env: env, Helper: h, Replace: replace}
+			opts := &AddOptions{Env: env, Helper: h, Replace: replace, Guard: guard}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -91,10 +93,16 @@ func NewCmdAdd(env *cli.Env, runF func(*AddOptions) error) *cobra.Command {
 	f.IntVar(&privLen, "priv-len", 0, "bytes of per-conntrack private data (0 to 32; default: the built-in helper's)")
 	f.BoolVar(&replace, "replace", false, "replace an existing helper of the same name, family and protocol")
 	f.BoolVar(&enable, "enable", false, "enable the helper at once (default: disabled, as nfct leaves it)")
+	guard = newGuard(cmd)
 	return cmd
 }
 
 func addRun(o *AddOptions) error {
+	if o.Replace {
+		if err := o.Guard.check(o.Env, key{Name: o.Helper.Name, Family: o.Helper.Family, Proto: o.Helper.Proto}); err != nil {
+			return err
+		}
+	}
 	cl, done, err := client(o.Env)
 	if err != nil {
 		return err

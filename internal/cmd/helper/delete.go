@@ -13,13 +13,15 @@ import (
 
 // DeleteOptions are the words of `helper delete`.
 type DeleteOptions struct {
-	Env *cli.Env
-	Key key
+	Env   *cli.Env
+	Key   key
+	Guard *Guard
 }
 
 // NewCmdDelete makes `helper delete`.
 func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command {
-	return &cobra.Command{
+	var guard *Guard
+	cmd := &cobra.Command{
 		Use:     "delete NAME [FAMILY [PROTO]]",
 		Aliases: []string{"del"},
 		Short:   "Delete the helpers of that name (of one family and protocol if given)",
@@ -32,16 +34,21 @@ func NewCmdDelete(env *cli.Env, runF func(*DeleteOptions) error) *cobra.Command 
 			if err != nil {
 				return err
 			}
-			opts := &DeleteOptions{Env: env, Key: k}
+			opts := &DeleteOptions{Env: env, Key: k, Guard: guard}
 			if runF != nil {
 				return runF(opts)
 			}
 			return deleteRun(opts)
 		},
 	}
+	guard = newGuard(cmd)
+	return cmd
 }
 
 func deleteRun(o *DeleteOptions) error {
+	if err := o.Guard.check(o.Env, o.Key); err != nil {
+		return err
+	}
 	cl, done, err := client(o.Env)
 	if err != nil {
 		return err
@@ -52,30 +59,37 @@ func deleteRun(o *DeleteOptions) error {
 
 // FlushOptions are the words of `helper flush`: none but the globals.
 type FlushOptions struct {
-	Env *cli.Env
+	Env   *cli.Env
+	Guard *Guard
 }
 
 // NewCmdFlush makes `helper flush`.
 func NewCmdFlush(env *cli.Env, runF func(*FlushOptions) error) *cobra.Command {
-	return &cobra.Command{
+	var guard *Guard
+	cmd := &cobra.Command{
 		Use:   "flush",
 		Short: "Delete every user-space helper not in use by a ruleset",
 		Example: `  gonfct helper flush
   gonfct flush helper                         # nfct word order`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := &FlushOptions{Env: env}
+			opts := &FlushOptions{Env: env, Guard: guard}
 			if runF != nil {
 				return runF(opts)
 			}
 			return flushRun(opts)
 		},
 	}
+	guard = newGuard(cmd)
+	return cmd
 }
 
 // flushRun deletes what the kernel lets go and names what it kept: the
 // kernel itself says nothing about helpers in use.
 func flushRun(o *FlushOptions) error {
+	if err := o.Guard.check(o.Env, key{}); err != nil {
+		return err
+	}
 	cl, done, err := client(o.Env)
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ type UpdateOptions struct {
 	Env    *cli.Env
 	Key    key
 	Update cthelper.Update
+	Guard  *Guard
 }
 
 // NewCmdUpdate makes `helper update`.
@@ -22,6 +23,7 @@ func NewCmdUpdate(env *cli.Env, runF func(*UpdateOptions) error) *cobra.Command 
 		queue    uint32
 		policies []string
 		status   string
+		guard    *Guard
 	)
 	cmd := &cobra.Command{
 		Use:   "update NAME FAMILY PROTO",
@@ -62,7 +64,7 @@ func NewCmdUpdate(env *cli.Env, runF func(*UpdateOptions) error) *cobra.Command 
 			if u.QueueNum == nil && u.Status == nil && len(u.Policies) == 0 {
 				return cli.Usagef("nothing to update: give --queue, --status or --policy")
 			}
-			opts := &UpdateOptions{Env: env, Key: k, Update: u}
+			opts := &UpdateOptions{Env: env, Key: k, Update: u, Guard: guard}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -73,10 +75,18 @@ func NewCmdUpdate(env *cli.Env, runF func(*UpdateOptions) error) *cobra.Command 
 	f.Uint32Var(&queue, "queue", 0, "new NFQUEUE number")
 	f.StringArrayVar(&policies, "policy", nil, "new values NAME:EXPECTMAX:TIMEOUT of an existing policy (empty fields keep the defaults)")
 	f.StringVar(&status, "status", "", "enabled or disabled")
+	guard = newGuard(cmd)
 	return cmd
 }
 
 func updateRun(o *UpdateOptions) error {
+	// Enabling is all a running engine could want of it.
+	u := o.Update
+	if enableOnly := u.QueueNum == nil && len(u.Policies) == 0 && u.Status != nil && *u.Status == cthelper.Enabled; !enableOnly {
+		if err := o.Guard.check(o.Env, o.Key); err != nil {
+			return err
+		}
+	}
 	cl, done, err := client(o.Env)
 	if err != nil {
 		return err
@@ -100,6 +110,7 @@ type StatusOptions struct {
 	Env    *cli.Env
 	Key    key
 	Status cthelper.Status
+	Guard  *Guard // disable only
 }
 
 // NewCmdStatus makes `helper enable` (st Enabled) or `helper disable`.
@@ -108,7 +119,8 @@ func NewCmdStatus(env *cli.Env, st cthelper.Status, runF func(*StatusOptions) er
 	if st == cthelper.Disabled {
 		verb, what = "disable", "Let the helper's packets pass un-helped (nfct disable helper)"
 	}
-	return &cobra.Command{
+	var guard *Guard
+	cmd := &cobra.Command{
 		Use:   verb + " NAME FAMILY PROTO",
 		Short: what,
 		Example: `  gonfct helper ` + verb + ` ftp inet tcp
@@ -119,16 +131,23 @@ func NewCmdStatus(env *cli.Env, st cthelper.Status, runF func(*StatusOptions) er
 			if err != nil {
 				return err
 			}
-			opts := &StatusOptions{Env: env, Key: k, Status: st}
+			opts := &StatusOptions{Env: env, Key: k, Status: st, Guard: guard}
 			if runF != nil {
 				return runF(opts)
 			}
 			return statusRun(opts)
 		},
 	}
+	if st == cthelper.Disabled {
+		guard = newGuard(cmd)
+	}
+	return cmd
 }
 
 func statusRun(o *StatusOptions) error {
+	if err := o.Guard.check(o.Env, o.Key); err != nil {
+		return err
+	}
 	cl, done, err := client(o.Env)
 	if err != nil {
 		return err
