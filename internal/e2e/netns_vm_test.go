@@ -228,6 +228,76 @@ func TestNetnsSecondEngineRefused(t *testing.T) {
 	third.stop(t)
 }
 
+// An engine serving the namespace it runs in is named by a name the
+// other engine can use (/proc/1/ns/net here, the VM's first namespace),
+// in the refusal, its advice and the listing: the one engine the advice
+// proposes must serve both engines' namespaces.
+func TestNetnsSecondEngineAdviceNamesOwnNamespaces(t *testing.T) {
+	ownHelpers(t)
+	b := nstest.New(t)
+	refused := func(second ...string) string {
+		t.Helper()
+		out, err := exec.Command(gonfctBin(t), second...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || strings.Count(string(out), "\n") != 1 {
+			t.Fatalf("second engine %q: %v\n%s", second, err, out)
+		}
+		return string(out)
+	}
+
+	first := startEngine(t, "run", "--helper", "ftp:inet:tcp:queue=5")
+	pid := first.cmd.Process.Pid
+	want := fmt.Sprintf("gonfct: helper ftp inet tcp is served by another engine, pid %d in its own network namespace (/proc/1/ns/net): "+
+		"serve every namespace from one process: stop pid %d and run one gonfct run --netns /proc/1/ns/net --netns %s with the helpers of both",
+		pid, pid, b.Name)
+	if out := refused("--netns", b.Name, "run", "--helper", "ftp:inet:tcp:queue=5"); !strings.HasPrefix(out, want) {
+		t.Errorf("got  %s\nwant %s...", out, want)
+	}
+	if got := helperLine(t, "inet"); !strings.Contains(got, fmt.Sprintf("engine=pid:%d netns=/proc/1/ns/net", pid)) {
+		t.Errorf("listing: %s", got)
+	}
+	first.stop(t)
+
+	first = startEngine(t, "--netns", b.Name, "run", "--helper", "ftp:inet:tcp:queue=5")
+	pid = first.cmd.Process.Pid
+	want = fmt.Sprintf("gonfct: helper ftp inet tcp is served by another engine, pid %d in namespace %s: "+
+		"serve every namespace from one process: stop pid %d and run one gonfct run --netns %s --netns /proc/1/ns/net with the helpers of both",
+		pid, b.Name, pid, b.Name)
+	if out := refused("run", "--helper", "ftp:inet:tcp:queue=5"); !strings.HasPrefix(out, want) {
+		t.Errorf("got  %s\nwant %s...", out, want)
+	}
+	first.stop(t)
+}
+
+// The helper commands that would break a running engine's helper refuse
+// it, naming the engine, and change nothing; --force does it.
+func TestNetnsHelperCommandsRefuseAServedHelper(t *testing.T) {
+	ownHelpers(t)
+	a := nstest.New(t)
+	eng := startEngine(t, "--netns", a.Name, "run", "--helper", "ftp:inet:tcp:queue=5")
+	refusal := fmt.Sprintf("gonfct: helper ftp inet tcp is served by gonfct run, pid %d in namespace %s: its traffic would pass un-helped: "+
+		"stop that engine first (it disables its helpers when it exits), or give --force\n", eng.cmd.Process.Pid, a.Name)
+	for _, args := range [][]string{
+		{"helper", "disable", "ftp", "inet", "tcp"},
+		{"helper", "delete", "ftp"},
+		{"helper", "flush"},
+		{"helper", "update", "ftp", "inet", "tcp", "--queue", "9"},
+		{"helper", "add", "ftp", "inet", "tcp", "--replace"},
+	} {
+		if _, errw, code := gonfct(t, args...); code != 1 || errw != refusal {
+			t.Errorf("gonfct %s: exit %d\n got %s\nwant %s", strings.Join(args, " "), code, errw, refusal)
+		}
+	}
+	if h := nfctHelpers(t)["ftp/2/6"]; h["queuenum"] != "5" || h["status"] != "enabled" {
+		t.Fatalf("a refused command changed the engine's helper: %v", h)
+	}
+	mustGonfct(t, "helper", "update", "ftp", "inet", "tcp", "--status", "enabled")
+	mustGonfct(t, "helper", "disable", "ftp", "inet", "tcp", "--force")
+	if h := nfctHelpers(t)["ftp/2/6"]; h["status"] != "disabled" {
+		t.Errorf("--force: %v", h)
+	}
+	eng.stop(t)
+}
+
 // One helper object has one queue: two namespaces' Type blocks that give
 // a helper two queues are refused before anything reaches the kernel.
 func TestNetnsQueueDiffersRefused(t *testing.T) {
