@@ -317,7 +317,9 @@ func runRun(o *RunOptions) error {
 		defer signal.Stop(ch)
 		sigs = ch
 	}
-	eng := engine.New(engine.Options{Dial: o.ownConn, Log: log, Registry: registry.Open(o.RegistryDir)})
+	// GOMAXPROCS set by the user wins over the engine's fit.
+	eng := engine.New(engine.Options{Dial: o.ownConn, Log: log, Registry: registry.Open(o.RegistryDir),
+		FitProcs: os.Getenv("GOMAXPROCS") == ""})
 
 	// The metrics listener is opened before the kernel is touched, so a
 	// busy port changes nothing.

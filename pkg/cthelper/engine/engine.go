@@ -62,6 +62,9 @@ type Options struct {
 	// (a namespace named by a /proc path, a directory not there yet);
 	// elsewhere changes are seen at once (0: 250 ms).
 	NetnsPoll time.Duration
+	// FitProcs keeps GOMAXPROCS at the number of queues bound (at least
+	// 1, at most the CPUs): see fitProcs.
+	FitProcs bool
 }
 
 // Engine serves a set of helpers: Start, then Run until its context

@@ -165,3 +165,31 @@ func TestCleanupLeavesWhatOthersServe(t *testing.T) {
 		t.Errorf("--cleanup none: log:\n%s", &log)
 	}
 }
+
+// With FitProcs the runtime has a P per bound queue (at most the CPUs,
+// at least one), following queues bound and unbound.
+func TestFitProcsFollowsTheQueues(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	e, _ := startFake(t)
+	defer func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		e.Run(ctx)
+	}()
+	e.opts.FitProcs = true
+	runtime.GOMAXPROCS(8)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fitProcs()
+	if got, want := runtime.GOMAXPROCS(0), min(2, runtime.NumCPU()); got != want {
+		t.Errorf("two queues: GOMAXPROCS %d, want %d", got, want)
+	}
+	e.unbindQueue(e.nets[""], 5)
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("one queue: GOMAXPROCS %d, want 1", got)
+	}
+	e.unbindQueue(e.nets[""], 6)
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("no queue: GOMAXPROCS %d, want 1", got)
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -186,6 +187,7 @@ func (e *Engine) bindQueue(n *netns, qc queueConfig, p cthelper.Parser) error {
 	}
 	w := newWorker(q, e.serving(qc, p), log, e.opts.Metrics.For(n.name, qc.num, qc.name), n.dial)
 	n.queues[qc.num] = &boundQueue{w: w, queueLen: qc.queueLen}
+	e.fitProcs()
 	go func() {
 		w.run()
 		if w.err != nil {
@@ -210,6 +212,28 @@ func (e *Engine) unbindQueue(n *netns, num uint16) {
 		e.opts.Log.Warn("unbind queue", "netns", n.name, "queue", num, "err", err)
 	}
 	delete(n.queues, num)
+	e.fitProcs()
+}
+
+// fitProcs gives the Go runtime as many Ps as there are workers
+// (Options.FitProcs). A worker that the netpoller wakes while another P
+// is idle makes the runtime wake a second thread to spin on that P for
+// more work, find none and sleep again: a futex wake and two context
+// switches for every wake-up, which at low load is every packet. The
+// engine's other goroutines (namespace watcher, metrics, signals) are
+// idle, so a P per worker is enough.
+func (e *Engine) fitProcs() {
+	if !e.opts.FitProcs {
+		return
+	}
+	n := 0
+	for _, ns := range e.nets {
+		n += len(ns.queues)
+	}
+	n = min(max(n, 1), runtime.NumCPU())
+	if runtime.GOMAXPROCS(0) != n {
+		runtime.GOMAXPROCS(n)
+	}
 }
 
 // watcher looks at the configured namespaces again whenever the
