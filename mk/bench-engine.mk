@@ -11,6 +11,10 @@
 #   make bench-engine BENCH_CONNS="8 64" BENCH_SECS=20
 #   make bench-engine BENCH_PROFILE=bench/tmp/prof   also a CPU profile of gonfct run
 #                                              at the largest load (bench/tmp/prof-ftp-32.pprof)
+#   make bench-engine BENCH_PROFILE=bench/tmp/prof BENCH_PROFILER=perf
+#                                              the same with perf's cpu-clock sampling,
+#                                              of gonfct run and conntrackd alike
+#                                              (bench/tmp/prof-*.perf.txt)
 #   make bench-engine BENCH_VARIANTS="base=13ba7fd batch=556ca8d"
 #                                              also gonfct run as built from those
 #                                              commits, at the largest load: what
@@ -25,6 +29,7 @@ BENCH_SECS ?= 5
 BENCH_COUNT ?= 300
 BENCH_ROUNDS ?= 3
 BENCH_PROFILE ?=
+BENCH_PROFILER ?= pprof
 BENCH_VARIANTS ?=
 # Markdown appended to the FTP case's notes: the profiles' top entries
 # (bench/engine/profile-top.sh) and what they say.
@@ -46,7 +51,9 @@ bench-engine: deps bin/gonfct bin/loadgen bin/benchreport
 	  $(GO) -C $$src build -trimpath -o $(CURDIR)/bin/gonfct-$$label ./cmd/gonfct; \
 	  variants="$$variants $$label=$(CURDIR)/bin/gonfct-$$label"; \
 	done; echo "$$variants" >bench/tmp/variants
-	scripts/vmtest --timeout 2400 --smp 2 -- env CONNS="$(BENCH_CONNS)" PROFILE=$(BENCH_PROFILE) VARIANTS_FILE=bench/tmp/variants SECS=$(BENCH_SECS) COUNT=$(BENCH_COUNT) ROUNDS=$(BENCH_ROUNDS) OUT=$(ENGINE_OUT) bench/engine/run.sh
+	@# perf needs the symbol table that bin/gonfct's -s leaves out.
+	$(if $(filter perf,$(BENCH_PROFILER)),$(GO) build -trimpath -ldflags '-X main.version=$(VERSION)' -o bin/gonfct ./cmd/gonfct)
+	scripts/vmtest --timeout 2400 --smp 2 -- env CONNS="$(BENCH_CONNS)" PROFILE=$(BENCH_PROFILE) PROFILER=$(BENCH_PROFILER) VARIANTS_FILE=bench/tmp/variants SECS=$(BENCH_SECS) COUNT=$(BENCH_COUNT) ROUNDS=$(BENCH_ROUNDS) OUT=$(ENGINE_OUT) bench/engine/run.sh
 	bin/benchreport engine -in $(ENGINE_OUT) $(if $(wildcard $(BENCH_NOTES)),-notes $(BENCH_NOTES)) -reproduce 'sudo make bench-engine BENCH_CONNS="$(BENCH_CONNS)" BENCH_SECS=$(BENCH_SECS) BENCH_COUNT=$(BENCH_COUNT) BENCH_ROUNDS=$(BENCH_ROUNDS)' \
 	  -version "gonfct=$$(bin/gonfct --version)" -version "conntrackd=conntrackd $$(dpkg-query -W -f '$${Version}' conntrackd 2>/dev/null)"
 

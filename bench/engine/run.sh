@@ -26,7 +26,11 @@
 # metrics listener; its row in $PROFILE-$LOAD.jsonl, not in $OUT: on this
 # emulated machine the profiler's signals cost gonfct several times its
 # throughput) and the queue's kernel counters before and after
-# ($PROFILE-$LOAD-$CONNS.nfq).
+# ($PROFILE-$LOAD-$CONNS.nfq). With PROFILER=perf the profile is perf's
+# cpu-clock sampling from outside the process instead (no signals into
+# it, so the profiled run keeps its speed), of gonfct run and of
+# conntrackd alike: $PROFILE-[conntrackd-]$LOAD-$CONNS.perf.txt holds the
+# top symbols (the binaries need their symbol tables).
 #
 # $VARIANTS_FILE holds "label=binary ..." (make bench-engine's
 # BENCH_VARIANTS): each runs as "gonfct run @label" beside the others at
@@ -40,6 +44,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 CONNS_LIST=${CONNS:-"4 32"}
 PROFILE=${PROFILE:-}
+PROFILER=${PROFILER:-pprof}
 VARIANTS=
 [[ -n ${VARIANTS_FILE:-} && -r $VARIANTS_FILE ]] && VARIANTS=$(cat "$VARIANTS_FILE")
 CONNS=
@@ -125,20 +130,33 @@ vm_busy_ticks() { # user+nice+system+irq+softirq ticks of every CPU
 
 measure() { # $1 label, $2 the helper's pid (none for baseline and kernel)
 	local label=$1 pid=${2:-} c0 c1 q0 d0 e0 q1 d1 e1 p0 p1 b0 b1 tput lat
-	local prof=
-	if [[ $label == "gonfct run (profiled)" ]]; then
+	local prof= profpid= perfrec=()
+	if [[ $label == *"(profiled)" ]]; then
 		prof=$PROFILE-$LOAD-$CONNS
+		[[ $label == conntrackd* ]] && prof=$PROFILE-conntrackd-$LOAD-$CONNS
 		ip netns exec brtr cat /proc/net/netfilter/nfnetlink_queue >"$prof.nfq"
-		curl -s -o "$prof.pprof" "http://127.0.0.1:19470/debug/pprof/profile?seconds=$((SECS > 2 ? SECS - 1 : 1))" &
+		if [[ $PROFILER == perf ]]; then
+			# perf samples the throughput run, from outside the process;
+			# in the foreground, around the load generator (started in the
+			# background, it recorded nothing here).
+			perfrec=(perf record -q -e cpu-clock -F 999 -g -p "$pid" -o "$prof.perf.data" --)
+		else
+			curl -s -o "$prof.pprof" "http://127.0.0.1:19470/debug/pprof/profile?seconds=$((SECS > 2 ? SECS - 1 : 1))" &
+			profpid=$! # not $! later: a process substitution sets it too
+		fi
 	fi
 	read -r q0 d0 < <(queue_counters)
 	e0=$(expect_creates)
 	p0=$(proc_ticks "$pid"); b0=$(vm_busy_ticks); c0=$(ctx_switches "$pid")
-	tput=$(ip netns exec bcli "$LOADGEN" client -proto "$LOAD" -addr 10.79.2.2:$PORT -conns "$CONNS" -duration "${SECS}s")
+	tput=$("${perfrec[@]}" ip netns exec bcli "$LOADGEN" client -proto "$LOAD" -addr 10.79.2.2:$PORT -conns "$CONNS" -duration "${SECS}s")
 	p1=$(proc_ticks "$pid"); b1=$(vm_busy_ticks); c1=$(ctx_switches "$pid")
 	if [[ -n $prof ]]; then
-		wait $! || note "profile $prof.pprof failed"
+		if [[ -n $profpid ]]; then wait "$profpid" || note "profile $prof failed"; fi
 		ip netns exec brtr cat /proc/net/netfilter/nfnetlink_queue >>"$prof.nfq"
+		if [[ $PROFILER == perf ]]; then
+			perf report -i "$prof.perf.data" --stdio --no-children --sort dso,sym -g none --percent-limit 1 2>/dev/null |
+				grep -E '^ +[0-9.]+%' | head -30 >"$prof.perf.txt" || true
+		fi
 	fi
 	read -r q1 d1 < <(queue_counters)
 	e1=$(expect_creates)
@@ -240,7 +258,7 @@ run_conntrackd() {
 	local mpid=$cpid
 	[[ $(cat /proc/$cpid/comm 2>/dev/null) == conntrackd ]] || mpid=$(pgrep -P "$cpid" -x conntrackd || echo "$cpid")
 	ruleset yes
-	measure "$CTD_LABEL" "$mpid"
+	measure "${1:-$CTD_LABEL}" "$mpid"
 	ruleset no
 	kill -TERM $cpid
 	wait $cpid || true
@@ -297,6 +315,7 @@ for LOAD in ftp rpc; do
 		ROUND=0 CONNS=${CONNS_LIST##* }
 		note "$LOAD: profile of gonfct run, $CONNS connections"
 		OUT=$PROFILE-$LOAD.jsonl run_gonfct "$GONFCT" "gonfct run (profiled)" >/dev/null
+		if [[ $PROFILER == perf ]]; then OUT=$PROFILE-$LOAD.jsonl run_conntrackd "conntrackd (profiled)" >/dev/null; fi
 	fi
 	if [[ $LOAD == ftp ]]; then run_kernel_ftp; fi
 done
