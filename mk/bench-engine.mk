@@ -51,9 +51,10 @@ bench-engine: deps bin/gonfct bin/loadgen bin/benchreport
 	  $(GO) -C $$src build -trimpath -o $(CURDIR)/bin/gonfct-$$label ./cmd/gonfct; \
 	  variants="$$variants $$label=$(CURDIR)/bin/gonfct-$$label"; \
 	done; echo "$$variants" >bench/tmp/variants
-	@# perf needs the symbol table that bin/gonfct's -s leaves out.
-	$(if $(filter perf,$(BENCH_PROFILER)),$(GO) build -trimpath -ldflags '-X main.version=$(VERSION)' -o bin/gonfct ./cmd/gonfct)
-	scripts/vmtest --timeout 2400 --smp 2 -- env CONNS="$(BENCH_CONNS)" PROFILE=$(BENCH_PROFILE) PROFILER=$(BENCH_PROFILER) VARIANTS_FILE=bench/tmp/variants SECS=$(BENCH_SECS) COUNT=$(BENCH_COUNT) ROUNDS=$(BENCH_ROUNDS) OUT=$(ENGINE_OUT) bench/engine/run.sh
+	@# perf needs the symbol table that bin/gonfct's -s leaves out: the
+	@# profiled run uses a copy built with it, bin/gonfct stays as shipped.
+	$(if $(filter perf,$(BENCH_PROFILER)),$(GO) build -trimpath -ldflags '-X main.version=$(VERSION)' -o bin/gonfct-symbols ./cmd/gonfct)
+	scripts/vmtest --timeout 2400 --smp 2 -- env CONNS="$(BENCH_CONNS)" PROFILE=$(BENCH_PROFILE) PROFILER=$(BENCH_PROFILER) $(if $(filter perf,$(BENCH_PROFILER)),PROFILE_BIN=$(CURDIR)/bin/gonfct-symbols) VARIANTS_FILE=bench/tmp/variants SECS=$(BENCH_SECS) COUNT=$(BENCH_COUNT) ROUNDS=$(BENCH_ROUNDS) OUT=$(ENGINE_OUT) bench/engine/run.sh
 	bin/benchreport engine -in $(ENGINE_OUT) $(if $(wildcard $(BENCH_NOTES)),-notes $(BENCH_NOTES)) -reproduce 'sudo make bench-engine BENCH_CONNS="$(BENCH_CONNS)" BENCH_SECS=$(BENCH_SECS) BENCH_COUNT=$(BENCH_COUNT) BENCH_ROUNDS=$(BENCH_ROUNDS)' \
 	  -version "gonfct=$$(bin/gonfct --version)" -version "conntrackd=conntrackd $$(dpkg-query -W -f '$${Version}' conntrackd 2>/dev/null)"
 

@@ -45,6 +45,10 @@ cd "$(dirname "$0")/../.."
 CONNS_LIST=${CONNS:-"4 32"}
 PROFILE=${PROFILE:-}
 PROFILER=${PROFILER:-pprof}
+if [[ -n $PROFILE && $PROFILER == perf ]] && ! command -v perf >/dev/null; then
+	echo "run.sh: PROFILER=perf needs perf on this machine: apt-get install linux-perf" >&2
+	exit 2
+fi
 VARIANTS=
 [[ -n ${VARIANTS_FILE:-} && -r $VARIANTS_FILE ]] && VARIANTS=$(cat "$VARIANTS_FILE")
 CONNS=
@@ -54,6 +58,7 @@ OUT=${OUT:-bench/tmp/engine-results.jsonl}
 mkdir -p "$(dirname "$OUT")"
 : >"$OUT"
 GONFCT=$PWD/bin/gonfct
+PROFILE_BIN=${PROFILE_BIN:-$GONFCT} # the profiled run's binary: perf wants one with its symbol table
 LOADGEN=$PWD/bin/loadgen
 tmp=$(mktemp -d)
 pids=()
@@ -313,8 +318,9 @@ for LOAD in ftp rpc; do
 	done
 	if [[ -n $PROFILE ]]; then
 		ROUND=0 CONNS=${CONNS_LIST##* }
-		note "$LOAD: profile of gonfct run, $CONNS connections"
-		OUT=$PROFILE-$LOAD.jsonl run_gonfct "$GONFCT" "gonfct run (profiled)" >/dev/null
+		who="gonfct run"; [[ $PROFILER == perf ]] && who+=" and conntrackd"
+		note "$LOAD: $PROFILER profile of $who, $CONNS connections"
+		OUT=$PROFILE-$LOAD.jsonl run_gonfct "$PROFILE_BIN" "gonfct run (profiled)" >/dev/null
 		if [[ $PROFILER == perf ]]; then OUT=$PROFILE-$LOAD.jsonl run_conntrackd "conntrackd (profiled)" >/dev/null; fi
 	fi
 	if [[ $LOAD == ftp ]]; then run_kernel_ftp; fi
